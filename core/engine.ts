@@ -1,0 +1,348 @@
+// The data engine as the main thread sees it: synchronous reads straight from LMDB (the
+// cheapest place to read, measured in bench/), and writes grouped per partition and committed
+// by the worker pool, one LMDB transaction (one fdatasync) per group.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Piscina } from 'piscina';
+import { CoreError } from './errors';
+import { MetaStore, NAMESPACE_RE, type NamespaceInfo } from './namespaces';
+import { openPartition, type PartitionHandles } from './partition';
+import { applyOps, reapExpired } from './kv/ops';
+import { HEADER_BYTES, isExpired, namespacePrefix, partitionOf, recordExpiresAt, recordVersion, storageKey } from './kv/record';
+import { OpKind, ResultKind, type Task, type WriteOp, type WriteResult, type ReapResult } from './messages';
+
+/**
+ * How writes reach LMDB (the hot-path ablation, see bench/ablation):
+ * - `batch`: every write that arrives in one event-loop turn for a partition travels to a pool
+ *   worker as one task and commits in one transaction; the next group forms while it commits.
+ * - `per-op`: one pool task (and one transaction) per write.
+ * - `main`: lmdb-js asynchronous transactions on the main thread (its own write thread commits).
+ */
+export type WriteMode = 'batch' | 'per-op' | 'main';
+
+export interface EngineOptions {
+  dataDir: string;
+  partitions: number;
+  workers: number;
+  writeMode: WriteMode;
+  maxInflight: number;
+  maxBatch: number;
+  maxValueBytes: number;
+  autoCreateNamespaces: boolean;
+  reapIntervalMs: number;
+}
+
+export interface KvEntry { key: string; value: Buffer; version: number; expiresAt: number }
+
+export interface PutRequest {
+  value: Uint8Array;
+  ttlSeconds?: number;
+  ifNotExists?: boolean;
+  casVersion?: number;
+}
+
+export type PutOutcome = { ok: true; version: number } | { ok: false; currentVersion: number };
+export type DelOutcome = { ok: true; version: number } | { ok: false; notFound: true } | { ok: false; notFound: false; currentVersion: number };
+
+export interface PartitionStats {
+  id: number;
+  reads: number;
+  writes: number;
+  batches: number;
+  pending: number;
+  inflight: number;
+}
+
+interface Waiter { resolve(r: WriteResult): void; reject(e: unknown): void }
+
+class PartitionWriter {
+  reads = 0;
+  writes = 0;
+  batches = 0;
+  inflightOps = 0;
+  private pending: WriteOp[] = [];
+  private waiters: Waiter[] = [];
+  private busy = false;
+  private scheduled = false;
+
+  constructor(
+    readonly id: number,
+    private readonly engine: Engine,
+  ) {}
+
+  get pendingOps(): number { return this.pending.length; }
+
+  submit(op: WriteOp): Promise<WriteResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push(op);
+      this.waiters.push({ resolve, reject });
+      if (!this.busy && !this.scheduled) {
+        this.scheduled = true;
+        // setImmediate runs after the poll phase, i.e. after uWS has handed us every request
+        // that arrived in this turn: the group is as large as the turn allows.
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  private flush = (): void => {
+    this.scheduled = false;
+    if (this.busy || this.pending.length === 0) return;
+    const max = this.engine.opts.maxBatch;
+    const ops = this.pending.length <= max ? this.pending : this.pending.slice(0, max);
+    const waiters = this.pending.length <= max ? this.waiters : this.waiters.slice(0, max);
+    if (ops === this.pending) { this.pending = []; this.waiters = []; } else { this.pending = this.pending.slice(max); this.waiters = this.waiters.slice(max); }
+    this.busy = true;
+    this.inflightOps = ops.length;
+    this.batches++;
+    this.writes += ops.length;
+    this.engine.commit(this.id, ops).then(
+      (results) => {
+        this.done();
+        for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i]);
+        this.next();
+      },
+      (err) => {
+        this.done();
+        const e = new CoreError('CORE_WORKER_FAILED', `commit failed on partition ${this.id}: ${(err as Error)?.message}`, undefined, { cause: err });
+        for (const w of waiters) w.reject(e);
+        this.next();
+      },
+    );
+  };
+
+  private done(): void {
+    this.busy = false;
+    this.inflightOps = 0;
+    this.engine.afterCommit(this.id);
+  }
+
+  private next(): void {
+    if (this.pending.length > 0 && !this.scheduled) { this.scheduled = true; setImmediate(this.flush); }
+  }
+}
+
+export class Engine {
+  readonly opts: EngineOptions;
+  readonly meta: MetaStore;
+  readonly nodeId: string;
+  private readonly parts: PartitionHandles[];
+  private readonly writers: PartitionWriter[];
+  private readonly pool: Piscina<Task, WriteResult[] | ReapResult | string>;
+  private reapTimer?: NodeJS.Timeout;
+  private reaping = false;
+  private closed = false;
+  reaped = 0;
+
+  private constructor(opts: EngineOptions, meta: MetaStore, parts: PartitionHandles[], pool: Piscina) {
+    this.opts = opts;
+    this.meta = meta;
+    this.nodeId = meta.nodeId();
+    this.parts = parts;
+    this.pool = pool;
+    this.writers = parts.map((_, i) => new PartitionWriter(i, this));
+  }
+
+  static async open(opts: EngineOptions): Promise<Engine> {
+    fs.mkdirSync(path.join(opts.dataDir, 'kv'), { recursive: true, mode: 0o700 });
+    const meta = new MetaStore(path.join(opts.dataDir, 'meta.mdb'));
+    // Keys are placed by hash modulo the partition count, so the count is fixed at creation.
+    const stored = meta.getOrInit('partitions', () => opts.partitions);
+    if (stored !== opts.partitions) {
+      await meta.close();
+      throw new CoreError('CORE_CLOSED',
+        `data dir ${opts.dataDir} was created with ${stored} partitions but ${opts.partitions} are configured; ` +
+        `set partitions = ${stored} (re-partitioning an existing store is not supported)`);
+    }
+    const paths = Array.from({ length: opts.partitions }, (_, i) => path.join(opts.dataDir, 'kv', `p${i}.mdb`));
+    const parts = paths.map((p) => openPartition(p));
+    const pool = new Piscina({
+      filename: path.join(__dirname, 'worker.js'),
+      minThreads: opts.workers,
+      maxThreads: opts.workers,
+      idleTimeout: Infinity,
+      // Workers block in a synchronous commit; sync atomics lets them pick up the next task
+      // without a trip through their event loop.
+      atomics: 'sync',
+      workerData: { partitionPaths: paths },
+    });
+    // One startup handshake: every worker is up and can load the addons before we serve.
+    await Promise.all(Array.from({ length: opts.workers }, () => pool.run({ type: 'ping' })));
+    const engine = new Engine(opts, meta, parts, pool);
+    if (opts.reapIntervalMs > 0) {
+      engine.reapTimer = setInterval(() => void engine.reapOnce(), opts.reapIntervalMs);
+      engine.reapTimer.unref();
+    }
+    return engine;
+  }
+
+  get partitionCount(): number { return this.parts.length; }
+
+  /** Ops queued or committing across all partitions. */
+  get inflight(): number {
+    let n = 0;
+    for (const w of this.writers) n += w.pendingOps + w.inflightOps;
+    return n;
+  }
+
+  // ---- namespaces -------------------------------------------------------------------------
+  listNamespaces(): NamespaceInfo[] { return this.meta.list(); }
+  createNamespace(name: string): NamespaceInfo { return this.meta.create(name, false); }
+  hasNamespace(name: string): boolean { return this.meta.has(name); }
+
+  private requireNamespace(ns: string, forWrite: boolean): void {
+    if (this.meta.has(ns)) return;
+    if (!NAMESPACE_RE.test(ns)) throw new CoreError('CORE_NAMESPACE_INVALID', undefined, { field: 'namespace', value: ns });
+    if (forWrite && this.opts.autoCreateNamespaces) { this.meta.create(ns, true); return; }
+    throw new CoreError('CORE_NAMESPACE_NOT_FOUND', `namespace '${ns}' does not exist`, { namespace: ns });
+  }
+
+  // ---- reads (main thread, synchronous) ---------------------------------------------------
+
+  /**
+   * Calls `fn` with the live record's bytes, or returns undefined. The buffer is only valid
+   * during the call (getBinaryFast reuses it), which lets a GET encode straight from LMDB's map.
+   */
+  read<T>(ns: string, key: string, fn: (rec: Buffer, version: number, expiresAt: number) => T): T | undefined {
+    if (!this.meta.has(ns)) this.requireNamespace(ns, false);
+    const sk = storageKey(ns, key);
+    const p = partitionOf(sk, this.parts.length);
+    this.writers[p].reads++;
+    const rec = this.parts[p].kv.getBinaryFast(sk);
+    if (rec === undefined) return undefined;
+    const expiresAt = recordExpiresAt(rec);
+    if (expiresAt !== 0 && expiresAt <= Date.now()) return undefined;
+    return fn(rec, recordVersion(rec), expiresAt);
+  }
+
+  get(ns: string, key: string): KvEntry | undefined {
+    return this.read(ns, key, (rec, version, expiresAt) => ({ key, value: Buffer.from(rec.subarray(HEADER_BYTES)), version, expiresAt }));
+  }
+
+  /**
+   * Keys of `ns` starting with `prefix`, in UTF-8 byte order, strictly after `after` when
+   * given. Each partition is range-scanned and the sorted runs are merged.
+   */
+  scan(ns: string, prefix: string, limit: number, after?: string): { items: KvEntry[]; next: string | null } {
+    this.requireNamespace(ns, false);
+    const nsPrefix = namespacePrefix(ns);
+    const base = nsPrefix + prefix;
+    const start = after !== undefined && after > prefix ? nsPrefix + after : base;
+    const now = Date.now();
+    const runs: KvEntry[] = [];
+    for (const part of this.parts) {
+      let taken = 0;
+      for (const { key, value } of part.kv.getRange({ start })) {
+        if (!key.startsWith(base)) break;
+        const userKey = key.slice(nsPrefix.length);
+        if (after !== undefined && userKey === after) continue;
+        if (isExpired(value, now)) continue;
+        runs.push({ key: userKey, value: Buffer.from(value.subarray(HEADER_BYTES)), version: recordVersion(value), expiresAt: recordExpiresAt(value) });
+        if (++taken > limit) break;
+      }
+    }
+    runs.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    const items = runs.slice(0, limit);
+    const next = runs.length > limit ? items[items.length - 1].key : null;
+    return { items, next };
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  private submit(op: WriteOp): Promise<WriteResult> {
+    if (this.closed) return Promise.reject(new CoreError('CORE_CLOSED'));
+    if (this.inflight >= this.opts.maxInflight) {
+      return Promise.reject(new CoreError('CORE_OVERLOADED', `more than ${this.opts.maxInflight} writes in flight`, { max_inflight: this.opts.maxInflight }));
+    }
+    const p = partitionOf(op.key, this.parts.length);
+    return this.writers[p].submit(op);
+  }
+
+  async put(ns: string, key: string, req: PutRequest): Promise<PutOutcome> {
+    this.requireNamespace(ns, true);
+    if (req.value.length > this.opts.maxValueBytes) {
+      throw new CoreError('CORE_VALUE_TOO_LARGE', `value is ${req.value.length} bytes; the limit is ${this.opts.maxValueBytes}`, { field: 'value', max_bytes: this.opts.maxValueBytes });
+    }
+    const sk = storageKey(ns, key);
+    const ttl = req.ttlSeconds ?? 0;
+    const r = await this.submit({
+      kind: OpKind.Put,
+      key: sk,
+      value: req.value,
+      expiresAt: ttl > 0 ? Date.now() + ttl * 1000 : 0,
+      ifNotExists: req.ifNotExists === true,
+      casVersion: req.casVersion ?? -1,
+    });
+    return r.r === ResultKind.Ok ? { ok: true, version: r.version } : { ok: false, currentVersion: r.version };
+  }
+
+  async del(ns: string, key: string, casVersion?: number): Promise<DelOutcome> {
+    this.requireNamespace(ns, false);
+    const r = await this.submit({ kind: OpKind.Del, key: storageKey(ns, key), casVersion: casVersion ?? -1 });
+    if (r.r === ResultKind.Ok) return { ok: true, version: r.version };
+    if (r.r === ResultKind.NotFound) return { ok: false, notFound: true };
+    return { ok: false, notFound: false, currentVersion: r.version };
+  }
+
+  /** Commits one group of ops for partition `p`; called by its writer, never concurrently for one partition. */
+  async commit(p: number, ops: WriteOp[]): Promise<WriteResult[]> {
+    switch (this.opts.writeMode) {
+      case 'batch':
+        return (await this.pool.run({ type: 'batch', partition: p, ops })) as WriteResult[];
+      case 'per-op': {
+        const out = await Promise.all(ops.map((op) => this.pool.run({ type: 'batch', partition: p, ops: [op] }) as Promise<WriteResult[]>));
+        return out.map((r) => r[0]);
+      }
+      case 'main': {
+        const h = this.parts[p];
+        const now = Date.now();
+        return h.env.transaction(() => applyOps(h, ops, now));
+      }
+    }
+  }
+
+  /** A worker committed to partition `p`: make the main thread's next read see it. */
+  afterCommit(p: number): void {
+    if (this.opts.writeMode !== 'main') this.parts[p].env.resetReadTxn();
+  }
+
+  /** One pass of the TTL reaper over every partition; returns how many records it removed. */
+  async reapOnce(now = Date.now(), limit = 5000): Promise<number> {
+    if (this.reaping || this.closed) return 0;
+    this.reaping = true;
+    let total = 0;
+    try {
+      for (let p = 0; p < this.parts.length; p++) {
+        for (;;) {
+          const r = this.opts.writeMode === 'main'
+            ? await this.parts[p].env.transaction(() => reapExpired(this.parts[p], now, limit))
+            : (await this.pool.run({ type: 'reap', partition: p, now, limit })) as ReapResult;
+          total += r.removed;
+          if (r.removed > 0) this.afterCommit(p);
+          if (!r.more || this.closed) break;
+        }
+      }
+    } finally {
+      this.reaping = false;
+    }
+    this.reaped += total;
+    return total;
+  }
+
+  stats(): PartitionStats[] {
+    return this.writers.map((w) => ({ id: w.id, reads: w.reads, writes: w.writes, batches: w.batches, pending: w.pendingOps, inflight: w.inflightOps }));
+  }
+
+  /** Waits for queued writes to commit, then closes the pool and the environments. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.reapTimer) clearInterval(this.reapTimer);
+    const deadline = Date.now() + 10_000;
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    while (this.reaping && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await this.pool.destroy();
+    for (const h of this.parts) await h.env.close();
+    await this.meta.close();
+  }
+}

@@ -1,0 +1,37 @@
+// Piscina worker entry: owns write transactions for the partitions it is handed. Kept small;
+// message shapes live in messages.ts.
+import { workerData } from 'node:worker_threads';
+import { openPartition, type PartitionHandles } from './partition';
+import { applyOps, reapExpired } from './kv/ops';
+import type { Task, WorkerData, WriteResult, ReapResult } from './messages';
+
+const data = workerData as WorkerData;
+const handles: PartitionHandles[] = [];
+
+function partition(i: number): PartitionHandles {
+  let h = handles[i];
+  if (!h) {
+    const p = data.partitionPaths[i];
+    if (p === undefined) throw Object.assign(new Error(`no partition ${i}`), { code: 'CORE_WORKER_FAILED' });
+    h = handles[i] = openPartition(p);
+  }
+  return h;
+}
+
+export default function run(task: Task): WriteResult[] | ReapResult | string {
+  switch (task.type) {
+    case 'batch': {
+      const h = partition(task.partition);
+      const now = Date.now();
+      // transactionSync commits (with fdatasync) before returning, so the results we hand back
+      // describe writes that are on disk.
+      return h.env.transactionSync(() => applyOps(h, task.ops, now));
+    }
+    case 'reap': {
+      const h = partition(task.partition);
+      return h.env.transactionSync(() => reapExpired(h, task.now, task.limit));
+    }
+    case 'ping':
+      return 'pong';
+  }
+}

@@ -1,0 +1,186 @@
+// Configuration: a TOML file (--config), then environment variables, then flags, each source
+// overriding the one before. Every setting is declared once in FIELDS; the README's
+// configuration table is checked against this list by a test.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+
+type Kind = 'string' | 'int' | 'bool' | 'enum';
+
+export interface FieldSpec {
+  key: string; // dotted TOML path
+  kind: Kind;
+  def: string | number | boolean | undefined;
+  env?: string;
+  flag?: string;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  secret?: boolean;
+  doc: string;
+}
+
+export const FIELDS: readonly FieldSpec[] = [
+  { key: 'data_dir', kind: 'string', def: './data', env: 'OUTPOST_DATA_DIR', flag: '--data-dir', doc: 'where LMDB partitions and node state live' },
+  { key: 'bind', kind: 'string', def: '127.0.0.1', env: 'OUTPOST_BIND', flag: '--bind', doc: 'address the API listens on; a non-loopback address needs API_KEY or MASTER_KEY' },
+  { key: 'api_port', kind: 'int', def: 44000, min: 0, max: 65535, env: 'OUTPOST_API_PORT', flag: '--api-port', doc: 'HTTP/WebSocket API port (0 = pick a free port)' },
+  { key: 'api_key', kind: 'string', def: undefined, env: 'API_KEY', secret: true, doc: 'Bearer token for the data-plane API' },
+  { key: 'master_key', kind: 'string', def: undefined, env: 'MASTER_KEY', secret: true, doc: 'Bearer token with every scope (data plane and administration)' },
+  { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', doc: 'pino log level' },
+  { key: 'core.partitions', kind: 'int', def: 4, min: 1, max: 64, env: 'OUTPOST_PARTITIONS', flag: '--partitions', doc: 'LMDB partitions (fixed when the data dir is created)' },
+  { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads that commit writes' },
+  { key: 'core.write_mode', kind: 'enum', def: 'batch', values: ['batch', 'per-op', 'main'], env: 'OUTPOST_WRITE_MODE', flag: '--write-mode', doc: 'write hot path: batch (group commit in workers), per-op, or main (lmdb-js async on the main thread)' },
+  { key: 'core.max_inflight', kind: 'int', def: 10000, min: 1, max: 10_000_000, env: 'OUTPOST_MAX_INFLIGHT', flag: '--max-inflight', doc: 'writes queued or committing before new ones get 429 overloaded' },
+  { key: 'core.max_batch', kind: 'int', def: 1000, min: 1, max: 100_000, env: 'OUTPOST_MAX_BATCH', doc: 'most writes committed in one transaction' },
+  { key: 'kv.max_value_bytes', kind: 'int', def: 1 << 20, min: 1, max: 64 << 20, env: 'OUTPOST_KV_MAX_VALUE_BYTES', doc: 'largest KV value (decoded bytes)' },
+  { key: 'kv.auto_create_namespaces', kind: 'bool', def: true, env: 'OUTPOST_KV_AUTO_CREATE_NAMESPACES', doc: 'a PUT to an unknown namespace creates it (reads of an unknown namespace are always 404)' },
+  { key: 'kv.reap_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_KV_REAP_INTERVAL_MS', doc: 'how often expired keys are reclaimed (0 = never; they are still never returned)' },
+  { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', doc: 'largest request body; bigger ones get 413' },
+  { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', doc: 'requests in progress before new ones get 429 overloaded' },
+  { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', doc: 'how long SIGTERM waits for in-flight requests' },
+];
+
+export interface Config {
+  data_dir: string;
+  bind: string;
+  api_port: number;
+  api_key?: string;
+  master_key?: string;
+  log_level: string;
+  core: { partitions: number; workers: number; write_mode: 'batch' | 'per-op' | 'main'; max_inflight: number; max_batch: number };
+  kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number };
+  http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
+  /** Where each setting came from, for the startup log. */
+  sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;
+  config_file?: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
+
+function coerce(f: FieldSpec, raw: unknown, where: string): string | number | boolean {
+  const bad = (why: string) => new ConfigError(`${where}: ${f.key} ${why} (got ${JSON.stringify(raw)})`);
+  switch (f.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw bad('must be a non-empty string');
+      return raw;
+    case 'enum':
+      if (typeof raw !== 'string' || !f.values!.includes(raw)) throw bad(`must be one of ${f.values!.join(', ')}`);
+      return raw;
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string' && /^(true|1|yes|on)$/i.test(raw)) return true;
+      if (typeof raw === 'string' && /^(false|0|no|off)$/i.test(raw)) return false;
+      throw bad('must be true or false');
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) throw bad('must be an integer');
+      if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) throw bad(`must be between ${f.min} and ${f.max}`);
+      return n;
+    }
+  }
+}
+
+function setPath(obj: Record<string, unknown>, key: string, v: unknown): void {
+  const parts = key.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
+  o[parts[parts.length - 1]] = v;
+}
+
+function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) flattenToml(v as Record<string, unknown>, key, out);
+    else out[key] = v;
+  }
+  return out;
+}
+
+export interface ParsedArgs { flags: Map<string, string>; configFile?: string; help: boolean; version: boolean }
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const flags = new Map<string, string>();
+  let configFile: string | undefined;
+  let help = false;
+  let version = false;
+  const known = new Set(FIELDS.filter((f) => f.flag).map((f) => f.flag!));
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    if (a === '--help' || a === '-h') { help = true; continue; }
+    if (a === '--version' || a === '-v') { version = true; continue; }
+    let val: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
+    if (a === '--config') {
+      configFile = val ?? argv[++i];
+      if (!configFile) throw new ConfigError('--config needs a file path');
+      continue;
+    }
+    if (!known.has(a)) throw new ConfigError(`unknown option ${a} (see outpostd --help)`);
+    val ??= argv[++i];
+    if (val === undefined) throw new ConfigError(`${a} needs a value`);
+    flags.set(a, val);
+  }
+  return { flags, configFile, help, version };
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const args = parseArgs(argv);
+  const configFile = args.configFile ?? env.OUTPOST_CONFIG;
+  let fileValues: Record<string, unknown> = {};
+  if (configFile) {
+    let text: string;
+    try { text = fs.readFileSync(configFile, 'utf8'); } catch (err) {
+      throw new ConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`);
+    }
+    try { fileValues = flattenToml(parseToml(text) as Record<string, unknown>); } catch (err) {
+      throw new ConfigError(`config file ${configFile} is not valid TOML: ${(err as Error).message}`);
+    }
+    const knownKeys = new Set(FIELDS.map((f) => f.key));
+    for (const k of Object.keys(fileValues)) {
+      if (!knownKeys.has(k)) throw new ConfigError(`config file ${configFile}: unknown setting '${k}'`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  const sources: Config['sources'] = {};
+  for (const f of FIELDS) {
+    let v: unknown = f.def;
+    let src: Config['sources'][string] = 'default';
+    if (f.key in fileValues) { v = coerce(f, fileValues[f.key], `config file ${configFile}`); src = 'file'; }
+    if (f.env && env[f.env] !== undefined && env[f.env] !== '') { v = coerce(f, env[f.env], `environment ${f.env}`); src = 'env'; }
+    if (f.flag && args.flags.has(f.flag)) { v = coerce(f, args.flags.get(f.flag), `flag ${f.flag}`); src = 'flag'; }
+    if (v !== undefined) setPath(out, f.key, v);
+    sources[f.key] = src;
+  }
+  const cfg = out as unknown as Config;
+  cfg.sources = sources;
+  cfg.config_file = configFile;
+  cfg.data_dir = path.resolve(cfg.data_dir);
+  if (net.isIP(cfg.bind) === 0 && cfg.bind !== 'localhost') {
+    throw new ConfigError(`bind must be an IP address or localhost (got ${JSON.stringify(cfg.bind)})`);
+  }
+  if (!cfg.api_key && !cfg.master_key && !isLoopback(cfg.bind)) {
+    throw new ConfigError(
+      `refusing to listen on ${cfg.bind} without authentication: set API_KEY or MASTER_KEY, ` +
+      `or bind to 127.0.0.1 / ::1 (an open data plane on a network interface is not a safe default)`);
+  }
+  return cfg;
+}
+
+export function isLoopback(addr: string): boolean {
+  if (addr === 'localhost' || addr === '::1') return true;
+  return net.isIPv4(addr) && addr.startsWith('127.');
+}
+
+export function helpText(): string {
+  const lines = ['usage: outpostd [--config outpost.toml] [options]', '', 'Precedence: defaults < config file < environment < flags.', ''];
+  for (const f of FIELDS) {
+    const names = [f.flag, f.env ? `$${f.env}` : undefined, `[${f.key}]`].filter(Boolean).join('  ');
+    lines.push(`  ${names}`, `      ${f.doc}${f.def !== undefined && !f.secret ? ` (default ${JSON.stringify(f.def)})` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,95 @@
+// Startup and shutdown order of outpostd, top to bottom. main.ts is the process entry; tests
+// start the same daemon in-process through startDaemon().
+import fs from 'node:fs';
+import { Engine } from '../core';
+import { loadNative, type NativeReport } from '../native';
+import type { Config } from './config';
+import { HttpServer, prepareKeys } from './http';
+import type { Logger } from './log';
+import { Metrics } from './metrics';
+import { kvRoutes } from './routes/kv';
+import { namespaceRoutes } from './routes/namespaces';
+import { systemRoutes } from './routes/system';
+import { VERSION } from './version';
+
+export interface Daemon {
+  port: number;
+  engine: Engine;
+  http: HttpServer;
+  native: NativeReport;
+  /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
+  close(): Promise<{ drained: boolean }>;
+}
+
+export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
+  const startedAt = Date.now();
+
+  // 1. Native addons: fail early and clearly, warn loudly on a fallback.
+  const native = loadNative();
+  log.info({ uws: native.uws, lmdb: native.lmdb }, 'native backends');
+  for (const w of native.warnings) log.warn(w);
+
+  // 2. Security posture.
+  if (!cfg.api_key && !cfg.master_key) {
+    log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
+  }
+
+  // 3. Data dir and the data engine (LMDB partitions + worker pool).
+  fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+  const engine = await Engine.open({
+    dataDir: cfg.data_dir,
+    partitions: cfg.core.partitions,
+    workers: cfg.core.workers,
+    writeMode: cfg.core.write_mode,
+    maxInflight: cfg.core.max_inflight,
+    maxBatch: cfg.core.max_batch,
+    maxValueBytes: cfg.kv.max_value_bytes,
+    autoCreateNamespaces: cfg.kv.auto_create_namespaces,
+    reapIntervalMs: cfg.kv.reap_interval_ms,
+  });
+
+  // 4. HTTP server and routes; it answers 503 until the end of startup.
+  const http = new HttpServer({
+    maxBodyBytes: cfg.http.max_body_bytes,
+    maxInflight: cfg.http.max_inflight_requests,
+    keys: prepareKeys(cfg.api_key, cfg.master_key),
+    log,
+  });
+  const metrics = new Metrics(engine, http);
+  systemRoutes(http, engine, metrics, native, startedAt);
+  namespaceRoutes(http, engine);
+  kvRoutes(http, engine);
+  http.finish();
+  let port: number;
+  try {
+    port = await http.listen(cfg.bind, cfg.api_port);
+  } catch (err) {
+    metrics.close();
+    await engine.close();
+    throw err;
+  }
+
+  // 5. Ready.
+  http.state = 'ready';
+  log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
+
+  let closing: Promise<{ drained: boolean }> | undefined;
+  return {
+    port,
+    engine,
+    http,
+    native,
+    close() {
+      closing ??= (async () => {
+        log.info({ inflight: http.inflight }, 'draining');
+        const drained = await http.close(cfg.http.drain_timeout_ms);
+        if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
+        metrics.close();
+        await engine.close();
+        log.info({ drained }, 'stopped');
+        return { drained };
+      })();
+      return closing;
+    },
+  };
+}

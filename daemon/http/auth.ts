@@ -1,0 +1,27 @@
+// Bearer-token check. Tokens are compared in constant time; a length mismatch compares the
+// presented token against itself so its timing does not reveal the expected length.
+import { timingSafeEqual } from 'node:crypto';
+
+export type Scope = 'api' | 'master';
+export interface AuthKeys { api?: string; master?: string }
+
+function safeEqual(presented: Buffer, expected: Buffer): boolean {
+  if (presented.length !== expected.length) {
+    timingSafeEqual(presented, presented);
+    return false;
+  }
+  return timingSafeEqual(presented, expected);
+}
+
+export function prepareKeys(api?: string, master?: string): AuthKeys {
+  return { api: api || undefined, master: master || undefined };
+}
+
+export function checkBearer(keys: AuthKeys, header: string): Scope | 'none' {
+  if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return 'none';
+  const token = Buffer.from(header.slice(7).trim());
+  // Check both keys every time, so which one matched is not visible in the timing either.
+  const isMaster = keys.master !== undefined && safeEqual(token, Buffer.from(keys.master));
+  const isApi = keys.api !== undefined && safeEqual(token, Buffer.from(keys.api));
+  return isMaster ? 'master' : isApi ? 'api' : 'none';
+}

@@ -1,0 +1,85 @@
+// Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text.
+import type { Engine } from '../core';
+import type { HttpServer } from './http';
+
+export class Metrics {
+  private lastOps: number[] = [];
+  private lastTotal = 0;
+  private rates: number[] = [];
+  private rate = 0;
+  private timer: NodeJS.Timeout;
+  private lastAt = Date.now();
+
+  constructor(private readonly engine: Engine, private readonly http: HttpServer) {
+    this.timer = setInterval(() => this.sample(), 1000);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    const now = Date.now();
+    const dt = Math.max(1, now - this.lastAt) / 1000;
+    const stats = this.engine.stats();
+    let total = 0;
+    this.rates = stats.map((s, i) => {
+      const ops = s.reads + s.writes;
+      total += ops;
+      const r = (ops - (this.lastOps[i] ?? 0)) / dt;
+      this.lastOps[i] = ops;
+      return Math.round(r);
+    });
+    this.rate = Math.round((total - this.lastTotal) / dt);
+    this.lastTotal = total;
+    this.lastAt = now;
+  }
+
+  json(): Record<string, unknown> {
+    const stats = this.engine.stats();
+    const ops = stats.reduce((a, s) => a + s.reads + s.writes, 0);
+    const mem = process.memoryUsage();
+    return {
+      ops_total: ops,
+      ops_per_second: this.rate,
+      connections_active: this.http.inflight,
+      memory_used_bytes: mem.rss,
+      shards: stats.map((s, i) => ({
+        id: s.id,
+        partitions: 1,
+        connections: 0,
+        ops_per_second: this.rates[i] ?? 0,
+        reads_total: s.reads,
+        writes_total: s.writes,
+        commits_total: s.batches,
+        writes_pending: s.pending + s.inflight,
+      })),
+      http_requests_total: this.http.requestsTotal,
+      writes_inflight: this.engine.inflight,
+      keys_reaped_total: this.engine.reaped,
+      heap_used_bytes: mem.heapUsed,
+    };
+  }
+
+  prometheus(): string {
+    const stats = this.engine.stats();
+    const mem = process.memoryUsage();
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, rows: Array<[string, number]>) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+    };
+    metric('outpost_kv_reads_total', 'counter', 'KV reads served', stats.map((s) => [`{partition="${s.id}"}`, s.reads]));
+    metric('outpost_kv_writes_total', 'counter', 'KV writes submitted', stats.map((s) => [`{partition="${s.id}"}`, s.writes]));
+    metric('outpost_kv_commits_total', 'counter', 'LMDB write transactions committed', stats.map((s) => [`{partition="${s.id}"}`, s.batches]));
+    metric('outpost_kv_writes_pending', 'gauge', 'writes queued or committing', stats.map((s) => [`{partition="${s.id}"}`, s.pending + s.inflight]));
+    metric('outpost_kv_keys_reaped_total', 'counter', 'expired keys reclaimed', [['', this.engine.reaped]]);
+    metric('outpost_ops_per_second', 'gauge', 'data operations per second (1 s window)', [['', this.rate]]);
+    metric('outpost_http_requests_total', 'counter', 'HTTP requests received', [['', this.http.requestsTotal]]);
+    metric('outpost_http_requests_inflight', 'gauge', 'HTTP requests in progress', [['', this.http.inflight]]);
+    metric('outpost_process_resident_memory_bytes', 'gauge', 'resident set size of the whole process', [['', mem.rss]]);
+    metric('outpost_process_heap_used_bytes', 'gauge', 'V8 heap used by the main thread', [['', mem.heapUsed]]);
+    return out.join('\n') + '\n';
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,41 @@
+// Builds the OpenAPI 3 document from the same route specs (and schemas) that validate requests.
+import type { RouteSpec } from './http';
+import { VERSION } from './version';
+import { errorBody } from './routes/schemas';
+
+export function buildOpenApi(routes: RouteSpec[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const oaPath = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+    const parameters: unknown[] = [];
+    const pp = (r.params?.properties ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [name, schema] of Object.entries(pp)) parameters.push({ name, in: 'path', required: true, schema });
+    const qp = (r.query?.properties ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [name, schema] of Object.entries(qp)) parameters.push({ name, in: 'query', required: false, schema });
+    const responses: Record<string, unknown> = {};
+    for (const [status, resp] of Object.entries(r.responses)) {
+      responses[status] = {
+        description: resp.description,
+        ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}),
+      };
+    }
+    if (r.params || r.query || r.body) responses['400'] ??= { description: 'invalid input; details.fields names each field at fault', content: { 'application/json': { schema: errorBody } } };
+    if (r.auth !== 'public') responses['401'] ??= { description: 'missing or invalid bearer token', content: { 'application/json': { schema: errorBody } } };
+    (paths[oaPath] ??= {})[r.method] = {
+      summary: r.summary,
+      tags: r.tags,
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      responses,
+      ...(r.auth === 'public' ? { security: [] } : {}),
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Outpost outpostd API', version: VERSION, description: 'Data plane (Flo shapes) and system routes of outpostd.' },
+    servers: [{ url: 'http://127.0.0.1:44000' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_KEY or MASTER_KEY' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,61 @@
+// Health, liveness, metrics and the OpenAPI document.
+import type { Engine } from '../../core';
+import type { NativeReport } from '../../native';
+import type { HttpServer, Req, Res } from '../http';
+import type { Metrics } from '../metrics';
+import { buildOpenApi } from '../openapi';
+import { VERSION } from '../version';
+
+export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metrics, native: NativeReport, startedAt: number): void {
+  server.add({
+    method: 'get', path: '/api/v1/health', auth: 'public', always: true, tags: ['system'],
+    summary: 'Server health, version and native backends (no key needed)',
+    responses: {
+      200: { description: 'healthy', schema: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, uptime_seconds: { type: 'integer' }, shard_count: { type: 'integer' }, node_id: { type: 'string' }, backends: { type: 'object' }, warnings: { type: 'array', items: { type: 'string' } } } } },
+      503: { description: 'starting or draining (same body, status says which)' },
+    },
+    handler(_req: Req, res: Res) {
+      const status = server.state === 'ready' ? 'healthy' : server.state;
+      res.json(status === 'healthy' ? 200 : 503, {
+        status,
+        version: VERSION,
+        uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
+        shard_count: engine.partitionCount,
+        node_id: engine.nodeId,
+        backends: { uws: native.uws, lmdb: native.lmdb },
+        warnings: native.warnings,
+      });
+    },
+  });
+  server.add({
+    method: 'get', path: '/healthz', auth: 'public', always: true, tags: ['system'],
+    summary: 'Liveness probe: 200 ok when serving, 503 while starting or draining',
+    responses: { 200: { description: 'ok', contentType: 'text/plain' }, 503: { description: 'not serving', contentType: 'text/plain' } },
+    handler(_req: Req, res: Res) {
+      const ok = server.state === 'ready';
+      res.send(ok ? 200 : 503, ok ? 'ok\n' : `${server.state}\n`, 'text/plain');
+    },
+  });
+  server.add({
+    method: 'get', path: '/api/v1/metrics', auth: 'api', tags: ['system'],
+    summary: 'Aggregated metrics (JSON)',
+    responses: { 200: { description: 'metrics', schema: { type: 'object', properties: { ops_total: { type: 'integer' }, ops_per_second: { type: 'integer' }, connections_active: { type: 'integer' }, memory_used_bytes: { type: 'integer' }, shards: { type: 'array' } } } } },
+    handler(_req: Req, res: Res) { res.json(200, metrics.json()); },
+  });
+  server.add({
+    method: 'get', path: '/metrics', auth: 'api', tags: ['system'],
+    summary: 'Prometheus metrics (text exposition format 0.0.4)',
+    responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
+    handler(_req: Req, res: Res) { res.send(200, metrics.prometheus(), 'text/plain; version=0.0.4; charset=utf-8'); },
+  });
+  let doc: string | undefined;
+  server.add({
+    method: 'get', path: '/openapi.json', auth: 'public', tags: ['system'],
+    summary: 'This OpenAPI 3 document',
+    responses: { 200: { description: 'OpenAPI 3.1 document' } },
+    handler(_req: Req, res: Res) {
+      doc ??= JSON.stringify(buildOpenApi(server.routes));
+      res.send(200, doc);
+    },
+  });
+}
