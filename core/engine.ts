@@ -259,10 +259,11 @@ export class Engine {
   }
 
   async put(ns: string, key: string, req: PutRequest): Promise<PutOutcome> {
-    this.requireNamespace(ns, true);
     if (req.value.length > this.opts.maxValueBytes) {
       throw new CoreError('CORE_VALUE_TOO_LARGE', `value is ${req.value.length} bytes; the limit is ${this.opts.maxValueBytes}`, { field: 'value', max_bytes: this.opts.maxValueBytes });
     }
+    // Only now may a namespace be auto-created: a rejected request leaves nothing behind.
+    this.requireNamespace(ns, true);
     const sk = storageKey(ns, key);
     const ttl = req.ttlSeconds ?? 0;
     const r = await this.submit({
