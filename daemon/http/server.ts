@@ -200,7 +200,7 @@ export class HttpServer implements ResponseHost {
       if (res.done) return;
       size += ab.byteLength;
       if (size > max) {
-        res.error(new HttpError('payload_too_large', `body exceeds the limit of ${max} bytes`, { max_bytes: max }), true);
+        res.error(new HttpError('payload_too_large', `body exceeds the limit of ${max} bytes`, { max_bytes: max }));
         return;
       }
       if (!isLast) {

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// outpost: the operator CLI. Parses global options, dispatches to a command group
+// (kv today; nodes, ssh, exec, ... plug into GROUPS), and turns errors into exit codes.
+import { optionHelp, parseArgv } from './args';
+import { GLOBAL_OPTS, write, type CommandGroup, type Context } from './command';
+import { CliError, EXIT, UsageError } from './errors';
+import { kvCommand } from './kv';
+import { VERSION } from '../version';
+
+export const GROUPS: readonly CommandGroup[] = [kvCommand];
+
+export function usage(): string {
+  const w = Math.max(...GROUPS.map((g) => g.name.length));
+  return [
+    'usage: outpost [global options] <command> [args]',
+    '',
+    'commands:',
+    ...GROUPS.map((g) => `  ${g.name.padEnd(w)}  ${g.summary}`),
+    '',
+    'global options:',
+    optionHelp([...GLOBAL_OPTS, { name: 'version', doc: 'print the version' }]),
+    '',
+    'Run `outpost <command> --help` for a command\'s options.',
+    'Exit status: 0 ok, 1 not found / conflict / server error, 2 usage error, 3 cannot connect.',
+  ].join('\n');
+}
+
+export async function run(argv: string[], io: Omit<Context, 'argv' | 'globals'>): Promise<number> {
+  try {
+    const head = parseArgv(argv, [...GLOBAL_OPTS, { name: 'version', doc: '' }], usage(), true);
+    const [name, ...rest] = head.positionals;
+    if (head.opts.version) { await write(io.stdout, `outpost ${VERSION}\n`); return EXIT.OK; }
+    if (name === undefined || name === 'help') {
+      const topic = name === 'help' ? GROUPS.find((g) => g.name === rest[0]) : undefined;
+      if (head.opts.help || name === 'help') { await write(io.stdout, (topic ? topic.help() : usage()) + '\n'); return EXIT.OK; }
+      throw new UsageError('missing command', usage());
+    }
+    const group = GROUPS.find((g) => g.name === name);
+    if (!group) throw new UsageError(`unknown command '${name}'`, usage());
+    return await group.run({ ...io, argv: rest, globals: head.opts });
+  } catch (err) {
+    if (err instanceof CliError) {
+      let text = `outpost: ${err.message}\n`;
+      if (err instanceof UsageError && err.usage) text += `\n${err.usage}\n`;
+      await write(io.stderr, text);
+      return err.exitCode;
+    }
+    await write(io.stderr, `outpost: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.FAILED;
+  }
+}
+
+if (require.main === module) {
+  // A closed stdout (e.g. `outpost kv scan --all | head`) is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(EXIT.OK); throw err; });
+  void run(process.argv.slice(2), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+    .then((code) => process.exit(code));
+}

@@ -1,0 +1,219 @@
+// systemd/install.sh into a staging root (--root): files, modes, the unit, and that the
+// installed copy runs on its own (daemon and CLI) and stops cleanly on SIGTERM.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { parse as parseToml } from 'smol-toml';
+import { loadConfig } from '../daemon/config';
+import { ROOT, tempDir } from './helpers/daemon';
+
+const INSTALL = path.join(ROOT, 'systemd', 'install.sh');
+
+function sh(cmd: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, env, maxBuffer: 16 << 20 }, (error, out, err) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : -1) : 0;
+      resolve({ code, out, err: err + (error && code === -1 ? String(error) : '') });
+    });
+  });
+}
+
+const mode = (p: string) => fs.statSync(p).mode & 0o777;
+
+/** Minimal systemd unit parser: section -> key -> values (keys may repeat). */
+function parseUnit(text: string): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>();
+  let sec: Map<string, string[]> | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const m = line.match(/^\[([A-Za-z]+)\]$/);
+    if (m) { sec = new Map(); out.set(m[1], sec); continue; }
+    const eq = line.indexOf('=');
+    if (!sec || eq <= 0) throw new Error(`not a unit file line: ${raw}`);
+    const k = line.slice(0, eq).trim();
+    if (!/^[A-Za-z]+$/.test(k)) throw new Error(`bad key: ${raw}`);
+    sec.set(k, [...(sec.get(k) ?? []), line.slice(eq + 1).trim()]);
+  }
+  return out;
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const p = path.join(dir, cmd);
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+t.test('install.sh --root stages a runnable install', async (t) => {
+  const root = tempDir(t, 'outpost-root-');
+  const prefix = path.join(root, 'opt', 'outpost');
+  const unitPath = path.join(root, 'etc', 'systemd', 'system', 'outpostd.service');
+  const toml = path.join(root, 'etc', 'outpost', 'outpost.toml');
+  const envFile = path.join(root, 'etc', 'outpost', 'outpostd.env');
+
+  let r = await sh('bash', [INSTALL, '--root', root, '--node', process.execPath]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /\[skipped: --root staging\] systemctl enable outpostd\.service/, 'says what it would run');
+
+  t.test('files and modes', async (t) => {
+    t.ok(fs.existsSync(path.join(prefix, 'dist', 'daemon', 'main.js')));
+    t.equal(mode(path.join(prefix, 'dist', 'daemon', 'cli', 'outpost.js')), 0o755, 'CLI is executable');
+    t.equal(fs.readFileSync(path.join(prefix, 'dist', 'daemon', 'cli', 'outpost.js'), 'utf8').split('\n')[0], '#!/usr/bin/env node');
+    t.ok(fs.existsSync(path.join(prefix, 'package.json')));
+    t.ok(fs.existsSync(path.join(prefix, 'package-lock.json')));
+    t.notOk(fs.existsSync(path.join(prefix, 'dist', 'test')), 'tests are not installed');
+    t.ok(fs.existsSync(path.join(prefix, 'node_modules', 'lmdb', 'package.json')), 'production deps installed');
+    t.notOk(fs.existsSync(path.join(prefix, 'node_modules', 'typescript')), 'dev deps are not');
+    t.notOk(fs.existsSync(path.join(prefix, 'node_modules', 'tap')), 'dev deps are not');
+    t.equal(fs.readlinkSync(path.join(root, 'usr', 'local', 'bin', 'outpost')), '/opt/outpost/dist/daemon/cli/outpost.js');
+    t.equal(mode(envFile), 0o600, 'env file is 0600');
+    t.equal(mode(toml), 0o644);
+    t.equal(mode(unitPath), 0o644);
+    t.match(fs.readFileSync(envFile, 'utf8'), /^MASTER_KEY=[0-9a-f]{64}$/m, 'generated MASTER_KEY');
+    const conf = parseToml(fs.readFileSync(toml, 'utf8'));
+    t.same(conf, { data_dir: '/var/lib/outpost', bind: '127.0.0.1', api_port: 44000, log_level: 'info' });
+    const cfg = loadConfig(['--config', toml], {});
+    t.equal(cfg.data_dir, '/var/lib/outpost', 'the daemon accepts the generated config');
+    t.notOk(fs.existsSync(`${prefix}.new.${process.pid}`));
+    t.same(fs.readdirSync(path.join(root, 'opt')), ['outpost'], 'no staging leftovers');
+  });
+
+  t.test('unit', async (t) => {
+    const text = fs.readFileSync(unitPath, 'utf8');
+    const unit = parseUnit(text);
+    const svc = unit.get('Service')!;
+    t.ok(svc, '[Service] section');
+    t.same(unit.get('Install')?.get('WantedBy'), ['multi-user.target']);
+    const execStart = svc.get('ExecStart')!;
+    t.same(execStart, [`${process.execPath} /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time + installed main.js');
+    t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[1])), 'ExecStart main.js exists in the staged tree');
+    const want: Record<string, string> = {
+      Type: 'notify', NotifyAccess: 'all', Restart: 'on-failure', User: 'outpost', Group: 'outpost',
+      StateDirectory: 'outpost', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
+      KillSignal: 'SIGTERM', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ReadWritePaths: '/var/lib/outpost',
+      ProtectHome: 'yes', PrivateTmp: 'yes', PrivateDevices: 'yes', ProtectKernelTunables: 'yes', ProtectKernelModules: 'yes',
+      ProtectKernelLogs: 'yes', ProtectControlGroups: 'yes', RestrictSUIDSGID: 'yes', RestrictNamespaces: 'yes',
+      LockPersonality: 'yes', RestrictRealtime: 'yes', SystemCallArchitectures: 'native', UMask: '0077', CapabilityBoundingSet: '',
+    };
+    for (const [k, v] of Object.entries(want)) t.same(svc.get(k), [v], k);
+    t.ok(svc.get('RestartSec'), 'RestartSec');
+    t.ok(Number(svc.get('LimitNOFILE')?.[0]) >= 65536, 'LimitNOFILE high');
+    const stop = Number(/^(\d+)s$/.exec(svc.get('TimeoutStopSec')?.[0] ?? '')?.[1]);
+    t.ok(stop > 10 && stop <= 60, `TimeoutStopSec ${stop}s is above the 10 s drain timeout`);
+    t.notOk(svc.has('MemoryDenyWriteExecute'), 'V8 JIT needs W+X memory');
+
+    const analyze = which('systemd-analyze');
+    if (analyze) {
+      const v = await sh(analyze, ['verify', unitPath], 60_000);
+      t.equal(v.code, 0, `systemd-analyze verify: ${v.err}`);
+      const complaints = v.err.split('\n').filter((l) => l.includes('outpostd.service'));
+      t.same(complaints, [], 'no warnings about the unit (unknown keys, bad values)');
+    } else {
+      t.pass('systemd-analyze not installed: checked the unit as INI above instead');
+    }
+  });
+
+  t.test('the staged copy runs on its own', async (t) => {
+    const dataDir = tempDir(t);
+    const masterKey = /^MASTER_KEY=(\S+)$/m.exec(fs.readFileSync(envFile, 'utf8'))![1];
+    const main = path.join(prefix, 'dist', 'daemon', 'main.js');
+    const proc = spawn(process.execPath, [main, '--config', toml, '--data-dir', dataDir, '--api-port', '0'], {
+      cwd: dataDir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MASTER_KEY: masterKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.on('exit', (code, signal) => res({ code, signal })));
+    t.teardown(async () => { if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGKILL'); await exited; } });
+    let out = '';
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => { err += d; });
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`installed daemon did not start:\n${out}\n${err}`)), 20_000);
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d;
+        const m = out.match(/"port":(\d+)[^\n]*"msg":"outpostd listening"/);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      void exited.then((e) => { clearTimeout(timer); reject(new Error(`installed daemon exited ${JSON.stringify(e)}:\n${out}\n${err}`)); });
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const h = await fetch(`${url}/healthz`);
+    t.equal(h.status, 200);
+    t.equal(await h.text(), 'ok\n');
+    t.match(out, new RegExp(`"data_dir":"${dataDir}"`), 'flags override the config file');
+
+    // The installed CLI, with the generated MASTER_KEY from the environment.
+    const cli = path.join(prefix, 'dist', 'daemon', 'cli', 'outpost.js');
+    const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, MASTER_KEY: masterKey, OUTPOST_URL: url };
+    let c = await sh(process.execPath, [cli, 'kv', 'put', 'app/greeting', 'hi'], 15_000, cliEnv);
+    t.equal(c.code, 0, c.err);
+    c = await sh(process.execPath, [cli, 'kv', 'get', 'app/greeting'], 15_000, cliEnv);
+    t.equal(c.out, 'hi');
+    c = await sh(process.execPath, [cli, 'kv', 'get', 'app/greeting'], 15_000, { PATH: process.env.PATH, OUTPOST_URL: url });
+    t.equal(c.code, 1, 'the key from outpostd.env is enforced');
+
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    const e = await exited;
+    clearTimeout(timer);
+    t.same(e, { code: 0, signal: null }, 'SIGTERM drains and exits 0');
+  });
+
+  t.test('re-running is idempotent and keeps local config', async (t) => {
+    const envBefore = fs.readFileSync(envFile, 'utf8');
+    fs.appendFileSync(toml, '# local edit\n');
+    const tomlBefore = fs.readFileSync(toml, 'utf8');
+    const stale = path.join(prefix, 'dist', 'stale.js');
+    fs.writeFileSync(stale, '');
+    const r2 = await sh('bash', [INSTALL, '--root', root, '--node', process.execPath]);
+    t.equal(r2.code, 0, r2.err);
+    t.match(r2.out, /keeping existing .*outpost\.toml/);
+    t.equal(fs.readFileSync(envFile, 'utf8'), envBefore, 'MASTER_KEY not regenerated');
+    t.equal(fs.readFileSync(toml, 'utf8'), tomlBefore, 'config not overwritten');
+    t.notOk(fs.existsSync(stale), 'code tree replaced, not merged');
+    t.ok(fs.existsSync(path.join(prefix, 'dist', 'daemon', 'main.js')));
+  });
+
+  t.test('uninstall, then purge', async (t) => {
+    let u = await sh('bash', [INSTALL, '--root', root, '--uninstall', '--dry-run']);
+    t.equal(u.code, 0, u.err);
+    t.ok(fs.existsSync(unitPath), 'dry run removes nothing');
+    u = await sh('bash', [INSTALL, '--root', root, '--uninstall']);
+    t.equal(u.code, 0, u.err);
+    t.notOk(fs.existsSync(unitPath), 'unit removed');
+    t.notOk(fs.existsSync(prefix), 'prefix removed');
+    t.notOk(fs.existsSync(path.join(root, 'usr', 'local', 'bin', 'outpost')), 'CLI link removed');
+    t.ok(fs.existsSync(envFile), '/etc/outpost kept');
+    u = await sh('bash', [INSTALL, '--root', root, '--uninstall', '--purge']);
+    t.equal(u.code, 0, u.err);
+    t.notOk(fs.existsSync(path.join(root, 'etc', 'outpost')), '/etc/outpost purged');
+  });
+});
+
+t.test('install.sh --dry-run changes nothing', async (t) => {
+  const parent = tempDir(t, 'outpost-dry-');
+  const root = path.join(parent, 'root');
+  const r = await sh('bash', [INSTALL, '--root', root, '--dry-run', '--node', process.execPath]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /\[dry-run\] write .*outpostd\.service/);
+  t.same(fs.readdirSync(parent), [], 'nothing written');
+});
+
+t.test('install.sh refuses bad arguments', async (t) => {
+  const root = tempDir(t, 'outpost-bad-');
+  let r = await sh('bash', [INSTALL, '--root', root, '--prefix', 'relative/dir']);
+  t.not(r.code, 0);
+  t.match(r.err, /absolute path/);
+  r = await sh('bash', [INSTALL, '--root', root, '--prefix', '/usr']);
+  t.not(r.code, 0);
+  t.match(r.err, /refusing --prefix/);
+  r = await sh('bash', [INSTALL, '--bogus']);
+  t.not(r.code, 0);
+  t.match(r.err, /unknown argument: --bogus/);
+  r = await sh('bash', [INSTALL, '--root', root, '--purge']);
+  t.not(r.code, 0);
+  t.match(r.err, /only makes sense with --uninstall/);
+});
