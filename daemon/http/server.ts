@@ -30,6 +30,8 @@ export interface RouteSpec {
   params?: JsonSchema;
   query?: JsonSchema;
   body?: JsonSchema;
+  /** Request headers (lower-case) the handler reads; others are not copied. */
+  headers?: string[];
   /** Answer even while starting or draining (liveness probes). */
   always?: boolean;
   responses: Record<number, { description: string; schema?: JsonSchema; contentType?: string }>;
@@ -39,6 +41,7 @@ export interface RouteSpec {
 interface CompiledRoute {
   spec: RouteSpec;
   paramNames: string[];
+  headers: string[];
   params?: Validator;
   query?: Validator;
   body?: Validator;
@@ -88,6 +91,7 @@ export class HttpServer implements ResponseHost {
     const route: CompiledRoute = {
       spec,
       paramNames,
+      headers: [...new Set([...(spec.headers ?? []), ...(spec.body ? ['content-length', 'content-type'] : [])])],
       params: spec.params ? compile('params', spec.params) : undefined,
       query: spec.query ? compile('query', spec.query) : undefined,
       body: spec.body ? compile('body', spec.body) : undefined,
@@ -150,8 +154,13 @@ export class HttpServer implements ResponseHost {
         query = Object.fromEntries(new URLSearchParams(ureq.getQuery() ?? ''));
         route.query(query);
       }
+      // Only the headers a route asks for (plus the body framing ones) are copied: cheaper on
+      // the hot path than forEach, which the ws fallback does not implement anyway.
       const headers: Record<string, string> = {};
-      ureq.forEach((k, v) => { headers[k] = v; });
+      for (const h of route.headers) {
+        const v = ureq.getHeader(h);
+        if (v !== '') headers[h] = v;
+      }
       req = { method: spec.method, url: ureq.getUrl(), params, query, headers, body: undefined, scope };
     } catch (err) {
       res.error(err);
