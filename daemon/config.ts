@@ -100,13 +100,14 @@ function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<stri
   return out;
 }
 
-export interface ParsedArgs { flags: Map<string, string>; configFile?: string; help: boolean; version: boolean }
+export interface ParsedArgs { flags: Map<string, string>; configFile?: string; help: boolean; version: boolean; waitReady?: number }
 
 export function parseArgs(argv: string[]): ParsedArgs {
   const flags = new Map<string, string>();
   let configFile: string | undefined;
   let help = false;
   let version = false;
+  let waitReady: number | undefined;
   const known = new Set(FIELDS.filter((f) => f.flag).map((f) => f.flag!));
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -115,6 +116,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
     let val: string | undefined;
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
+    if (a === '--wait-ready') {
+      waitReady = Number(val ?? argv[++i]);
+      if (!(waitReady > 0)) throw new ConfigError('--wait-ready needs a number of seconds');
+      continue;
+    }
     if (a === '--config') {
       configFile = val ?? argv[++i];
       if (!configFile) throw new ConfigError('--config needs a file path');
@@ -125,11 +131,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (val === undefined) throw new ConfigError(`${a} needs a value`);
     flags.set(a, val);
   }
-  return { flags, configFile, help, version };
+  return { flags, configFile, help, version, waitReady };
 }
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const args = parseArgs(argv);
+  return resolveConfig(args, env);
+}
+
+export function resolveConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): Config {
   const configFile = args.configFile ?? env.OUTPOST_CONFIG;
   let fileValues: Record<string, unknown> = {};
   if (configFile) {
@@ -177,7 +187,7 @@ export function isLoopback(addr: string): boolean {
 }
 
 export function helpText(): string {
-  const lines = ['usage: outpostd [--config outpost.toml] [options]', '', 'Precedence: defaults < config file < environment < flags.', ''];
+  const lines = ['usage: outpostd [--config outpost.toml] [options]', '       outpostd [--config outpost.toml] [options] --wait-ready SECONDS   (exit 0 once that daemon answers /healthz)', '', 'Precedence: defaults < config file < environment < flags.', ''];
   for (const f of FIELDS) {
     const names = [f.flag, f.env ? `$${f.env}` : undefined, `[${f.key}]`].filter(Boolean).join('  ');
     lines.push(`  ${names}`, `      ${f.doc}${f.def !== undefined && !f.secret ? ` (default ${JSON.stringify(f.def)})` : ''}`);

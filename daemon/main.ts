@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // outpostd: the process entry. Parses configuration, starts the daemon, handles signals.
-import { execFile } from 'node:child_process';
-import { ConfigError, helpText, loadConfig, parseArgs } from './config';
+import { ConfigError, helpText, parseArgs, resolveConfig, type Config } from './config';
 import { startDaemon } from './daemon';
 import { createLogger } from './log';
 import { VERSION } from './version';
@@ -13,7 +12,8 @@ async function main(): Promise<void> {
     const args = parseArgs(argv);
     if (args.help) { process.stdout.write(helpText() + '\n'); return; }
     if (args.version) { process.stdout.write(`outpostd ${VERSION}\n`); return; }
-    cfg = loadConfig(argv);
+    cfg = resolveConfig(args);
+    if (args.waitReady !== undefined) process.exit(await waitReady(cfg, args.waitReady));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`outpostd: ${err.message}\n`);
@@ -27,14 +27,12 @@ async function main(): Promise<void> {
     process.stderr.write(`outpostd: startup failed: ${err.message}\n`);
     process.exit(1);
   });
-  notifySystemd('READY=1');
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    notifySystemd('STOPPING=1');
     daemon.close().then(
       () => process.exit(0),
       (err) => { log.error({ err }, 'shutdown failed'); process.exit(1); },
@@ -44,10 +42,27 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** sd_notify through systemd-notify; the unit sets NotifyAccess=all for it. */
-function notifySystemd(state: string): void {
-  if (!process.env.NOTIFY_SOCKET) return;
-  execFile('systemd-notify', [`--pid=${process.pid}`, state], () => { /* best effort */ });
+/**
+ * `--wait-ready N`: polls the configured daemon's /healthz until it answers 200 (exit 0) or N
+ * seconds pass (exit 1). systemd's ExecStartPost uses it as the readiness check.
+ */
+async function waitReady(cfg: Config, seconds: number): Promise<number> {
+  const host = cfg.bind === '0.0.0.0' ? '127.0.0.1' : cfg.bind === '::' ? '::1' : cfg.bind;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.api_port}/healthz`;
+  const deadline = Date.now() + seconds * 1000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.status === 200) { process.stdout.write(`outpostd: ready at ${url}\n`); return 0; }
+      last = `HTTP ${r.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  process.stderr.write(`outpostd: not ready after ${seconds} s at ${url} (${last})\n`);
+  return 1;
 }
 
 process.on('uncaughtException', (err) => {

@@ -267,7 +267,7 @@ if [ "$DRY_RUN" = 1 ]; then
   echo "[dry-run] write $UNIT (mode 0644)"
 else
   tmp="$(mktemp "$UNIT.XXXXXX")"
-  sed -e "s#^ExecStart=/usr/bin/node /opt/outpost/#ExecStart=$NODE_BIN $PREFIX/#" \
+  sed -E -e "s#^(ExecStart(Post)?)=/usr/bin/node /opt/outpost/#\\1=$NODE_BIN $PREFIX/#" \
       -e "s#^Documentation=file:/opt/outpost/#Documentation=file:$PREFIX/#" \
       "$SRC/systemd/outpostd.service" >"$tmp"
   grep -q "^ExecStart=$NODE_BIN $PREFIX/dist/daemon/main.js " "$tmp" || { rm -f "$tmp"; die "could not set ExecStart in the unit"; }

@@ -88,3 +88,19 @@ t.test('--help and --version', async (t) => {
   const v = await runDaemon(['--version']);
   t.match(v.stdout, /^outpostd \d+\.\d+\.\d+/);
 });
+
+t.test('--wait-ready: the readiness check systemd runs', async (t) => {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => probe.once('listening', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const notYet = await runDaemon(['--api-port', String(port), '--wait-ready', '1']);
+  t.equal(notYet.code, 1, 'nothing listening: exit 1');
+  t.match(notYet.stderr, /not ready after 1 s/);
+  const d = await spawnDaemon(t, ['--data-dir', tempDir(t), '--api-port', String(port)]);
+  const ready = await runDaemon(['--api-port', String(port), '--wait-ready', '10']);
+  t.equal(ready.code, 0, 'daemon up: exit 0');
+  t.match(ready.stdout, /ready at http:\/\/127\.0\.0\.1/);
+  d.proc.kill('SIGTERM');
+  t.equal((await d.exited).code, 0);
+});

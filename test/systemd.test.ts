@@ -91,7 +91,7 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     t.same(execStart, [`${process.execPath} /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time + installed main.js');
     t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[1])), 'ExecStart main.js exists in the staged tree');
     const want: Record<string, string> = {
-      Type: 'notify', NotifyAccess: 'all', Restart: 'on-failure', User: 'outpost', Group: 'outpost',
+      Type: 'exec', Restart: 'on-failure', User: 'outpost', Group: 'outpost',
       StateDirectory: 'outpost', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
       KillSignal: 'SIGTERM', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ReadWritePaths: '/var/lib/outpost',
       ProtectHome: 'yes', PrivateTmp: 'yes', PrivateDevices: 'yes', ProtectKernelTunables: 'yes', ProtectKernelModules: 'yes',
