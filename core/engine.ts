@@ -155,7 +155,7 @@ export class Engine {
         `set partitions = ${stored} (re-partitioning an existing store is not supported)`);
     }
     const paths = Array.from({ length: opts.partitions }, (_, i) => path.join(opts.dataDir, 'kv', `p${i}.mdb`));
-    const parts = paths.map((p) => openPartition(p));
+    const parts = paths.map((p) => openPartition(p, opts.writeMode === 'main'));
     const pool = new Piscina({
       filename: path.join(__dirname, 'worker.js'),
       minThreads: opts.workers,

@@ -10,13 +10,17 @@ export interface PartitionHandles {
   ttl: Database<Buffer, [number, string]>;
 }
 
-export function openPartition(path: string): PartitionHandles {
+/**
+ * `overlappingSync` (lmdb-js): the next transaction may commit while the previous one is still
+ * being fdatasync'ed. Write promises still resolve only after the flush (we do not set
+ * separateFlushed), so "acknowledged means on disk" holds; transactionSync always flushes before
+ * returning whatever this flag says.
+ */
+export function openPartition(path: string, overlappingSync = false): PartitionHandles {
   const { lmdb } = loadLmdb();
   const env = lmdb.open({
     path,
-    // Durability rule: a commit returns only after fdatasync. overlappingSync would let a
-    // commit resolve before its flush, which breaks "acknowledged means on disk".
-    overlappingSync: false,
+    overlappingSync,
     noSync: false,
     compression: false,
     encoding: 'binary',
