@@ -62,12 +62,19 @@ class PartitionWriter {
   inflightOps = 0;
   private pending: WriteOp[] = [];
   private waiters: Waiter[] = [];
-  private busy = false;
+  private groupsInFlight = 0;
   private scheduled = false;
 
+  /**
+   * @param maxGroups groups committing at once. 1 for the pool modes: the next group forms while
+   * one commits, and two groups of one partition would only queue on LMDB's write lock in two
+   * workers. Unbounded for `main`: lmdb-js orders the transactions itself and, with
+   * overlappingSync, commits the next one while the previous one is being fdatasync'ed.
+   */
   constructor(
     readonly id: number,
     private readonly engine: Engine,
+    private readonly maxGroups: number,
   ) {}
 
   get pendingOps(): number { return this.pending.length; }
@@ -76,7 +83,7 @@ class PartitionWriter {
     return new Promise((resolve, reject) => {
       this.pending.push(op);
       this.waiters.push({ resolve, reject });
-      if (!this.busy && !this.scheduled) {
+      if (this.groupsInFlight < this.maxGroups && !this.scheduled) {
         this.scheduled = true;
         // setImmediate runs after the poll phase, i.e. after uWS has handed us every request
         // that arrived in this turn: the group is as large as the turn allows.
@@ -87,23 +94,31 @@ class PartitionWriter {
 
   private flush = (): void => {
     this.scheduled = false;
-    if (this.busy || this.pending.length === 0) return;
+    if (this.groupsInFlight >= this.maxGroups || this.pending.length === 0) return;
     const max = this.engine.opts.maxBatch;
-    const ops = this.pending.length <= max ? this.pending : this.pending.slice(0, max);
-    const waiters = this.pending.length <= max ? this.waiters : this.waiters.slice(0, max);
-    if (ops === this.pending) { this.pending = []; this.waiters = []; } else { this.pending = this.pending.slice(max); this.waiters = this.waiters.slice(max); }
-    this.busy = true;
-    this.inflightOps = ops.length;
+    let ops = this.pending;
+    let waiters = this.waiters;
+    if (ops.length <= max) {
+      this.pending = [];
+      this.waiters = [];
+    } else {
+      ops = ops.slice(0, max);
+      waiters = waiters.slice(0, max);
+      this.pending = this.pending.slice(max);
+      this.waiters = this.waiters.slice(max);
+    }
+    this.groupsInFlight++;
+    this.inflightOps += ops.length;
     this.batches++;
     this.writes += ops.length;
     this.engine.commit(this.id, ops).then(
       (results) => {
-        this.done();
+        this.done(ops.length);
         for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i]);
         this.next();
       },
       (err) => {
-        this.done();
+        this.done(ops.length);
         const e = new CoreError('CORE_WORKER_FAILED', `commit failed on partition ${this.id}: ${(err as Error)?.message}`, undefined, { cause: err });
         for (const w of waiters) w.reject(e);
         this.next();
@@ -111,9 +126,9 @@ class PartitionWriter {
     );
   };
 
-  private done(): void {
-    this.busy = false;
-    this.inflightOps = 0;
+  private done(n: number): void {
+    this.groupsInFlight--;
+    this.inflightOps -= n;
     this.engine.afterCommit(this.id);
   }
 
@@ -140,7 +155,7 @@ export class Engine {
     this.nodeId = meta.nodeId();
     this.parts = parts;
     this.pool = pool;
-    this.writers = parts.map((_, i) => new PartitionWriter(i, this));
+    this.writers = parts.map((_, i) => new PartitionWriter(i, this, opts.writeMode === 'main' ? Infinity : 1));
   }
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -156,18 +171,22 @@ export class Engine {
     }
     const paths = Array.from({ length: opts.partitions }, (_, i) => path.join(opts.dataDir, 'kv', `p${i}.mdb`));
     const parts = paths.map((p) => openPartition(p, opts.writeMode === 'main'));
+    // In `main` mode no write goes through the pool, so its workers start on demand (later
+    // issues run long queries there) and an idle daemon carries no worker isolates (~8.5 MiB
+    // each). The pool modes keep their workers hot and check them at startup.
+    const poolModes = opts.writeMode !== 'main';
     const pool = new Piscina({
       filename: path.join(__dirname, 'worker.js'),
-      minThreads: opts.workers,
+      minThreads: poolModes ? opts.workers : 0,
       maxThreads: opts.workers,
-      idleTimeout: Infinity,
+      idleTimeout: poolModes ? Infinity : 30_000,
       // Workers block in a synchronous commit; sync atomics lets them pick up the next task
       // without a trip through their event loop.
       atomics: 'sync',
       workerData: { partitionPaths: paths },
     });
     // One startup handshake: every worker is up and can load the addons before we serve.
-    await Promise.all(Array.from({ length: opts.workers }, () => pool.run({ type: 'ping' })));
+    if (poolModes) await Promise.all(Array.from({ length: opts.workers }, () => pool.run({ type: 'ping' })));
     const engine = new Engine(opts, meta, parts, pool);
     if (opts.reapIntervalMs > 0) {
       engine.reapTimer = setInterval(() => void engine.reapOnce(), opts.reapIntervalMs);

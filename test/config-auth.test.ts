@@ -17,7 +17,7 @@ t.test('precedence: defaults < file < env < flags', async (t) => {
   t.equal(cfg.core.partitions, 8);
   t.equal(cfg.core.workers, 1);
   t.equal(cfg.kv.reap_interval_ms, 250);
-  t.equal(cfg.core.write_mode, 'batch', 'defaults fill the rest');
+  t.equal(cfg.core.write_mode, 'main', 'defaults fill the rest');
   t.equal(cfg.data_dir, path.resolve('./data'));
   t.equal(cfg.sources['core.partitions'], 'file');
   cfg = loadConfig(['--config', file], { OUTPOST_API_PORT: '45002', OUTPOST_PARTITIONS: '2' });
@@ -43,7 +43,7 @@ t.test('bad configuration is a clear error naming the source and setting', async
   t.throws(() => loadConfig(['--config', file], {}), { message: /not valid TOML/ });
   t.throws(() => loadConfig(['--config', path.join(dir, 'missing.toml')], {}), { message: /cannot read config file/ });
   t.throws(() => loadConfig([], { OUTPOST_API_PORT: '70000' }), { message: /environment OUTPOST_API_PORT: api_port must be between 0 and 65535/ });
-  t.throws(() => loadConfig(['--write-mode', 'fast'], {}), { message: /flag --write-mode: core.write_mode must be one of batch, per-op, main/ });
+  t.throws(() => loadConfig(['--write-mode', 'fast'], {}), { message: /flag --write-mode: core.write_mode must be one of main, batch, per-op/ });
   t.throws(() => loadConfig(['--nope', '1'], {}), { message: /unknown option --nope/ });
   t.throws(() => loadConfig(['--api-port'], {}), { message: /--api-port needs a value/ });
   t.throws(() => loadConfig(['--bind', 'example.com'], {}), ConfigError);

@@ -221,7 +221,7 @@ t.test('health, healthz, metrics, prometheus, openapi', async (t) => {
   let r = await call(url, 'GET', '/api/v1/health');
   t.equal(r.status, 200);
   t.equal(r.json.status, 'healthy');
-  t.equal(r.json.shard_count, 4);
+  t.equal(r.json.shard_count, 1, 'one partition by default');
   t.equal(r.json.node_id, daemon.engine.nodeId);
   t.match(r.json.node_id, /^[0-9a-f-]{36}$/);
   t.equal(r.json.backends.uws.backend, 'native', 'the native uWS binary is active');
@@ -235,7 +235,7 @@ t.test('health, healthz, metrics, prometheus, openapi', async (t) => {
   r = await call(url, 'GET', '/api/v1/metrics');
   t.equal(r.status, 200);
   t.equal(r.json.ops_total, 2);
-  t.equal(r.json.shards.length, 4);
+  t.equal(r.json.shards.length, 1);
   t.ok(r.json.memory_used_bytes > 1e6);
   for (const k of ['ops_per_second', 'connections_active']) t.type(r.json[k], 'number', k);
   r = await call(url, 'GET', '/metrics');
