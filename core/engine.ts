@@ -30,6 +30,8 @@ export interface EngineOptions {
   maxValueBytes: number;
   autoCreateNamespaces: boolean;
   reapIntervalMs: number;
+  /** Bytes of rendered GET bodies kept in memory (0 = no cache). */
+  readCacheBytes: number;
 }
 
 export interface KvEntry { key: string; value: Buffer; version: number; expiresAt: number }
@@ -113,11 +115,15 @@ class PartitionWriter {
     this.writes += ops.length;
     this.engine.commit(this.id, ops).then(
       (results) => {
+        // Drop cached renderings once the new values are visible and before anyone is told:
+        // a reader can never be served a value older than a write it has seen acknowledged.
+        this.engine.cache.invalidate(ops);
         this.done(ops.length);
         for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i]);
         this.next();
       },
       (err) => {
+        this.engine.cache.invalidate(ops);
         this.done(ops.length);
         const e = new CoreError('CORE_WORKER_FAILED', `commit failed on partition ${this.id}: ${(err as Error)?.message}`, undefined, { cause: err });
         for (const w of waiters) w.reject(e);
@@ -137,6 +143,57 @@ class PartitionWriter {
   }
 }
 
+/**
+ * Rendered GET bodies by storage key, bounded in bytes, oldest first out. Entries are dropped
+ * when a write to their key commits (PartitionWriter), so a hit is always the committed value.
+ * Measured: a hit skips the LMDB lookup and the base64/JSON rendering (README → Benchmarks).
+ */
+export class RenderCache {
+  private readonly map = new Map<string, string>();
+  private bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(k: string): string | undefined {
+    const v = this.map.get(k);
+    if (v === undefined) this.misses++;
+    else this.hits++;
+    return v;
+  }
+
+  set(k: string, v: string): void {
+    if (this.maxBytes === 0) return;
+    const size = (k.length + v.length) * 2 + 64;
+    if (size > this.maxBytes / 16) return;
+    const old = this.map.get(k);
+    if (old !== undefined) this.bytes -= (k.length + old.length) * 2 + 64;
+    this.map.set(k, v);
+    this.bytes += size;
+    while (this.bytes > this.maxBytes) {
+      const first = this.map.keys().next().value as string;
+      const fv = this.map.get(first)!;
+      this.map.delete(first);
+      this.bytes -= (first.length + fv.length) * 2 + 64;
+    }
+  }
+
+  invalidate(ops: WriteOp[]): void {
+    if (this.map.size === 0) return;
+    for (const op of ops) {
+      const v = this.map.get(op.key);
+      if (v !== undefined) {
+        this.map.delete(op.key);
+        this.bytes -= (op.key.length + v.length) * 2 + 64;
+      }
+    }
+  }
+
+  get size(): number { return this.map.size; }
+  get usedBytes(): number { return this.bytes; }
+}
+
 export class Engine {
   readonly opts: EngineOptions;
   readonly meta: MetaStore;
@@ -144,6 +201,7 @@ export class Engine {
   private readonly parts: PartitionHandles[];
   private readonly writers: PartitionWriter[];
   private readonly pool: Piscina<Task, WriteResult[] | ReapResult | string>;
+  readonly cache: RenderCache;
   private reapTimer?: NodeJS.Timeout;
   private reaping = false;
   private closed = false;
@@ -155,6 +213,7 @@ export class Engine {
     this.nodeId = meta.nodeId();
     this.parts = parts;
     this.pool = pool;
+    this.cache = new RenderCache(opts.readCacheBytes);
     this.writers = parts.map((_, i) => new PartitionWriter(i, this, opts.writeMode === 'main' ? Infinity : 1));
   }
 
@@ -236,6 +295,26 @@ export class Engine {
 
   get(ns: string, key: string): KvEntry | undefined {
     return this.read(ns, key, (rec, version, expiresAt) => ({ key, value: Buffer.from(rec.subarray(HEADER_BYTES)), version, expiresAt }));
+  }
+
+  /**
+   * Like read(), for a caller that turns the record into a string that depends on nothing but
+   * the record (no TTL): such renderings are cached until a write to the key commits.
+   */
+  readRendered(ns: string, key: string, render: (rec: Buffer, version: number, expiresAt: number) => string): string | undefined {
+    const sk = storageKey(ns, key);
+    const hit = this.cache.get(sk);
+    if (hit !== undefined) {
+      this.writers[partitionOf(sk, this.parts.length)].reads++;
+      return hit;
+    }
+    let cacheable = false;
+    const body = this.read(ns, key, (rec, version, expiresAt) => {
+      cacheable = expiresAt === 0;
+      return render(rec, version, expiresAt);
+    });
+    if (body !== undefined && cacheable) this.cache.set(sk, body);
+    return body;
   }
 
   /**

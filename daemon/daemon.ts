@@ -46,6 +46,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     maxValueBytes: cfg.kv.max_value_bytes,
     autoCreateNamespaces: cfg.kv.auto_create_namespaces,
     reapIntervalMs: cfg.kv.reap_interval_ms,
+    readCacheBytes: cfg.kv.read_cache_bytes,
   });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.

@@ -54,6 +54,7 @@ export class Metrics {
       http_requests_total: this.http.requestsTotal,
       writes_inflight: this.engine.inflight,
       keys_reaped_total: this.engine.reaped,
+      read_cache: { entries: this.engine.cache.size, bytes: this.engine.cache.usedBytes, hits_total: this.engine.cache.hits, misses_total: this.engine.cache.misses },
       heap_used_bytes: mem.heapUsed,
     };
   }
@@ -71,6 +72,9 @@ export class Metrics {
     metric('outpost_kv_commits_total', 'counter', 'LMDB write transactions committed', stats.map((s) => [`{partition="${s.id}"}`, s.batches]));
     metric('outpost_kv_writes_pending', 'gauge', 'writes queued or committing', stats.map((s) => [`{partition="${s.id}"}`, s.pending + s.inflight]));
     metric('outpost_kv_keys_reaped_total', 'counter', 'expired keys reclaimed', [['', this.engine.reaped]]);
+    metric('outpost_kv_read_cache_hits_total', 'counter', 'GETs answered from the rendered-response cache', [['', this.engine.cache.hits]]);
+    metric('outpost_kv_read_cache_misses_total', 'counter', 'GETs that read LMDB', [['', this.engine.cache.misses]]);
+    metric('outpost_kv_read_cache_bytes', 'gauge', 'approximate bytes held by the read cache', [['', this.engine.cache.usedBytes]]);
     metric('outpost_ops_per_second', 'gauge', 'data operations per second (1 s window)', [['', this.rate]]);
     metric('outpost_http_requests_total', 'counter', 'HTTP requests received', [['', this.http.requestsTotal]]);
     metric('outpost_http_requests_inflight', 'gauge', 'HTTP requests in progress', [['', this.http.inflight]]);

@@ -249,3 +249,24 @@ t.test('health, healthz, metrics, prometheus, openapi', async (t) => {
   }
   t.ok(r.json.paths['/api/v1/kv/{namespace}/{key}'].put.requestBody.content['application/json'].schema.properties.cas_version);
 });
+
+for (const cache of ['16777216', '0']) {
+  t.test(`read-your-writes under concurrent writers (read cache ${cache === '0' ? 'off' : 'on'})`, async (t) => {
+    const { url, daemon } = await startInProc(t, [], { OUTPOST_KV_READ_CACHE_BYTES: cache });
+    let stale = 0;
+    let checks = 0;
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; i < 40; i++) {
+        const p = await call(url, 'PUT', '/api/v1/kv/ryw/hot', { value: b64(`w${w}-${i}`) });
+        const g = await call(url, 'GET', '/api/v1/kv/ryw/hot');
+        checks++;
+        if (g.json.version < p.json.version) stale++;
+      }
+    }));
+    t.equal(stale, 0, `${checks} reads after acknowledged writes, none older than the write`);
+    const final = await call(url, 'GET', '/api/v1/kv/ryw/hot');
+    t.equal(final.json.version, 320, 'every write counted once');
+    if (cache !== '0') t.ok(daemon.engine.cache.hits > 0, `${daemon.engine.cache.hits} cache hits`);
+    else t.equal(daemon.engine.cache.size, 0, 'nothing cached when off');
+  });
+}

@@ -184,7 +184,7 @@ export class HttpServer implements ResponseHost {
     }
     if (out && typeof (out as Promise<void>).then === 'function') {
       // uWS requires onAborted before this callback returns whenever we answer later.
-      if (!res.done) ures.onAborted(res.onAborted);
+      if (!res.done) ures.onAborted(() => res.abort());
       (out as Promise<void>).then(
         () => { if (!res.done) res.error(new Error(`route ${spec.method} ${spec.path} finished without a response`)); },
         (err) => { if (!res.done) res.error(err); },
@@ -201,7 +201,7 @@ export class HttpServer implements ResponseHost {
       res.error(new HttpError('payload_too_large', `body of ${declared} bytes exceeds the limit of ${max}`, { max_bytes: max }), true);
       return;
     }
-    ures.onAborted(res.onAborted);
+    ures.onAborted(() => res.abort());
     res.inCallback = false;
     let chunks: Buffer[] | undefined;
     let size = 0;

@@ -33,8 +33,9 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
     responses: { 200: { description: 'the value', schema: kvEntry }, 404: err('no such key or namespace') },
     handler(req: Req, res: Res) {
       const { namespace, key } = req.params;
-      // Encode straight from LMDB's buffer (valid only inside this callback): one read, one string.
-      const body = engine.read(namespace, key, (rec, version, expiresAt) =>
+      // Encode straight from LMDB's buffer (valid only inside this callback): one read, one
+      // string; bodies of keys without TTL are cached by the engine until the key is written.
+      const body = engine.readRendered(namespace, key, (rec, version, expiresAt) =>
         `{"key":${JSON.stringify(key)},"value":"${rec.toString('base64', 16)}","version":${version},"ttl_remaining":${ttlRemaining(expiresAt, Date.now())}}`);
       if (body === undefined) throw notFound(namespace, key);
       res.send(200, body);
