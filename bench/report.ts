@@ -126,7 +126,7 @@ export function markdown(r: Results): string {
   if (r.series.length) { out.push('## Results', '', mdTable(r.series.map(seriesRow), HEAD), ''); }
   if (r.ablation.length) {
     out.push('## Ablation: hot-path write design (daemon PUT, fresh daemon per mode)', '', mdTable(r.ablation.map(seriesRow), HEAD), '');
-    out.push('`batch` = group commit per partition in the piscina pool (default); `per-op` = one pool task and one transaction per write; `main` = lmdb-js async transactions from the main thread.', '');
+    out.push("`main` (default) = lmdb-js async transactions from the main thread, committed by its native write thread with overlapping syncs; `inline` = the main thread commits each turn's group with transactionSync; `batch` = group commit per partition in the piscina pool; `per-op` = one pool task and one transaction per write.", '');
   }
   const mem = Object.entries(r.memory);
   if (mem.length) {

@@ -55,7 +55,7 @@ async function anchorsSection(c: Ctx): Promise<void> {
 }
 
 async function daemonSection(c: Ctx): Promise<void> {
-  log('\n[daemon] outpostd (default --write-mode batch)');
+  log('\n[daemon] outpostd (defaults: --write-mode main, 1 partition)');
   const d = await startDaemon(c.cfg);
   try {
     c.results.servers.outpostd = d.command;
@@ -87,7 +87,7 @@ async function daemonSection(c: Ctx): Promise<void> {
 }
 
 async function ablationSection(c: Ctx): Promise<void> {
-  for (const mode of ['batch', 'per-op', 'main'] as const) {
+  for (const mode of ['main', 'inline', 'batch', 'per-op'] as const) {
     log(`\n[ablation] outpostd --write-mode ${mode} (fresh daemon): PUT`);
     const d = await startDaemon(c.cfg, ['--write-mode', mode]);
     try {

@@ -17,8 +17,10 @@ import { OpKind, ResultKind, type Task, type WriteOp, type WriteResult, type Rea
  *   worker as one task and commits in one transaction; the next group forms while it commits.
  * - `per-op`: one pool task (and one transaction) per write.
  * - `main`: lmdb-js asynchronous transactions on the main thread (its own write thread commits).
+ * - `inline`: the main thread commits each turn's group itself with transactionSync, blocking
+ *   for the fdatasync (no thread hand-offs at all).
  */
-export type WriteMode = 'batch' | 'per-op' | 'main';
+export type WriteMode = 'batch' | 'per-op' | 'main' | 'inline';
 
 export interface EngineOptions {
   dataDir: string;
@@ -233,7 +235,7 @@ export class Engine {
     // In `main` mode no write goes through the pool, so its workers start on demand (later
     // issues run long queries there) and an idle daemon carries no worker isolates (~8.5 MiB
     // each). The pool modes keep their workers hot and check them at startup.
-    const poolModes = opts.writeMode !== 'main';
+    const poolModes = opts.writeMode === 'batch' || opts.writeMode === 'per-op';
     const pool = new Piscina({
       filename: path.join(__dirname, 'worker.js'),
       minThreads: poolModes ? opts.workers : 0,
@@ -397,12 +399,17 @@ export class Engine {
         const now = Date.now();
         return h.env.transaction(() => applyOps(h, ops, now));
       }
+      case 'inline': {
+        const h = this.parts[p];
+        const now = Date.now();
+        return h.env.transactionSync(() => applyOps(h, ops, now));
+      }
     }
   }
 
   /** A worker committed to partition `p`: make the main thread's next read see it. */
   afterCommit(p: number): void {
-    if (this.opts.writeMode !== 'main') this.parts[p].env.resetReadTxn();
+    if (this.opts.writeMode === 'batch' || this.opts.writeMode === 'per-op') this.parts[p].env.resetReadTxn();
   }
 
   /** One pass of the TTL reaper over every partition; returns how many records it removed. */
@@ -413,7 +420,7 @@ export class Engine {
     try {
       for (let p = 0; p < this.parts.length; p++) {
         for (;;) {
-          const r = this.opts.writeMode === 'main'
+          const r = this.opts.writeMode === 'main' || this.opts.writeMode === 'inline'
             ? await this.parts[p].env.transaction(() => reapExpired(this.parts[p], now, limit))
             : (await this.pool.run({ type: 'reap', partition: p, now, limit })) as ReapResult;
           total += r.removed;

@@ -4,7 +4,7 @@ import t from 'tap';
 import { Pool } from 'undici';
 import { b64, spawnDaemon, tempDir } from './helpers/daemon';
 
-for (const mode of ['batch', 'main'] as const) {
+for (const mode of ['batch', 'main', 'inline'] as const) {
   t.test(`SIGKILL mid-load loses no acknowledged write (write mode ${mode})`, async (t) => {
     const dataDir = tempDir(t);
     const first = await spawnDaemon(t, ['--data-dir', dataDir, '--write-mode', mode]);
