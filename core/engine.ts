@@ -226,7 +226,7 @@ export class Engine {
     const stored = meta.getOrInit('partitions', () => opts.partitions);
     if (stored !== opts.partitions) {
       await meta.close();
-      throw new CoreError('CORE_CLOSED',
+      throw new CoreError('CORE_PARTITION_MISMATCH',
         `data dir ${opts.dataDir} was created with ${stored} partitions but ${opts.partitions} are configured; ` +
         `set partitions = ${stored} (re-partitioning an existing store is not supported)`);
     }
@@ -321,9 +321,10 @@ export class Engine {
 
   /**
    * Keys of `ns` starting with `prefix`, in UTF-8 byte order, strictly after `after` when
-   * given. Each partition is range-scanned and the sorted runs are merged.
+   * given. Each partition is range-scanned and the sorted runs are merged. A page holds at most
+   * `limit` keys and about `maxBytes` of values.
    */
-  scan(ns: string, prefix: string, limit: number, after?: string): { items: KvEntry[]; next: string | null } {
+  scan(ns: string, prefix: string, limit: number, after?: string, maxBytes = 4 << 20): { items: KvEntry[]; next: string | null } {
     this.requireNamespace(ns, false);
     const nsPrefix = namespacePrefix(ns);
     const base = nsPrefix + prefix;
@@ -342,8 +343,13 @@ export class Engine {
       }
     }
     runs.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
-    const items = runs.slice(0, limit);
-    const next = runs.length > limit ? items[items.length - 1].key : null;
+    // A page is a prefix of the merged order, cut at `limit` keys or once `maxBytes` of values
+    // are in it (always at least one key), so pages of large values stay bounded in memory.
+    let bytes = 0;
+    let n = 0;
+    while (n < runs.length && n < limit && (n === 0 || bytes + runs[n].value.length <= maxBytes)) bytes += runs[n++].value.length;
+    const items = runs.slice(0, n);
+    const next = runs.length > n ? items[items.length - 1].key : null;
     return { items, next };
   }
 

@@ -8,6 +8,7 @@ export const CoreErrorCodes = {
   CORE_VALUE_TOO_LARGE: 'value is larger than the configured limit',
   CORE_OVERLOADED: 'too much work in flight',
   CORE_CLOSED: 'the engine is closed',
+  CORE_PARTITION_MISMATCH: 'the data dir was created with another partition count',
   CORE_WORKER_FAILED: 'a worker task failed',
 } as const;
 

@@ -50,6 +50,7 @@ const CORE_TO_HTTP: Record<CoreErrorCode, HttpErrorCode> = {
   CORE_VALUE_TOO_LARGE: 'payload_too_large',
   CORE_OVERLOADED: 'overloaded',
   CORE_CLOSED: 'unavailable',
+  CORE_PARTITION_MISMATCH: 'internal',
   CORE_WORKER_FAILED: 'internal',
 };
 

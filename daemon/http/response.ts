@@ -10,11 +10,16 @@ export interface ResponseHost {
   onRouteError(err: unknown, status: number): void;
 }
 
+/** Bodies at least this large are written with backpressure instead of one end(). */
+const STREAM_THRESHOLD = 256 * 1024;
+
 export class Res {
   done = false;
   aborted = false;
   /** True while still inside the uWS callback that delivered the request (writes need no cork). */
   inCallback = true;
+  /** A large body is still being written under backpressure (see stream()). */
+  private streaming = false;
   private ac?: AbortController;
 
   constructor(
@@ -34,8 +39,9 @@ export class Res {
     if (this.aborted) return;
     this.aborted = true;
     this.ac?.abort();
-    if (!this.done) {
+    if (!this.done || this.streaming) {
       this.done = true;
+      this.streaming = false;
       this.host.requestFinished();
     }
   }
@@ -47,7 +53,7 @@ export class Res {
     const closeConn = close || this.host.draining;
     if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
     else this.r.cork(() => this.write(status, body, contentType, headers, closeConn));
-    this.host.requestFinished();
+    if (!this.streaming) this.host.requestFinished();
     return true;
   }
 
@@ -68,7 +74,33 @@ export class Res {
     if (status !== 200) r.writeStatus(STATUS_LINES[status] ?? String(status));
     r.writeHeader('content-type', contentType);
     if (headers) for (const k in headers) r.writeHeader(k, headers[k]);
-    r.end(body, close);
+    if (body.length < STREAM_THRESHOLD) r.end(body, close);
+    else this.stream(typeof body === 'string' ? Buffer.from(body) : body);
+  }
+
+  /**
+   * Writes a large body with backpressure (uWS VideoStreamer pattern): tryEnd what the socket
+   * takes now, and continue from the reported offset in onWritable until done. The request
+   * counts as in flight until the last byte is handed over or the client aborts.
+   */
+  private stream(body: Uint8Array): void {
+    const r = this.r;
+    const total = body.length;
+    const start = r.getWriteOffset();
+    const [, done] = r.tryEnd(body, total);
+    if (done) return;
+    this.streaming = true;
+    // Answering later: uWS needs an abort handler (harmless if one is already set).
+    r.onAborted(() => this.abort());
+    r.onWritable((offset) => {
+      if (this.aborted) return true;
+      const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
+      if (fin) {
+        this.streaming = false;
+        this.host.requestFinished();
+      }
+      return ok;
+    });
   }
 }
 
