@@ -270,3 +270,15 @@ for (const cache of ['16777216', '0']) {
     else t.equal(daemon.engine.cache.size, 0, 'nothing cached when off');
   });
 }
+
+t.test('the background reaper reclaims expired keys on its own', async (t) => {
+  const { url, daemon } = await startInProc(t, [], { OUTPOST_KV_REAP_INTERVAL_MS: '100' });
+  for (let i = 0; i < 5; i++) await call(url, 'PUT', `/api/v1/kv/reap/k${i}`, { value: b64('x'), ttl_seconds: 1 });
+  await call(url, 'PUT', '/api/v1/kv/reap/keep', { value: b64('y') });
+  const deadline = Date.now() + 5000;
+  while (daemon.engine.reaped < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.equal(daemon.engine.reaped, 5, 'all five expired records reclaimed without being asked');
+  const m = await call(url, 'GET', '/api/v1/metrics');
+  t.equal(m.json.keys_reaped_total, 5);
+  t.equal((await call(url, 'GET', '/api/v1/kv/reap/keep')).status, 200);
+});

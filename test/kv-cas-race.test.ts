@@ -19,8 +19,8 @@ t.test('50 writers race cas_version=0 on a fresh key: one wins', async (t) => {
   for (const r of results) if (r.status === 409) t.equal(r.json.current_version, 1);
 });
 
-t.test('read-modify-write loops: every version is won exactly once', async (t) => {
-  const { url } = await startInProc(t, ['--partitions', '2']);
+for (const mode of ['main', 'inline', 'batch'] as const) t.test(`read-modify-write loops: every version is won exactly once (write mode ${mode})`, async (t) => {
+  const { url } = await startInProc(t, ['--partitions', '2', '--write-mode', mode]);
   const pool = new Pool(url, { connections: 16 });
   t.teardown(() => pool.close());
   await put(pool, '/api/v1/kv/race/counter', { value: b64('0') });
