@@ -268,7 +268,6 @@ export class Engine {
   // ---- namespaces -------------------------------------------------------------------------
   listNamespaces(): NamespaceInfo[] { return this.meta.list(); }
   createNamespace(name: string): NamespaceInfo { return this.meta.create(name, false); }
-  hasNamespace(name: string): boolean { return this.meta.has(name); }
 
   private requireNamespace(ns: string, forWrite: boolean): void {
     if (this.meta.has(ns)) return;
