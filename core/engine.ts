@@ -269,7 +269,8 @@ export class Engine {
   listNamespaces(): NamespaceInfo[] { return this.meta.list(); }
   createNamespace(name: string): NamespaceInfo { return this.meta.create(name, false); }
 
-  private requireNamespace(ns: string, forWrite: boolean): void {
+  /** Throws unless `ns` exists; a write may auto-create it (kv.auto_create_namespaces). */
+  requireNamespace(ns: string, forWrite: boolean): void {
     if (this.meta.has(ns)) return;
     if (!NAMESPACE_RE.test(ns)) throw new CoreError('CORE_NAMESPACE_INVALID', undefined, { field: 'namespace', value: ns });
     if (forWrite && this.opts.autoCreateNamespaces) { this.meta.create(ns, true); return; }

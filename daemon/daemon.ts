@@ -1,7 +1,9 @@
 // Startup and shutdown order of outpostd, top to bottom. main.ts is the process entry; tests
 // start the same daemon in-process through startDaemon().
 import fs from 'node:fs';
+import path from 'node:path';
 import { Engine } from '../core';
+import { QueueStore } from '../core/queue';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -9,12 +11,14 @@ import type { Logger } from './log';
 import { Metrics } from './metrics';
 import { kvRoutes } from './routes/kv';
 import { namespaceRoutes } from './routes/namespaces';
+import { queueRoutes } from './routes/queue';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
 
 export interface Daemon {
   port: number;
   engine: Engine;
+  queues: QueueStore;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -49,6 +53,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     readCacheBytes: cfg.kv.read_cache_bytes,
   });
 
+  const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
+
   // 4. HTTP server and routes; it answers 503 until the end of startup.
   const http = new HttpServer({
     maxBodyBytes: cfg.http.max_body_bytes,
@@ -60,12 +66,14 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   systemRoutes(http, engine, metrics, native, startedAt);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
+  queueRoutes(http, engine, queues);
   http.finish();
   let port: number;
   try {
     port = await http.listen(cfg.bind, cfg.api_port);
   } catch (err) {
     metrics.close();
+    await queues.close();
     await engine.close();
     throw err;
   }
@@ -78,14 +86,17 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   return {
     port,
     engine,
+    queues,
     http,
     native,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
+        queues.interrupt();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         metrics.close();
+        await queues.close();
         await engine.close();
         log.info({ drained }, 'stopped');
         return { drained };

@@ -1,0 +1,1 @@
+export { QueueStore, type QueueStats, type Leased, type QueueOptions, type QueueMessage } from './store';
