@@ -1,0 +1,5 @@
+// Public surface of the Outpost time-series parsers.
+export { parseLineProtocol, LineProtocolError } from './line-protocol';
+export type { Point, FieldType, Precision, ParseOptions } from './line-protocol';
+export { parseFloQL, evaluate, anchoredRegex, FloQLError, STAGE_FNS } from './floql';
+export type { FloQuery, Matcher, MatchOp, Stage, StageFn, Series, SeriesPoint } from './floql';

@@ -1,0 +1,238 @@
+// InfluxDB line protocol parser (pure; no I/O).
+//
+//   <measurement>[,<tag_key>=<tag_value>...] <field_key>=<field_value>[,...] [<timestamp>]
+//
+// Escaping (a backslash before any other character is a literal backslash):
+//   measurement:                     \,  \<space>
+//   tag keys, tag values, field keys: \,  \=  \<space>
+//   string field values:              \"  \\
+// A quoted string field value may contain newlines; lines are otherwise separated by "\n"
+// ("\r\n" is accepted). Blank lines and lines whose first non-blank character is '#' are skipped.
+
+export type FieldType = 'float' | 'integer' | 'uinteger' | 'boolean' | 'string';
+export type Precision = 'ns' | 'us' | 'ms' | 's';
+
+export interface Point {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, number | boolean | string>;
+  fieldTypes: Record<string, FieldType>;
+  /** Milliseconds since the epoch; may be fractional for sub-ms precision. */
+  timestamp: number;
+}
+
+export interface ParseOptions {
+  precision: Precision;
+  /** Default timestamp (ms since epoch) for lines without one. */
+  now: number;
+}
+
+export class LineProtocolError extends Error {
+  readonly code = 'TS_BAD_LINE' as const;
+  readonly line: number;
+  constructor(line: number, what: string) {
+    super(`line ${line}: ${what}`);
+    this.name = 'LineProtocolError';
+    this.line = line;
+  }
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+const FLOAT_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INT_RE = /^[+-]?\d+i$/;
+const UINT_RE = /^\d+u$/;
+const TS_RE = /^-?\d+$/;
+const TRUE = new Set(['t', 'T', 'true', 'True', 'TRUE']);
+const FALSE = new Set(['f', 'F', 'false', 'False', 'FALSE']);
+const NS_PER_UNIT: Record<Precision, bigint> = { ns: 1n, us: 1000n, ms: 1000000n, s: 1000000000n };
+
+/** Own, enumerable assignment that is safe for keys such as "__proto__". */
+function put<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function show(s: string): string {
+  return JSON.stringify(s.length > 40 ? s.slice(0, 40) + '…' : s);
+}
+
+class LineParser {
+  pos = 0;
+  lineNo = 1;
+  constructor(readonly src: string) {}
+
+  fail(what: string): never {
+    throw new LineProtocolError(this.lineNo, what);
+  }
+
+  atEol(): boolean {
+    const c = this.src[this.pos];
+    return c === undefined || c === '\n' || (c === '\r' && (this.src[this.pos + 1] === '\n' || this.pos + 1 === this.src.length));
+  }
+
+  skipBlanks(): void {
+    while (this.src[this.pos] === ' ' || this.src[this.pos] === '\t') this.pos++;
+  }
+
+  /** Move past the end of the current line (and its newline). */
+  nextLine(): void {
+    while (this.pos < this.src.length && this.src[this.pos] !== '\n') this.pos++;
+    if (this.pos < this.src.length) {
+      this.pos++;
+      this.lineNo++;
+    }
+  }
+
+  /**
+   * Read an identifier-ish token until an unescaped stop character or end of line.
+   * `escapable` lists characters that a backslash escapes.
+   */
+  readToken(stops: string, escapable: string): string {
+    let out = '';
+    while (!this.atEol()) {
+      const c = this.src[this.pos];
+      if (c === '\\' && this.pos + 1 < this.src.length && escapable.includes(this.src[this.pos + 1])) {
+        out += this.src[this.pos + 1];
+        this.pos += 2;
+        continue;
+      }
+      if (stops.includes(c)) break;
+      out += c;
+      this.pos++;
+    }
+    return out;
+  }
+
+  parseLine(opts: ParseOptions): Point {
+    const measurement = this.readToken(', \t', ', ');
+    if (measurement === '') this.fail('missing measurement name');
+    if (this.atEol()) this.fail(`missing fields after measurement ${show(measurement)}`);
+
+    const tagList: Array<[string, string]> = [];
+    while (this.src[this.pos] === ',') {
+      this.pos++;
+      const key = this.readToken(',= \t', ',= ');
+      if (key === '') this.fail('empty tag key');
+      if (this.src[this.pos] !== '=') this.fail(`tag ${show(key)} has no value (expected "=")`);
+      this.pos++;
+      const value = this.readToken(',= \t', ',= ');
+      if (this.src[this.pos] === '=') this.fail(`tag ${show(key)} value contains an unescaped "="`);
+      if (value === '') this.fail(`tag ${show(key)} has an empty value`);
+      if (tagList.some(([k]) => k === key)) this.fail(`duplicate tag key ${show(key)}`);
+      tagList.push([key, value]);
+    }
+    if (this.src[this.pos] !== ' ' && this.src[this.pos] !== '\t') this.fail('missing fields (expected a space before the field set)');
+    this.skipBlanks();
+    if (this.atEol()) this.fail('missing fields (a point needs at least one field)');
+
+    tagList.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const tags: Record<string, string> = {};
+    for (const [k, v] of tagList) put(tags, k, v);
+
+    const fields: Record<string, number | boolean | string> = {};
+    const fieldTypes: Record<string, FieldType> = {};
+    for (;;) {
+      const key = this.readToken(',= \t', ',= ');
+      if (key === '') this.fail('empty field key');
+      if (this.src[this.pos] !== '=') this.fail(`field ${show(key)} has no value (expected "=")`);
+      this.pos++;
+      const [value, type] = this.readFieldValue(key);
+      // InfluxDB keeps the last value of a duplicated field key.
+      put(fields, key, value);
+      put(fieldTypes, key, type);
+      if (this.src[this.pos] === ',') {
+        this.pos++;
+        continue;
+      }
+      break;
+    }
+
+    let timestamp = opts.now;
+    if (!this.atEol()) {
+      if (this.src[this.pos] !== ' ' && this.src[this.pos] !== '\t') this.fail(`unexpected character ${show(this.src[this.pos])} after field set`);
+      this.skipBlanks();
+      if (!this.atEol()) {
+        const raw = this.readToken(' \t', '');
+        if (!TS_RE.test(raw)) this.fail(`timestamp ${show(raw)} is not an integer`);
+        const big = BigInt(raw);
+        if (big < INT64_MIN || big > INT64_MAX) this.fail(`timestamp ${raw} is out of int64 range`);
+        const ns = big * NS_PER_UNIT[opts.precision];
+        timestamp = Number(ns / 1000000n) + Number(ns % 1000000n) / 1e6;
+        this.skipBlanks();
+        if (!this.atEol()) this.fail(`unexpected text after timestamp`);
+      }
+    }
+    return { measurement, tags, fields, fieldTypes, timestamp };
+  }
+
+  readFieldValue(key: string): [number | boolean | string, FieldType] {
+    if (this.src[this.pos] === '"') {
+      this.pos++;
+      let out = '';
+      for (;;) {
+        if (this.pos >= this.src.length) this.fail(`field ${show(key)} has an unterminated string value`);
+        const c = this.src[this.pos];
+        if (c === '\\' && (this.src[this.pos + 1] === '"' || this.src[this.pos + 1] === '\\')) {
+          out += this.src[this.pos + 1];
+          this.pos += 2;
+          continue;
+        }
+        if (c === '"') {
+          this.pos++;
+          break;
+        }
+        if (c === '\n') this.lineNo++; // strings may span lines; errors report the current line
+        out += c;
+        this.pos++;
+      }
+      if (!this.atEol() && !', \t'.includes(this.src[this.pos])) this.fail(`unexpected character ${show(this.src[this.pos])} after string value of field ${show(key)}`);
+      return [out, 'string'];
+    }
+    const raw = this.readToken(', \t', '');
+    if (raw === '') this.fail(`field ${show(key)} has an empty value`);
+    if (TRUE.has(raw)) return [true, 'boolean'];
+    if (FALSE.has(raw)) return [false, 'boolean'];
+    if (INT_RE.test(raw)) {
+      const big = BigInt(raw.slice(0, -1));
+      if (big < INT64_MIN || big > INT64_MAX) this.fail(`field ${show(key)} integer ${raw} is out of int64 range`);
+      return [Number(big), 'integer'];
+    }
+    if (UINT_RE.test(raw)) {
+      const big = BigInt(raw.slice(0, -1));
+      if (big > UINT64_MAX) this.fail(`field ${show(key)} unsigned integer ${raw} is out of uint64 range`);
+      return [Number(big), 'uinteger'];
+    }
+    if (FLOAT_RE.test(raw)) {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) this.fail(`field ${show(key)} float ${raw} is out of range`);
+      return [n, 'float'];
+    }
+    this.fail(`field value ${show(raw)} is not a number, boolean or quoted string`);
+  }
+}
+
+/**
+ * Parse a batch of line protocol. Throws LineProtocolError on the first bad line, so a
+ * batch is either accepted whole or rejected whole.
+ */
+export function parseLineProtocol(body: string, opts: ParseOptions): Point[] {
+  if (!(opts.precision in NS_PER_UNIT)) throw new TypeError(`unknown precision ${String(opts.precision)}`);
+  const p = new LineParser(body);
+  const points: Point[] = [];
+  while (p.pos < body.length) {
+    p.skipBlanks();
+    if (p.atEol()) {
+      p.nextLine();
+      continue;
+    }
+    if (body[p.pos] === '#') {
+      p.nextLine();
+      continue;
+    }
+    points.push(p.parseLine(opts));
+    if (p.src[p.pos] === '\r') p.pos++;
+    if (p.pos < body.length) p.nextLine();
+  }
+  return points;
+}
