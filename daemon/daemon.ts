@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Engine } from '../core';
 import { QueueStore } from '../core/queue';
+import { StreamStore } from '../core/stream';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -12,6 +13,7 @@ import { Metrics } from './metrics';
 import { kvRoutes } from './routes/kv';
 import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
+import { streamRoutes } from './routes/stream';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
 
@@ -19,6 +21,7 @@ export interface Daemon {
   port: number;
   engine: Engine;
   queues: QueueStore;
+  streams: StreamStore;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -53,6 +56,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     readCacheBytes: cfg.kv.read_cache_bytes,
   });
 
+  const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
@@ -67,6 +71,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
+  streamRoutes(http, engine, streams);
   http.finish();
   let port: number;
   try {
@@ -74,6 +79,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   } catch (err) {
     metrics.close();
     await queues.close();
+    await streams.close();
     await engine.close();
     throw err;
   }
@@ -87,6 +93,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     port,
     engine,
     queues,
+    streams,
     http,
     native,
     close() {
@@ -97,6 +104,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         metrics.close();
         await queues.close();
+        await streams.close();
         await engine.close();
         log.info({ drained }, 'stopped');
         return { drained };

@@ -1,0 +1,1 @@
+export { StreamStore, isStreamError, type StreamInfo, type StreamRecord, type Retention, type StreamError } from './store';
