@@ -9,6 +9,7 @@ import { MetaStore, NAMESPACE_RE, type NamespaceInfo } from './namespaces';
 import { openPartition, type PartitionHandles } from './partition';
 import { applyOps, reapExpired } from './kv/ops';
 import { HEADER_BYTES, isExpired, namespacePrefix, partitionOf, recordExpiresAt, recordVersion, storageKey } from './kv/record';
+import type { TsQueryResult } from './ts/store';
 import { OpKind, ResultKind, type Task, type WriteOp, type WriteResult, type ReapResult } from './messages';
 
 /**
@@ -202,7 +203,7 @@ export class Engine {
   readonly nodeId: string;
   private readonly parts: PartitionHandles[];
   private readonly writers: PartitionWriter[];
-  private readonly pool: Piscina<Task, WriteResult[] | ReapResult | string>;
+  private readonly pool: Piscina<Task, WriteResult[] | ReapResult | TsQueryResult | string>;
   readonly cache: RenderCache;
   private reapTimer?: NodeJS.Timeout;
   private reaping = false;
@@ -244,7 +245,7 @@ export class Engine {
       // Workers block in a synchronous commit; sync atomics lets them pick up the next task
       // without a trip through their event loop.
       atomics: 'sync',
-      workerData: { partitionPaths: paths },
+      workerData: { partitionPaths: paths, tsPath: path.join(opts.dataDir, 'ts.mdb') },
     });
     // One startup handshake: every worker is up and can load the addons before we serve.
     if (poolModes) await Promise.all(Array.from({ length: opts.workers }, () => pool.run({ type: 'ping' })));
@@ -389,6 +390,12 @@ export class Engine {
     if (r.r === ResultKind.Ok) return { ok: true, version: r.version };
     if (r.r === ResultKind.NotFound) return { ok: false, notFound: true };
     return { ok: false, notFound: false, currentVersion: r.version };
+  }
+
+  /** Runs a FloQL query in the worker pool (never on the HTTP thread). */
+  async tsQuery(namespace: string, query: string): Promise<TsQueryResult> {
+    if (this.closed) throw new CoreError('CORE_CLOSED');
+    return (await this.pool.run({ type: 'ts-query', namespace, query, now: Date.now() })) as TsQueryResult;
   }
 
   /** Commits one group of ops for partition `p`; called by its writer, never concurrently for one partition. */

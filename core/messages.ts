@@ -45,10 +45,19 @@ export interface PingTask {
   type: 'ping';
 }
 
-export type Task = BatchTask | ReapTask | PingTask;
+/** A FloQL query over the time-series store, run off the HTTP thread. */
+export interface TsQueryTask {
+  type: 'ts-query';
+  namespace: string;
+  query: string;
+  now: number;
+}
+
+export type Task = BatchTask | ReapTask | PingTask | TsQueryTask;
 
 export interface WorkerData {
   partitionPaths: string[];
+  tsPath: string;
 }
 
 export interface ReapResult { removed: number; more: boolean }

@@ -4,9 +4,12 @@ import { workerData } from 'node:worker_threads';
 import { openPartition, type PartitionHandles } from './partition';
 import { applyOps, reapExpired } from './kv/ops';
 import type { Task, WorkerData, WriteResult, ReapResult } from './messages';
+import { TsStore, type TsQueryResult } from './ts/store';
+import { parseFloQL } from './ts/floql';
 
 const data = workerData as WorkerData;
 const handles: PartitionHandles[] = [];
+let ts: TsStore | undefined;
 
 function partition(i: number): PartitionHandles {
   let h = handles[i];
@@ -18,7 +21,7 @@ function partition(i: number): PartitionHandles {
   return h;
 }
 
-export default function run(task: Task): WriteResult[] | ReapResult | string {
+export default function run(task: Task): WriteResult[] | ReapResult | TsQueryResult | string {
   switch (task.type) {
     case 'batch': {
       const h = partition(task.partition);
@@ -33,5 +36,12 @@ export default function run(task: Task): WriteResult[] | ReapResult | string {
     }
     case 'ping':
       return 'pong';
+    case 'ts-query': {
+      ts ??= new TsStore(data.tsPath);
+      // This thread may not have turned its event loop since the last task (sync atomics), so
+      // lmdb-js's per-turn read snapshot could be stale: take a fresh one.
+      ts.env.resetReadTxn();
+      return ts.query(task.namespace, parseFloQL(task.query), task.now);
+    }
   }
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Engine } from '../core';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
+import { TsStore } from '../core/ts';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -14,6 +15,7 @@ import { kvRoutes } from './routes/kv';
 import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
 import { streamRoutes } from './routes/stream';
+import { tsRoutes } from './routes/ts';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
 
@@ -57,6 +59,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   });
 
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
+  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'));
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
@@ -72,6 +75,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
   streamRoutes(http, engine, streams);
+  tsRoutes(http, engine, ts);
   http.finish();
   let port: number;
   try {
@@ -80,6 +84,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     metrics.close();
     await queues.close();
     await streams.close();
+    await ts.close();
     await engine.close();
     throw err;
   }
@@ -106,6 +111,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         await queues.close();
         await streams.close();
         await engine.close();
+        await ts.close();
         log.info({ drained }, 'stopped');
         return { drained };
       })();

@@ -342,7 +342,7 @@ export function evaluate(q: FloQuery, series: Series[], nowMs: number): Series[]
         });
         byKey.set(key, (g = { tags, points: [] }));
       }
-      g.points.push(...s.points);
+      for (const p of s.points) g.points.push(p); // not push(...): a million points would overflow the stack
     }
     groups = [...byKey.values()];
   } else {

@@ -30,6 +30,8 @@ export interface RouteSpec {
   params?: JsonSchema;
   query?: JsonSchema;
   body?: JsonSchema;
+  /** The body is text (e.g. line protocol), handed over as a string; `body` validates nothing then. */
+  rawBody?: boolean;
   /** Request headers (lower-case) the handler reads; others are not copied. */
   headers?: string[];
   /** Answer even while starting or draining (liveness probes). */
@@ -91,7 +93,7 @@ export class HttpServer implements ResponseHost {
     const route: CompiledRoute = {
       spec,
       paramNames,
-      headers: [...new Set([...(spec.headers ?? []), ...(spec.body ? ['content-length', 'content-type'] : [])])],
+      headers: [...new Set([...(spec.headers ?? []), ...(spec.body || spec.rawBody ? ['content-length', 'content-type'] : [])])],
       params: spec.params ? compile('params', spec.params) : undefined,
       query: spec.query ? compile('query', spec.query) : undefined,
       body: spec.body ? compile('body', spec.body) : undefined,
@@ -166,7 +168,7 @@ export class HttpServer implements ResponseHost {
       res.error(err);
       return;
     }
-    if (route.body) {
+    if (route.body || spec.rawBody) {
       this.readBody(route, req, res, ures);
       return;
     }
@@ -220,8 +222,12 @@ export class HttpServer implements ResponseHost {
       // Last chunk: used synchronously below (parsed before this callback returns), so no copy.
       const body = chunks ? Buffer.concat([...chunks, Buffer.from(ab)]) : Buffer.from(ab);
       try {
-        req.body = parseJson(body);
-        route.body!(req.body);
+        if (route.spec.rawBody) {
+          req.body = body.toString('utf8'); // a copy: the last chunk's memory belongs to uWS
+        } else {
+          req.body = parseJson(body);
+          route.body!(req.body);
+        }
       } catch (err) {
         res.error(err);
         return;

@@ -1,0 +1,60 @@
+// Time-series routes: InfluxDB line protocol writes and FloQL queries (run in the worker pool).
+import type { Engine } from '../../core';
+import { FloQLError, LineProtocolError, parseFloQL, parseLineProtocol, type TsStore } from '../../core/ts';
+import { HttpError } from '../errors';
+import type { HttpServer, Req, Res } from '../http';
+import { err, namespaceParam } from './schemas';
+
+const params = { type: 'object', required: ['namespace'], properties: { namespace: namespaceParam } };
+
+export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void {
+  server.add({
+    method: 'post', path: '/api/v1/ts/:namespace/write', auth: 'api', tags: ['timeseries'],
+    summary: 'Write points in InfluxDB line protocol (text body); a bad line rejects the whole batch with its line number',
+    params,
+    rawBody: true,
+    query: { type: 'object', additionalProperties: false, properties: { precision: { type: 'string', enum: ['ns', 'us', 'ms', 's'], default: 'ns' } } },
+    responses: { 200: { description: 'written (durable)', schema: { type: 'object', properties: { written: { type: 'integer', description: 'field values stored' } } } }, 400: err('a bad line; details.line says which') },
+    async handler(req: Req, res: Res) {
+      const { namespace } = req.params;
+      const text = req.body as string;
+      if (text.trim() === '') throw new HttpError('bad_request', 'body is empty: send one or more lines of line protocol', { fields: [{ field: 'body', message: 'required' }] });
+      let points;
+      try {
+        points = parseLineProtocol(text, { precision: req.query.precision as 'ns', now: Date.now() });
+      } catch (e) {
+        if (e instanceof LineProtocolError) throw new HttpError('bad_request', e.message, { line: e.line, fields: [{ field: 'body', message: e.message }] });
+        throw e;
+      }
+      engine.requireNamespace(namespace, true);
+      res.json(200, { written: await ts.write(namespace, points) });
+    },
+  });
+  server.add({
+    method: 'post', path: '/api/v1/ts/:namespace/query', auth: 'api', tags: ['timeseries'],
+    summary: 'Run a FloQL query, e.g. cpu{host=web-01}[1h] | avg(5m) (see docs/floql.md)',
+    params,
+    body: { type: 'object', required: ['query'], additionalProperties: false, properties: { query: { type: 'string', minLength: 1, maxLength: 4096 } } },
+    responses: {
+      200: { description: 'series', schema: { type: 'object', properties: { series: { type: 'array', items: { type: 'object', properties: { measurement: { type: 'string' }, field: { type: 'string' }, tags: { type: 'object' }, points: { type: 'array', items: { type: 'object', properties: { timestamp: { type: 'number' }, value: { type: 'number' } } } } } } } } } },
+      400: err('a syntax error (details.position), or no field named and several exist (details.fields)'),
+    },
+    async handler(req: Req, res: Res) {
+      const { namespace } = req.params;
+      const q = (req.body as { query: string }).query;
+      try {
+        parseFloQL(q); // syntax errors answer here with their position; the worker parses again
+      } catch (e) {
+        if (e instanceof FloQLError) throw new HttpError('bad_request', `query ${e.message}`, { position: e.position, fields: [{ field: 'body.query', message: e.message }] });
+        throw e;
+      }
+      engine.requireNamespace(namespace, false);
+      const r = await engine.tsQuery(namespace, q);
+      if ('error' in r) {
+        if (r.error === 'unknown_measurement') throw new HttpError('not_found', r.message, { fields: r.fields });
+        throw new HttpError('bad_request', r.message, { fields: r.fields.map((f) => ({ field: f, message: 'candidate field' })), available_fields: r.fields });
+      }
+      res.json(200, r);
+    },
+  });
+}
