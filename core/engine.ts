@@ -118,6 +118,7 @@ class PartitionWriter {
     this.writes += ops.length;
     this.engine.commit(this.id, ops).then(
       (results) => {
+        if (this.engine.kvListeners.size) this.engine.emitKv(ops, results);
         // Drop cached renderings once the new values are visible and before anyone is told:
         // a reader can never be served a value older than a write it has seen acknowledged.
         this.engine.cache.invalidate(ops);
@@ -197,8 +198,13 @@ export class RenderCache {
   get usedBytes(): number { return this.bytes; }
 }
 
+/** A committed KV change, as watchers see it. */
+export interface KvChange { namespace: string; key: string; version: number; deleted: boolean; value?: Uint8Array; expiresAt: number }
+
 export class Engine {
   readonly opts: EngineOptions;
+  /** Called with every committed group's successful changes (WebSocket watchers). */
+  readonly kvListeners = new Set<(changes: KvChange[]) => void>();
   readonly meta: MetaStore;
   readonly nodeId: string;
   private readonly parts: PartitionHandles[];
@@ -390,6 +396,20 @@ export class Engine {
     if (r.r === ResultKind.Ok) return { ok: true, version: r.version };
     if (r.r === ResultKind.NotFound) return { ok: false, notFound: true };
     return { ok: false, notFound: false, currentVersion: r.version };
+  }
+
+  emitKv(ops: WriteOp[], results: WriteResult[]): void {
+    const changes: KvChange[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      if (results[i].r !== ResultKind.Ok) continue;
+      const op = ops[i];
+      const sep = op.key.indexOf(':');
+      const namespace = op.key.slice(0, sep);
+      const key = op.key.slice(sep + 1);
+      if (op.kind === OpKind.Put) changes.push({ namespace, key, version: results[i].version, deleted: false, value: op.value, expiresAt: op.expiresAt });
+      else changes.push({ namespace, key, version: results[i].version, deleted: true, expiresAt: 0 });
+    }
+    if (changes.length) for (const l of this.kvListeners) l(changes);
   }
 
   /** Runs a FloQL query in the worker pool (never on the HTTP thread). */

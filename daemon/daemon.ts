@@ -16,6 +16,7 @@ import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
 import { streamRoutes } from './routes/stream';
 import { tsRoutes } from './routes/ts';
+import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
 
@@ -24,6 +25,7 @@ export interface Daemon {
   engine: Engine;
   queues: QueueStore;
   streams: StreamStore;
+  ws: WsHub;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -63,13 +65,17 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
+  const keys = prepareKeys(cfg.api_key, cfg.master_key);
   const http = new HttpServer({
     maxBodyBytes: cfg.http.max_body_bytes,
     maxInflight: cfg.http.max_inflight_requests,
-    keys: prepareKeys(cfg.api_key, cfg.master_key),
+    keys,
     log,
   });
+  // WebSocket routes go before finish(), whose catch-all would shadow them.
+  const ws = new WsHub({ http, engine, streams, queues, ts, keys, log });
   const metrics = new Metrics(engine, http);
+  metrics.wsConnections = () => ws.conns.size;
   systemRoutes(http, engine, metrics, native, startedAt);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
@@ -99,12 +105,14 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     engine,
     queues,
     streams,
+    ws,
     http,
     native,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
+        ws.closeAll();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         metrics.close();

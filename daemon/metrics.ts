@@ -10,6 +10,9 @@ export class Metrics {
   private timer: NodeJS.Timeout;
   private lastAt = Date.now();
 
+  /** Open WebSocket connections, counted into connections_active (set once the hub exists). */
+  wsConnections: () => number = () => 0;
+
   constructor(private readonly engine: Engine, private readonly http: HttpServer) {
     this.timer = setInterval(() => this.sample(), 1000);
     this.timer.unref();
@@ -39,7 +42,8 @@ export class Metrics {
     return {
       ops_total: ops,
       ops_per_second: this.rate,
-      connections_active: this.http.inflight,
+      connections_active: this.http.inflight + this.wsConnections(),
+      websocket_connections: this.wsConnections(),
       memory_used_bytes: mem.rss,
       shards: stats.map((s, i) => ({
         id: s.id,
@@ -78,6 +82,7 @@ export class Metrics {
     metric('outpost_ops_per_second', 'gauge', 'data operations per second (1 s window)', [['', this.rate]]);
     metric('outpost_http_requests_total', 'counter', 'HTTP requests received', [['', this.http.requestsTotal]]);
     metric('outpost_http_requests_inflight', 'gauge', 'HTTP requests in progress', [['', this.http.inflight]]);
+    metric('outpost_websocket_connections', 'gauge', 'open WebSocket connections', [['', this.wsConnections()]]);
     metric('outpost_process_resident_memory_bytes', 'gauge', 'resident set size of the whole process', [['', mem.rss]]);
     metric('outpost_process_heap_used_bytes', 'gauge', 'V8 heap used by the main thread', [['', mem.heapUsed]]);
     return out.join('\n') + '\n';

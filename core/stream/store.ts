@@ -35,6 +35,8 @@ export class StreamStore {
   private readonly recs: Database<Buffer, RecKey>;
   private readonly meta: Database<StreamMeta, [string, string]>;
   private trimTimer?: NodeJS.Timeout;
+  /** Called after each committed append (live tails). */
+  readonly appendListeners = new Set<(ns: string, stream: string, lastOffset: number) => void>();
   private trimming = false;
   trimmed = 0;
 
@@ -59,7 +61,7 @@ export class StreamStore {
 
   /** Appends payloads in order; returns the offset of the first. */
   async append(ns: string, s: string, payloads: Buffer[]): Promise<{ first_offset: number; last_offset: number; timestamp: number }> {
-    return this.env.transaction(() => {
+    const r = await this.env.transaction(() => {
       const m = this.metaOf(ns, s);
       const ts = Date.now();
       const first = m.next_offset;
@@ -72,6 +74,8 @@ export class StreamStore {
       this.meta.putSync([ns, s], m);
       return { first_offset: first, last_offset: m.next_offset - 1, timestamp: ts };
     });
+    for (const l of this.appendListeners) l(ns, s, r.last_offset);
+    return r;
   }
 
   /** Up to `count` records from `offset` (clamped to first_offset). */

@@ -26,6 +26,8 @@ export class TsStore {
   private readonly strings: Database<string, PointKey>;
   private readonly series: Database<Record<string, string>, SeriesKey>;
   private readonly known = new Set<string>();
+  /** Called after each committed write batch (WebSocket subscribers). */
+  readonly writeListeners = new Set<(ns: string, points: Point[]) => void>();
 
   constructor(path: string) {
     const { lmdb } = loadLmdb();
@@ -39,7 +41,7 @@ export class TsStore {
 
   /** Writes every point of a parsed batch in one transaction. */
   async write(ns: string, pts: Point[]): Promise<number> {
-    return this.env.transaction(() => {
+    const written = await this.env.transaction(() => {
       let n = 0;
       for (const p of pts) {
         const sk = seriesKeyOf(p.tags);
@@ -61,6 +63,8 @@ export class TsStore {
       }
       return n;
     });
+    for (const l of this.writeListeners) l(ns, pts);
+    return written;
   }
 
   fields(ns: string, measurement: string): string[] {
