@@ -42,6 +42,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'stream.max_records', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_RECORDS', doc: 'default retention of a new stream: records kept (0 = unlimited)' },
   { key: 'stream.max_age_ms', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_AGE_MS', doc: 'default retention of a new stream: age of the oldest record kept (0 = unlimited)' },
   { key: 'stream.trim_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_STREAM_TRIM_INTERVAL_MS', doc: 'how often retention trims streams in the background (0 = only when retention is set)' },
+  { key: 'ts.trim_interval_ms', kind: 'int', def: 5000, min: 0, max: 3_600_000, env: 'OUTPOST_TS_TRIM_INTERVAL_MS', doc: 'how often time-series retention deletes old points (0 = never)' },
   { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', doc: 'largest request body; bigger ones get 413' },
   { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', doc: 'requests in progress before new ones get 429 overloaded' },
   { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', doc: 'how long SIGTERM waits for in-flight requests' },
@@ -58,6 +59,7 @@ export interface Config {
   kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };
   queue: { max_deliveries: number; dedup_window_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
+  ts: { trim_interval_ms: number };
   http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
   /** Where each setting came from, for the startup log. */
   sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;

@@ -26,6 +26,7 @@ export interface Daemon {
   queues: QueueStore;
   streams: StreamStore;
   ws: WsHub;
+  ts: TsStore;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -61,7 +62,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   });
 
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
-  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'));
+  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), cfg.ts.trim_interval_ms);
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
@@ -106,6 +107,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     queues,
     streams,
     ws,
+    ts,
     http,
     native,
     close() {

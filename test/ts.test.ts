@@ -94,3 +94,20 @@ t.test('bad lines reject the whole batch with the line number; bad queries name 
   t.equal(got.json.series[0].points[0].timestamp, Math.floor(now / 1000) * 1000, 'precision=s converted to ms');
   t.equal((await write(url, 'b', 'x v=1', 'minutes')).status, 400, 'unknown precision');
 });
+
+t.test('retention per namespace deletes old points in the background', async (t) => {
+  const { url, daemon } = await startInProc(t, [], { OUTPOST_TS_TRIM_INTERVAL_MS: '0' });
+  const now = Date.now();
+  const lines = [];
+  for (let i = 0; i < 100; i++) lines.push(`temp,room=a v=${i} ${now - i * 60_000}`); // one per minute, 100 min back
+  lines.push(`temp,room=a s="note" ${now - 90 * 60_000}`);
+  await write(url, 'r', lines.join('\n'));
+  const put = await request(`${url}/api/v1/ts/r/retention`, { method: 'PUT', body: JSON.stringify({ max_age_ms: 30 * 60_000 }) });
+  t.same(await put.body.json(), { max_age_ms: 1800000 });
+  t.same(await (await request(`${url}/api/v1/ts/r/retention`)).body.json(), { max_age_ms: 1800000 });
+  const removed = await daemon.ts.trimAll(now);
+  t.equal(removed, 69 + 1, 'the 69 numeric points older than 30 min and the old string point');
+  const q = await query(url, 'r', 'temp.v[1d] | count(1d)');
+  t.equal(q.json.series[0].points.reduce((a: number, p: any) => a + p.value, 0), 31, 'points up to exactly 30 minutes old are kept');
+  t.equal(await daemon.ts.trimAll(now), 0, 'a second pass has nothing to do');
+});

@@ -25,18 +25,70 @@ export class TsStore {
   private readonly points: Database<Buffer, PointKey>;
   private readonly strings: Database<string, PointKey>;
   private readonly series: Database<Record<string, string>, SeriesKey>;
+  private readonly retention: Database<number, string>;
+  private trimTimer?: NodeJS.Timeout;
+  private trimming = false;
+  trimmed = 0;
   private readonly known = new Set<string>();
   /** Called after each committed write batch (WebSocket subscribers). */
   readonly writeListeners = new Set<(ns: string, points: Point[]) => void>();
 
-  constructor(path: string) {
+  constructor(path: string, trimIntervalMs = 0) {
     const { lmdb } = loadLmdb();
     // The main thread (writes) and pool workers (queries) share this environment in-process;
     // both must open it with the same flags.
-    this.env = lmdb.open({ path, overlappingSync: true, compression: false, maxDbs: 4 }) as RootDatabase;
+    this.env = lmdb.open({ path, overlappingSync: true, compression: false, maxDbs: 5 }) as RootDatabase;
     this.points = this.env.openDB({ name: 'points', encoding: 'binary' });
     this.strings = this.env.openDB({ name: 'strings', encoding: 'string' });
     this.series = this.env.openDB({ name: 'series', encoding: 'msgpack' });
+    this.retention = this.env.openDB({ name: 'retention', encoding: 'msgpack' });
+    if (trimIntervalMs > 0) {
+      this.trimTimer = setInterval(() => void this.trimAll(), trimIntervalMs);
+      this.trimTimer.unref();
+    }
+  }
+
+  /** Points older than `maxAgeMs` in this namespace are deleted in the background (0 = keep all). */
+  async setRetention(ns: string, maxAgeMs: number): Promise<number> {
+    await this.env.transaction(() => {
+      if (maxAgeMs > 0) this.retention.putSync(ns, maxAgeMs);
+      else this.retention.removeSync(ns);
+    });
+    return maxAgeMs;
+  }
+
+  getRetention(ns: string): number {
+    return this.retention.get(ns) ?? 0;
+  }
+
+  /** One retention pass over every namespace that has one; at most `limit` deletions. */
+  async trimAll(now = Date.now(), limit = 100_000): Promise<number> {
+    if (this.trimming) return 0;
+    this.trimming = true;
+    let total = 0;
+    try {
+      for (const { key: ns, value: maxAge } of this.retention.getRange({})) {
+        const cutoff = now - maxAge;
+        total += await this.env.transaction(() => {
+          let n = 0;
+          for (const sk of this.series.getKeys({ start: [ns], end: [ns, '\uffff'] })) {
+            for (const db of [this.points, this.strings] as Array<Database<unknown, PointKey>>) {
+              for (const pk of db.getKeys({ start: [sk[0], sk[1], sk[2], sk[3], -Number.MAX_VALUE], end: [sk[0], sk[1], sk[2], sk[3], cutoff] })) {
+                if (n >= limit) return n;
+                db.removeSync(pk);
+                n++;
+              }
+            }
+          }
+          return n;
+        });
+        if (total >= limit) break;
+      }
+    } finally {
+      this.trimming = false;
+    }
+    this.trimmed += total;
+    return total;
   }
 
   /** Writes every point of a parsed batch in one transaction. */
@@ -102,6 +154,7 @@ export class TsStore {
   }
 
   async close(): Promise<void> {
+    if (this.trimTimer) clearInterval(this.trimTimer);
     await this.env.close();
   }
 }

@@ -8,6 +8,28 @@ import { err, namespaceParam } from './schemas';
 const params = { type: 'object', required: ['namespace'], properties: { namespace: namespaceParam } };
 
 export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void {
+  const retention = { type: 'object', properties: { max_age_ms: { type: 'integer', description: '0 = keep everything' } } };
+  server.add({
+    method: 'get', path: '/api/v1/ts/:namespace/retention', auth: 'api', tags: ['timeseries'],
+    summary: "The namespace's time-series retention",
+    params,
+    responses: { 200: { description: 'retention', schema: retention }, 404: err('no such namespace') },
+    handler(req: Req, res: Res) {
+      engine.requireNamespace(req.params.namespace, false);
+      res.json(200, { max_age_ms: ts.getRetention(req.params.namespace) });
+    },
+  });
+  server.add({
+    method: 'put', path: '/api/v1/ts/:namespace/retention', auth: 'api', tags: ['timeseries'],
+    summary: 'Set time-series retention for a namespace; older points are deleted in the background',
+    params,
+    body: { type: 'object', required: ['max_age_ms'], additionalProperties: false, properties: { max_age_ms: { type: 'integer', minimum: 0 } } },
+    responses: { 200: { description: 'retention now in force', schema: retention } },
+    async handler(req: Req, res: Res) {
+      engine.requireNamespace(req.params.namespace, true);
+      res.json(200, { max_age_ms: await ts.setRetention(req.params.namespace, (req.body as { max_age_ms: number }).max_age_ms) });
+    },
+  });
   server.add({
     method: 'post', path: '/api/v1/ts/:namespace/write', auth: 'api', tags: ['timeseries'],
     summary: 'Write points in InfluxDB line protocol (text body); a bad line rejects the whole batch with its line number',
