@@ -35,3 +35,20 @@ t.test('docs/openapi.json is what the daemon serves', async (t) => {
   const committed = JSON.parse(read('docs/openapi.json'));
   t.same(committed, served, 'run `npm run openapi` after changing a route');
 });
+
+t.test('every route schema compiles (validators are compiled lazily at run time)', async (t) => {
+  const { daemon } = await startInProc(t);
+  const { compile } = await import('../daemon/http/validate');
+  for (const r of daemon.http.routes) {
+    for (const where of ['params', 'query', 'body'] as const) {
+      const schema = r[where];
+      if (!schema) continue;
+      const v = compile(where, schema);
+      try { v(where === 'body' ? {} : {}); } catch (e) {
+        t.equal((e as { code?: string }).code, 'bad_request', `${r.method} ${r.path} ${where}: only validation errors, no schema errors`);
+        continue;
+      }
+      t.pass(`${r.method} ${r.path} ${where} compiles`);
+    }
+  }
+});

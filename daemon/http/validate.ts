@@ -24,9 +24,14 @@ function describe(e: ErrorObject): string {
   return e.message ?? 'is invalid';
 }
 
+/**
+ * A validator compiled on first use: an idle daemon carries no generated code for routes
+ * nobody calls (part of keeping idle RSS low), and startup does not pay for it either.
+ */
 export function compile(where: 'params' | 'query' | 'body', schema: JsonSchema): Validator {
-  const fn: ValidateFunction = (where === 'body' ? ajvBody : ajvText).compile(schema);
+  let fn: ValidateFunction | undefined;
   return (value: unknown) => {
+    fn ??= (where === 'body' ? ajvBody : ajvText).compile(schema);
     if (fn(value)) return;
     const fields = (fn.errors ?? []).map((e) => ({ field: fieldOf(where, e), message: describe(e) }));
     const first = fields[0];
