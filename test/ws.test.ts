@@ -3,6 +3,7 @@
 import t from 'tap';
 import { request, WebSocket } from 'undici';
 import { b64, startInProc } from './helpers/daemon';
+import { decodeResponse } from '../daemon/ws/batch-schema';
 
 interface Client { ws: WebSocket; frames: any[]; next(pred: (f: any) => boolean, ms?: number): Promise<any>; send(o: unknown): void }
 
@@ -112,8 +113,15 @@ t.test('protocol errors are answered, the socket stays usable', async (t) => {
   t.equal((await c.next((f) => f.type === 'error' && f.id === 'x')).error, 'not_found');
   c.send({ op: 'subscribe', id: 'y', type: 'nope', namespace: 'app' });
   await c.next((f) => f.type === 'error');
-  c.ws.send(new Uint8Array([1, 2, 3]));
-  t.equal((await c.next((f) => f.type === 'error')).error, 'unsupported', 'binary frames: said clearly');
+  // Binary frames are the protobuf batch protocol (test/ws-batch.test.ts); garbage is answered 400.
+  const raw = new WebSocket(url.replace('http', 'ws') + '/api/v1/ws');
+  raw.binaryType = 'arraybuffer';
+  await new Promise((resolve, reject) => { raw.addEventListener('open', resolve); raw.addEventListener('error', reject); });
+  const answer = new Promise<ArrayBuffer>((resolve) => raw.addEventListener('message', (ev) => resolve(ev.data as ArrayBuffer), { once: true }));
+  raw.send(new Uint8Array([0xff, 0xff, 0xff]));
+  const bad = decodeResponse(new Uint8Array(await answer));
+  raw.close();
+  t.same([bad.batch_id, bad.results[0].status, bad.results[0].error], [0, 400, 'bad_request'], 'undecodable binary frame: a BatchResponse with one 400 result');
   await put(url, '/api/v1/kv/app/k', { value: b64('v') });
   c.send({ op: 'subscribe', id: 'ok', type: 'kv', namespace: 'app' });
   await c.next((f) => f.type === 'subscribed' && f.id === 'ok');

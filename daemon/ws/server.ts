@@ -16,6 +16,7 @@ import { FloQLError, parseFloQL, type FloQuery, type TsStore } from '../../core/
 import type { Point } from '../../core/ts/line-protocol';
 import { checkBearer, type AuthKeys, type HttpServer } from '../http';
 import type { Logger } from '../log';
+import { badFrame, handleBatch } from './batch';
 
 export const HIGH_WATER = 256 * 1024;
 export const MAX_BACKPRESSURE = 4 * 1024 * 1024;
@@ -76,6 +77,11 @@ export class WsHub {
     return true;
   }
 
+  private sendBinary(c: Conn, buf: Uint8Array): void {
+    if (!c.open || !c.ws) return; // closed while the batch ran: its writes stand, the answer is dropped
+    if (c.ws.send(buf, true) === 2) this.kick(c);
+  }
+
   private kick(c: Conn): void {
     if (!c.open || !c.ws) return;
     this.d.log.warn({ buffered: c.ws.getBufferedAmount() }, 'websocket consumer too slow: closing');
@@ -84,7 +90,12 @@ export class WsHub {
 
   private onMessage(c: Conn, msg: ArrayBuffer, isBinary: boolean): void {
     if (isBinary) {
-      this.send(c, { type: 'error', error: 'unsupported', message: 'binary frames (the protobuf batch protocol) are not implemented yet; use JSON text frames' });
+      // The protobuf batch protocol (batch.proto). uWS reuses `msg` after this call: copy it.
+      const frame = Buffer.from(new Uint8Array(msg));
+      void handleBatch(frame, this.d).then(
+        (out) => this.sendBinary(c, out),
+        (e) => { this.d.log.error({ err: e }, 'websocket batch failed'); this.sendBinary(c, badFrame(`batch failed: ${(e as Error).message}`)); },
+      );
       return;
     }
     let m: Record<string, unknown>;

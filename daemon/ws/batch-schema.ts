@@ -1,0 +1,65 @@
+// The binary batch protocol's schema (daemon/ws/batch.proto), loaded once with protobufjs, and
+// the plain-object shapes of its messages as this codebase uses them (numbers for 64-bit ints,
+// Uint8Array for bytes). Shared by the server (batch.ts) and the client (client/ws-batch-client.ts).
+import fs from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+/** The .proto stays in the source tree: from dist/daemon/ws up to the repo root, then down. */
+export const PROTO_PATH = [
+  path.join(__dirname, '..', '..', '..', 'daemon', 'ws', 'batch.proto'),
+  path.join(__dirname, 'batch.proto'),
+].find((p) => fs.existsSync(p)) ?? path.join(__dirname, '..', '..', '..', 'daemon', 'ws', 'batch.proto');
+
+const root = new protobuf.Root();
+root.loadSync(PROTO_PATH, { keepCase: true });
+root.resolveAll();
+
+export const BatchRequestType = root.lookupType('outpost.ws.v1.BatchRequest');
+export const BatchResponseType = root.lookupType('outpost.ws.v1.BatchResponse');
+
+/** toObject options: 64-bit ints as JS numbers, proto3 defaults filled in, bytes kept as buffers. */
+export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, defaults: true, arrays: true };
+
+export interface KvGet { namespace: string; key: string }
+export interface KvPut { namespace: string; key: string; value?: Uint8Array; ttl_seconds?: number; if_not_exists?: boolean; cas_version?: number }
+export interface KvDel { namespace: string; key: string; cas_version?: number }
+export interface QueueEnqueue { namespace: string; queue: string; payload?: Uint8Array; priority?: number; delay_ms?: number; dedup_key?: string }
+export interface QueueDequeue { namespace: string; queue: string; count?: number; visibility_timeout_ms?: number }
+export interface QueueAck { namespace: string; queue: string; sequences: number[] }
+export interface StreamAppend { namespace: string; stream: string; payloads: Uint8Array[] }
+export interface StreamRead { namespace: string; stream: string; offset?: number; count?: number }
+
+/** One operation: exactly one member set. */
+export type Op =
+  | { kv_get: KvGet } | { kv_put: KvPut } | { kv_del: KvDel }
+  | { queue_enqueue: QueueEnqueue } | { queue_dequeue: QueueDequeue } | { queue_ack: QueueAck }
+  | { stream_append: StreamAppend } | { stream_read: StreamRead };
+
+export interface LeasedMessage { sequence: number; payload: Uint8Array; priority: number; delivery_count: number; lease_deadline: number; enqueued_at: number }
+export interface StreamRecordBin { offset: number; timestamp: number; payload: Uint8Array }
+
+export interface Result {
+  status: number;
+  error: string;
+  message: string;
+  kv_value?: { value: Uint8Array; version: number; ttl_remaining: number };
+  kv_version?: { version: number };
+  current_version?: number;
+  enqueued?: { sequence: number; duplicate: boolean };
+  leased?: { messages: LeasedMessage[] };
+  acked?: { acked: number[]; not_found: number[] };
+  appended?: { first_offset: number; last_offset: number; timestamp: number };
+  records?: { records: StreamRecordBin[]; next_offset: number; first_offset: number };
+}
+
+export interface BatchRequest { batch_id: number; ops: Op[] }
+export interface BatchResponse { batch_id: number; results: Result[] }
+
+export function encodeRequest(req: BatchRequest): Uint8Array {
+  return BatchRequestType.encode(req as unknown as protobuf.Message).finish();
+}
+
+export function decodeResponse(buf: Uint8Array): BatchResponse {
+  return BatchResponseType.toObject(BatchResponseType.decode(buf), TO_OBJECT) as BatchResponse;
+}
