@@ -16,7 +16,6 @@ import { FloQLError, parseFloQL, type FloQuery, type TsStore } from '../../core/
 import type { Point } from '../../core/ts/line-protocol';
 import { checkBearer, type AuthKeys, type HttpServer } from '../http';
 import type { Logger } from '../log';
-import { badFrame, handleBatch } from './batch';
 
 export const HIGH_WATER = 256 * 1024;
 export const MAX_BACKPRESSURE = 4 * 1024 * 1024;
@@ -92,6 +91,9 @@ export class WsHub {
     if (isBinary) {
       // The protobuf batch protocol (batch.proto). uWS reuses `msg` after this call: copy it.
       const frame = Buffer.from(new Uint8Array(msg));
+      // Loaded on the first binary frame: protobufjs and the schema cost ~2 MB that an idle
+      // daemon (or one that only speaks JSON) does not need.
+      const { handleBatch, badFrame } = require('./batch') as typeof import('./batch');
       void handleBatch(frame, this.d).then(
         (out) => this.sendBinary(c, out),
         (e) => { this.d.log.error({ err: e }, 'websocket batch failed'); this.sendBinary(c, badFrame(`batch failed: ${(e as Error).message}`)); },
