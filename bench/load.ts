@@ -8,7 +8,7 @@ import { cpuSampler, median } from './lib/sysinfo';
 import type { RunnerResult, RunnerSpec } from './autocannon-runner';
 import type { Workload, WorkloadShape } from './wrk-scripts';
 
-export type Tool = 'wrk' | 'autocannon' | 'redis-benchmark';
+export type Tool = 'wrk' | 'autocannon' | 'redis-benchmark' | 'node-runner';
 
 export interface Round {
   rps: number; p50: number; p99: number; non2xx: number; errors: number; total: number;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { BenchConfig, Section } from './lib/config';
 import type { MachineInfo, ToolInfo } from './lib/sysinfo';
 import { fmtMs, type Series } from './load';
+import { QUEUE_WORKLOAD, REDIS_QUEUE_WORKLOAD, type FloqlResult } from './queue-stream-ts';
 
 export interface Memory { rssMiB: number; hwmMiB: number; threads: number }
 
@@ -19,6 +20,10 @@ export interface Results {
   servers: Record<string, string>;
   series: Series[];
   ablation: Series[];
+  /** queue-stream-ts: queue round trips/s, stream records/s (throughput in the rps fields). */
+  qst: Series[];
+  /** queue-stream-ts: 1M-point write and FloQL avg(5m) latency. */
+  floql?: FloqlResult;
   memory: Record<string, Memory>;
   /** Write groups: writes per LMDB commit seen by the daemon during each PUT series. */
   groupCommit: Record<string, { writes: number; commits: number; perCommit: number }>;
@@ -61,6 +66,11 @@ export function ratios(r: Results): Ratio[] {
     ratio('daemon durable PUT / Redis SET appendfsync always', put, redisSet, 1.0);
     if (put) out.push({ name: 'daemon durable PUT p99', tool, value: put.p99, target: '< 10 ms', pass: put.p99 < 10, how: `median of ${put.rounds.length} rounds` });
   }
+  const q = find(r.qst, 'outpostd', QUEUE_WORKLOAD, 'node-runner');
+  for (const kind of ['redis-aof-always', 'redis-nopersist']) {
+    const rq = find(r.qst, kind, REDIS_QUEUE_WORKLOAD, 'node-runner');
+    if (q && rq) out.push({ name: `daemon queue round trip / ${kind} LPUSH+BRPOP`, tool: 'node-runner', value: q.rps / rq.rps, target: 'none (info)', pass: undefined, how: `${q.rps} / ${rq.rps} round trips/s` });
+  }
   const idle = r.memory['outpostd idle'];
   if (idle) out.push({ name: 'daemon idle RSS (MiB)', tool: '/proc VmRSS', value: idle.rssMiB, target: '<= 70', pass: idle.rssMiB <= 70, how: 'after startup + idle, whole process' });
   return out;
@@ -77,6 +87,10 @@ function seriesRow(s: Series): string[] {
 }
 const HEAD = ['server', 'workload', 'tool', 'req/s (median)', 'p50', 'p99', 'non-2xx+err', 'server CPU', 'other on CPU0', 'req per CPU-s', 'rounds req/s'];
 const RIGHT = [3, 4, 5, 6, 7, 8, 9];
+const QST_HEAD = ['server', 'workload [unit]', 'tool', 'throughput (median)', 'p50 per op', 'p99 per op', 'errors', 'server CPU', 'other on CPU0', 'per CPU-s', 'rounds'];
+const floqlLine = (f: FloqlResult): string =>
+  `write ${f.points} points (${f.linesPerBatch}-line requests, one in flight): ${f.writeSeconds.toFixed(1)} s = ${f.writePointsPerSec} points/s (request p50 ${fmtMs(f.writeBatchP50)}, p99 ${fmtMs(f.writeBatchP99)}); ` +
+  `\`${f.query}\` x${f.latenciesMs.length}: median ${fmtMs(f.medianMs)}, min ${fmtMs(f.minMs)} (${f.latenciesMs.map((x) => fmtMs(x)).join(' / ')}; ${f.pointsReturned} windows returned)`;
 
 export function textTable(rows: string[][], head: string[], right: number[] = RIGHT): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -90,8 +104,9 @@ function mdTable(rows: string[][], head: string[]): string {
 
 export function printSummary(r: Results): void {
   const log = (s = ''): void => { process.stdout.write(s + '\n'); };
-  log('\n=== results (medians) ===');
-  if (r.series.length) log(textTable(r.series.map(seriesRow), HEAD));
+  if (r.series.length) { log('\n=== results (medians) ==='); log(textTable(r.series.map(seriesRow), HEAD)); }
+  if (r.qst.length) { log('\n=== queue / stream (throughput = round trips/s or records/s, see workload) ==='); log(textTable(r.qst.map(seriesRow), QST_HEAD)); }
+  if (r.floql) log(`\n=== FloQL ===\n  ${floqlLine(r.floql)}`);
   if (r.ablation.length) { log('\n=== ablation: daemon PUT by --write-mode ==='); log(textTable(r.ablation.map(seriesRow), HEAD)); }
   const mem = Object.entries(r.memory);
   if (mem.length) { log('\n=== memory (VmRSS / VmHWM, whole process) ==='); for (const [k, m] of mem) log(`  ${pad(k, 28)} ${m.rssMiB.toFixed(1)} MiB   peak ${m.hwmMiB.toFixed(1)} MiB   threads ${m.threads}`); }
@@ -124,6 +139,12 @@ export function markdown(r: Results): string {
       '"per server CPU-s" divides each round\'s req/s by the CPU share the server process actually got (utime+stime from /proc/PID/stat, all threads): on a shared machine it is steadier than raw req/s for CPU-bound GETs. It means nothing for fsync-bound PUTs, so PUT ratios use raw req/s only.', '');
   }
   if (r.series.length) { out.push('## Results', '', mdTable(r.series.map(seriesRow), HEAD), ''); }
+  if (r.qst.length || r.floql) {
+    out.push('## Queues, streams, time series (section queue-stream-ts)', '');
+    if (r.qst.length) out.push(mdTable(r.qst.map(seriesRow), QST_HEAD), '');
+    out.push(`Queue: ${r.config.connections} workers, each on its own queue, loop enqueue -> dequeue(count 1, wait_ms 1000) -> ack over HTTP (undici Pool, bench/queue-load.ts); p50/p99 are of the whole round trip. Redis anchor: the same loop as LPUSH -> BRPOP on its own list per worker (raw RESP client); Redis has no ack step, so it is 2 commands against the daemon's 3 requests, each durable with appendfsync always. Stream: 100-byte payloads; x1 = one record per POST (wrk), x100 = 100 records per POST, read = GET pages of 1000 at random offsets.`, '');
+    if (r.floql) out.push(`FloQL: ${floqlLine(r.floql)}`, '');
+  }
   if (r.ablation.length) {
     out.push('## Ablation: hot-path write design (daemon PUT, fresh daemon per mode)', '', mdTable(r.ablation.map(seriesRow), HEAD), '');
     out.push("`main` (default) = lmdb-js async transactions from the main thread, committed by its native write thread with overlapping syncs; `inline` = the main thread commits each turn's group with transactionSync; `batch` = group commit per partition in the piscina pool; `per-op` = one pool task and one transaction per write.", '');
@@ -143,7 +164,7 @@ export function markdown(r: Results): string {
   for (const [k, c] of Object.entries(r.servers)) out.push(`# ${k}`, c);
   out.push('```', '', 'Load (each under `taskset -c ' + r.config.clientCpu + '`; the wrk Lua scripts are generated by bench/wrk-scripts.ts into a temp dir):', '', '```');
   const seen = new Set<string>();
-  for (const s of [...r.series, ...r.ablation]) {
+  for (const s of [...r.series, ...r.ablation, ...r.qst]) {
     const c = s.command.replace(/http:\/\/127\.0\.0\.1:\d+/g, 'http://127.0.0.1:$PORT').replace(/\/[^ ]*outpost-bench-scripts-[^/]*\//g, '$SCRIPTS/');
     const key = `${s.tool} ${s.workload} ${c}`;
     if (seen.has(key)) continue;

@@ -13,6 +13,7 @@ import { machineInfo, processMemory, toolInfo } from './lib/sysinfo';
 import { measureHttp, type HttpTarget } from './load';
 import { profileSection } from './profile';
 import { checkRedisVersion, measureRedis, prefillRedis, startRedis, type RedisKind } from './redis';
+import { queueStreamTsSection } from './queue-stream-ts';
 import { printSummary, writeReports, type Results } from './report';
 import { writeWrkScripts, type Workload, type WorkloadShape } from './wrk-scripts';
 
@@ -132,7 +133,7 @@ function checkTools(c: Ctx, sections: Section[]): string[] {
   if (!t.taskset) missing.push('taskset (util-linux)');
   if (http && !t.wrk) missing.push('wrk');
   if (http && !t.autocannon) missing.push('autocannon (npm devDependency: run npm install)');
-  if (sections.includes('redis') && !t.redisServer) missing.push('redis-server');
+  if ((sections.includes('redis') || sections.includes('queue-stream-ts')) && !t.redisServer) missing.push('redis-server');
   if (sections.includes('redis') && !t.redisBenchmark) missing.push('redis-benchmark');
   return missing;
 }
@@ -149,7 +150,7 @@ async function main(): Promise<number> {
     machine: machineInfo(tmpRoot),
     tools: toolInfo(),
     config: { daemonArgs: cfg.daemonArgs, duration: cfg.duration, rounds: cfg.rounds, warmup: cfg.warmup, connections: cfg.connections, valueBytes: cfg.valueBytes, keyCount: cfg.keyCount, quick: cfg.quick, serverCpu: cfg.serverCpu, clientCpu: cfg.clientCpu, tmpRoot },
-    sections: cfg.sections, pinning: '', servers: {}, series: [], ablation: [], memory: {}, groupCommit: {}, loadavg: { start: os.loadavg()[0], end: NaN }, notes: [], errors: [], elapsedSeconds: 0,
+    sections: cfg.sections, pinning: '', servers: {}, series: [], ablation: [], qst: [], memory: {}, groupCommit: {}, loadavg: { start: os.loadavg()[0], end: NaN }, notes: [], errors: [], elapsedSeconds: 0,
   };
   const c: Ctx = { cfg, shape, scripts: {} as Record<Workload, string>, value, results };
 
@@ -172,7 +173,7 @@ async function main(): Promise<number> {
   log(`outpost bench: sections ${cfg.sections.join(', ')}; ${cfg.rounds} x ${cfg.duration} s rounds (+${cfg.warmup} s warmup), ${cfg.connections} connections, ${cfg.valueBytes}-byte values, ${cfg.keyCount} keys${cfg.quick ? ' [BENCH_QUICK]' : ''}`);
   log(`machine: ${results.machine.nproc} CPUs, ${results.machine.cpuModel}, node ${results.machine.node}; temp dirs on ${results.machine.tmpFs}`);
   log(`pinning: ${results.pinning}`);
-  if (cfg.sections.includes('redis')) {
+  if (cfg.sections.includes('redis') || cfg.sections.includes('queue-stream-ts')) {
     results.redisVersion = checkRedisVersion(results.tools.redisServer);
     log(`redis-server --version: ${results.tools.redisServer}`);
   }
@@ -188,6 +189,7 @@ async function main(): Promise<number> {
 
   const sections: Array<[Section, (c: Ctx) => Promise<void>]> = [
     ['anchors', anchorsSection], ['daemon', daemonSection], ['ablation', ablationSection], ['redis', redisSection],
+    ['queue-stream-ts', (c) => queueStreamTsSection(c.cfg, c.results, c.value.b64, log)],
   ];
   for (const [name, fn] of sections) {
     if (!cfg.sections.includes(name)) continue;
@@ -214,7 +216,7 @@ async function main(): Promise<number> {
   if (results.loadavg.start > 0.5) {
     results.notes.push(`The machine was not idle when the bench started (1-min load average ${results.loadavg.start.toFixed(2)}; the end value includes the bench's own load): expect noise, especially in p99.`);
   }
-  const measured = results.series.length + results.ablation.length > 0;
+  const measured = results.series.length + results.ablation.length + results.qst.length > 0 || results.floql !== undefined;
   if (measured) {
     printSummary(results);
     const { md, json } = writeReports(results, BENCH_DIR, cfg.writeResults);

@@ -1,8 +1,8 @@
 // Benchmark settings: command-line switches and environment, resolved once.
-export const SECTIONS = ['anchors', 'daemon', 'ablation', 'redis', 'profile'] as const;
+export const SECTIONS = ['anchors', 'daemon', 'ablation', 'redis', 'queue-stream-ts', 'profile'] as const;
 export type Section = (typeof SECTIONS)[number];
 /** Sections a plain `npm run bench` runs; `profile` only runs when asked for. */
-export const DEFAULT_SECTIONS: Section[] = ['anchors', 'daemon', 'ablation', 'redis'];
+export const DEFAULT_SECTIONS: Section[] = ['anchors', 'daemon', 'ablation', 'redis', 'queue-stream-ts'];
 
 export interface BenchConfig {
   /** Seconds per measured round. */
@@ -37,6 +37,7 @@ function num(name: string, def: number): number {
 export const USAGE = `usage: node dist/bench/run.js [--only ${SECTIONS.join(',')}] [--write-results]
 env: BENCH_DURATION=seconds per round (10)  BENCH_ROUNDS (3)  BENCH_WARMUP=seconds (2)
      BENCH_QUICK=1 (2 s rounds, 1 round: a smoke run)  BENCH_CONNECTIONS (50)  BENCH_KEYS (10000)
+     BENCH_TS_POINTS=points written for the FloQL query in queue-stream-ts (1000000)
      BENCH_TMPDIR=parent of temp/data dirs (os.tmpdir())
      BENCH_DAEMON_ARGS='--partitions 1 --workers 1' extra outpostd flags for every daemon started`;
 
