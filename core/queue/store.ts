@@ -193,24 +193,32 @@ export class QueueStore {
     if (set) for (const w of [...set]) w();
   }
 
+  /** Ends the leases of `seqs` inside a write transaction, calling `then` for each leased one. */
+  private endLeases(ns: string, q: string, seqs: number[], meta: QueueMeta, then: (seq: number) => void): { done: number[]; notFound: number[] } {
+    const done: number[] = [];
+    const notFound: number[] = [];
+    for (const seq of seqs) {
+      const until = this.leases.get([ns, q, seq]);
+      if (until === undefined) { notFound.push(seq); continue; }
+      this.leases.removeSync([ns, q, seq]);
+      this.leaseIdx.removeSync([ns, q, until, seq]);
+      meta.leased--;
+      then(seq);
+      done.push(seq);
+    }
+    return { done, notFound };
+  }
+
   /** Acks leased sequences; unknown or not-leased ones are reported, not ignored. */
   async ack(ns: string, q: string, seqs: number[]): Promise<{ acked: number[]; not_found: number[] }> {
     return this.env.transaction(() => {
       const meta = this.metaOf(ns, q);
-      const acked: number[] = [];
-      const notFound: number[] = [];
-      for (const seq of seqs) {
-        const until = this.leases.get([ns, q, seq]);
-        if (until === undefined) { notFound.push(seq); continue; }
-        this.leases.removeSync([ns, q, seq]);
-        this.leaseIdx.removeSync([ns, q, until, seq]);
+      const r = this.endLeases(ns, q, seqs, meta, (seq) => {
         this.msgs.removeSync([ns, q, seq]);
-        meta.leased--;
         meta.total_acked++;
-        acked.push(seq);
-      }
+      });
       this.meta.putSync([ns, q], meta);
-      return { acked, not_found: notFound };
+      return { acked: r.done, not_found: r.notFound };
     });
   }
 
@@ -219,19 +227,9 @@ export class QueueStore {
     const out = await this.env.transaction(() => {
       const now = Date.now();
       const meta = this.metaOf(ns, q);
-      const released: number[] = [];
-      const notFound: number[] = [];
-      for (const seq of seqs) {
-        const until = this.leases.get([ns, q, seq]);
-        if (until === undefined) { notFound.push(seq); continue; }
-        this.leases.removeSync([ns, q, seq]);
-        this.leaseIdx.removeSync([ns, q, until, seq]);
-        meta.leased--;
-        this.release(ns, q, seq, meta, now, delayMs);
-        released.push(seq);
-      }
+      const r = this.endLeases(ns, q, seqs, meta, (seq) => this.release(ns, q, seq, meta, now, delayMs));
       this.meta.putSync([ns, q], meta);
-      return { released, not_found: notFound };
+      return { released: r.done, not_found: r.notFound };
     });
     if (out.released.length) this.wake(ns, q);
     return out;
