@@ -84,15 +84,19 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   streamRoutes(http, engine, streams);
   tsRoutes(http, engine, ts);
   http.finish();
+  // Stores close after the engine, whose pool workers read ts.mdb.
+  const closeStores = async () => {
+    metrics.close();
+    await queues.close();
+    await streams.close();
+    await engine.close();
+    await ts.close();
+  };
   let port: number;
   try {
     port = await http.listen(cfg.bind, cfg.api_port);
   } catch (err) {
-    metrics.close();
-    await queues.close();
-    await streams.close();
-    await ts.close();
-    await engine.close();
+    await closeStores();
     throw err;
   }
 
@@ -117,11 +121,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         ws.closeAll();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
-        metrics.close();
-        await queues.close();
-        await streams.close();
-        await engine.close();
-        await ts.close();
+        await closeStores();
         log.info({ drained }, 'stopped');
         return { drained };
       })();

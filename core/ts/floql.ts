@@ -255,7 +255,8 @@ export function parseFloQL(q: string): FloQuery {
   return new Parser(q).query();
 }
 
-function matches(m: Matcher, tags: Record<string, string>): boolean {
+/** Whether a series' tags satisfy one matcher (a missing tag counts as ""). */
+export function matches(m: Matcher, tags: Record<string, string>): boolean {
   const v = Object.prototype.hasOwnProperty.call(tags, m.key) ? tags[m.key] : '';
   switch (m.op) {
     case '=':

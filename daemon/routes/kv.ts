@@ -1,27 +1,9 @@
 // Flo KV routes: thin — validate, call the engine, shape the Flo response.
-import type { Engine } from '../../core';
+import { HEADER_BYTES, type Engine } from '../../core';
 import { HttpError } from '../errors';
 import type { HttpServer, Req, Res } from '../http';
+import { checkKey, conflict, notFound, ttlRemaining } from '../kv-wire';
 import { base64, err, keyParam, kvEntry, namespaceParam } from './schemas';
-
-function ttlRemaining(expiresAt: number, now: number): number | null {
-  return expiresAt === 0 ? null : Math.max(1, Math.ceil((expiresAt - now) / 1000));
-}
-
-function checkKey(key: string): void {
-  if (key.length === 0 || Buffer.byteLength(key) > 1024) {
-    throw new HttpError('bad_request', 'params.key must be 1..1024 bytes of UTF-8', { fields: [{ field: 'params.key', message: 'must be 1..1024 bytes' }] });
-  }
-}
-
-function notFound(ns: string, key: string): HttpError {
-  return new HttpError('not_found', `key '${key}' not found in namespace '${ns}'`, { namespace: ns, key }, { key });
-}
-
-function conflict(ns: string, key: string, current: number): HttpError {
-  const msg = current === 0 ? `key '${key}' does not exist (version 0)` : `key '${key}' is at version ${current}`;
-  return new HttpError('conflict', msg, { namespace: ns, key, current_version: current }, { current_version: current });
-}
 
 const kvParams = { type: 'object', required: ['namespace', 'key'], properties: { namespace: namespaceParam, key: keyParam } };
 
@@ -36,7 +18,7 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
       // Encode straight from LMDB's buffer (valid only inside this callback): one read, one
       // string; bodies of keys without TTL are cached by the engine until the key is written.
       const body = engine.readRendered(namespace, key, (rec, version, expiresAt) =>
-        `{"key":${JSON.stringify(key)},"value":"${rec.toString('base64', 16)}","version":${version},"ttl_remaining":${ttlRemaining(expiresAt, Date.now())}}`);
+        `{"key":${JSON.stringify(key)},"value":"${rec.toString('base64', HEADER_BYTES)}","version":${version},"ttl_remaining":${ttlRemaining(expiresAt, Date.now())}}`);
       if (body === undefined) throw notFound(namespace, key);
       res.send(200, body);
     },

@@ -6,7 +6,9 @@
 import type { Engine } from '../../core';
 import type { QueueStore } from '../../core/queue';
 import type { StreamStore } from '../../core/stream';
+import { NAMESPACE_RE } from '../../core';
 import { HttpError, toHttpError } from '../errors';
+import { checkKey, conflict, notFound, ttlRemaining } from '../kv-wire';
 import { BatchRequestType, BatchResponseType, TO_OBJECT, type Op, type Result } from './batch-schema';
 
 export const MAX_BATCH_OPS = 10_000;
@@ -17,7 +19,6 @@ export const KV_WINDOW = 1000;
  * reads past it are answered 413 so the client splits the batch.
  */
 export const MAX_RESPONSE_BYTES = 3 << 20;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export interface BatchDeps { engine: Engine; queues: QueueStore; streams: StreamStore }
 
@@ -32,26 +33,13 @@ function fail(e: unknown): Result {
 
 const bad = (message: string) => new HttpError('bad_request', message);
 
-function checkKey(key: string): void {
-  if (!key || Buffer.byteLength(key) > 1024) throw bad('key must be 1..1024 bytes of UTF-8');
-}
-
 function checkName(field: string, v: string): void {
-  if (!NAME_RE.test(v)) throw bad(`${field} must match ${NAME_RE.source}`);
+  if (!NAMESPACE_RE.test(v)) throw bad(`${field} must match ${NAMESPACE_RE.source}`);
 }
 
 function intIn(field: string, v: number, min: number, max: number): number {
   if (!Number.isSafeInteger(v) || v < min || v > max) throw bad(`${field} must be an integer ${min}..${max}`);
   return v;
-}
-
-function notFoundKey(ns: string, key: string): HttpError {
-  return new HttpError('not_found', `key '${key}' not found in namespace '${ns}'`, { namespace: ns, key }, { key });
-}
-
-function conflict(key: string, current: number): HttpError {
-  const msg = current === 0 ? `key '${key}' does not exist (version 0)` : `key '${key}' is at version ${current}`;
-  return new HttpError('conflict', msg, { key, current_version: current }, { current_version: current });
 }
 
 function response(batchId: number, results: Result[]): Uint8Array {
@@ -95,27 +83,27 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
     try {
       if (op.kv_put) {
         const o = op.kv_put;
-        checkKey(o.key);
+        checkKey(o.key, 'key');
         const ttl = intIn('ttl_seconds', o.ttl_seconds, 0, 315360000);
         if (o.cas_version !== undefined && o.cas_version !== null) intIn('cas_version', o.cas_version, 0, Number.MAX_SAFE_INTEGER);
         if (pending.length >= KV_WINDOW) await settle();
         pending.push(engine.put(o.namespace, o.key, {
           value: o.value, ttlSeconds: ttl || undefined, ifNotExists: o.if_not_exists, casVersion: o.cas_version ?? undefined,
         }).then(
-          (out) => { results[i] = out.ok ? ok({ kv_version: { version: out.version } }) : fail(conflict(o.key, out.currentVersion)); },
+          (out) => { results[i] = out.ok ? ok({ kv_version: { version: out.version } }) : fail(conflict(o.namespace, o.key, out.currentVersion)); },
           (e) => { results[i] = fail(e); },
         ));
         continue;
       }
       if (op.kv_del) {
         const o = op.kv_del;
-        checkKey(o.key);
+        checkKey(o.key, 'key');
         if (o.cas_version !== undefined && o.cas_version !== null) intIn('cas_version', o.cas_version, 0, Number.MAX_SAFE_INTEGER);
         if (pending.length >= KV_WINDOW) await settle();
         pending.push(engine.del(o.namespace, o.key, o.cas_version ?? undefined).then(
           (out) => {
             results[i] = out.ok ? ok({ kv_version: { version: out.version } })
-              : fail(out.notFound ? notFoundKey(o.namespace, o.key) : conflict(o.key, out.currentVersion));
+              : fail(out.notFound ? notFound(o.namespace, o.key) : conflict(o.namespace, o.key, out.currentVersion));
           },
           (e) => { results[i] = fail(e); },
         ));
@@ -152,10 +140,10 @@ function payloadBytes(r: Result): number {
 async function runOther(op: Partial<Record<string, any>>, { engine, queues, streams }: BatchDeps): Promise<Result> {
   if (op.kv_get) {
     const o = op.kv_get;
-    checkKey(o.key);
+    checkKey(o.key, 'key');
     const e = engine.get(o.namespace, o.key);
-    if (!e) throw notFoundKey(o.namespace, o.key);
-    return ok({ kv_value: { value: e.value, version: e.version, ttl_remaining: e.expiresAt === 0 ? 0 : Math.max(1, Math.ceil((e.expiresAt - Date.now()) / 1000)) } });
+    if (!e) throw notFound(o.namespace, o.key);
+    return ok({ kv_value: { value: e.value, version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, Date.now()) ?? 0 } });
   }
   if (op.queue_enqueue) {
     const o = op.queue_enqueue;

@@ -9,10 +9,10 @@
 // pushes never exceed the credit the client granted; event feeds that cannot pause (kv, ts)
 // close the socket with 4008 "slow consumer" past MAX_BACKPRESSURE.
 import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
-import type { Engine, KvChange } from '../../core';
+import { NAMESPACE_RE, type Engine, type KvChange } from '../../core';
 import type { QueueStore } from '../../core/queue';
 import type { StreamStore } from '../../core/stream';
-import { FloQLError, parseFloQL, type FloQuery, type TsStore } from '../../core/ts';
+import { FloQLError, matches, parseFloQL, type FloQuery, type TsStore } from '../../core/ts';
 import type { Point } from '../../core/ts/line-protocol';
 import { checkBearer, type AuthKeys, type HttpServer } from '../http';
 import type { Logger } from '../log';
@@ -20,7 +20,6 @@ import type { Logger } from '../log';
 export const HIGH_WATER = 256 * 1024;
 export const MAX_BACKPRESSURE = 4 * 1024 * 1024;
 export const CLOSE_SLOW_CONSUMER = 4008;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 type Sub =
   | { type: 'stream'; ns: string; stream: string; next: number; pumping: boolean; paused: boolean }
@@ -126,7 +125,7 @@ export class WsHub {
 
   private name(m: Record<string, unknown>, field: string): string {
     const v = m[field];
-    if (typeof v !== 'string' || !NAME_RE.test(v)) throw new ProtocolError('bad_request', `field ${field} must match ${NAME_RE.source}`);
+    if (typeof v !== 'string' || !NAMESPACE_RE.test(v)) throw new ProtocolError('bad_request', `field ${field} must match ${NAMESPACE_RE.source}`);
     return v;
   }
 
@@ -265,10 +264,7 @@ export class WsHub {
       if (s.type !== 'ts' || s.ns !== ns) continue;
       for (const p of points) {
         if (p.measurement !== s.q.measurement) continue;
-        if (!s.q.matchers.every((m) => {
-          const v = p.tags[m.key] ?? '';
-          return m.op === '=' ? v === m.value : m.op === '!=' ? v !== m.value : m.op === '=~' ? m.regex!.test(v) : !m.regex!.test(v);
-        })) continue;
+        if (!s.q.matchers.every((m) => matches(m, p.tags))) continue;
         const fields = s.q.field === undefined ? p.fields : (s.q.field in p.fields ? { [s.q.field]: p.fields[s.q.field] } : undefined);
         if (fields) this.send(c, { type: 'point', id, measurement: p.measurement, tags: p.tags, fields, timestamp: p.timestamp });
       }
