@@ -43,6 +43,28 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'stream.max_age_ms', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_AGE_MS', doc: 'default retention of a new stream: age of the oldest record kept (0 = unlimited)' },
   { key: 'stream.trim_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_STREAM_TRIM_INTERVAL_MS', doc: 'how often retention trims streams in the background (0 = only when retention is set)' },
   { key: 'ts.trim_interval_ms', kind: 'int', def: 5000, min: 0, max: 3_600_000, env: 'OUTPOST_TS_TRIM_INTERVAL_MS', doc: 'how often time-series retention deletes old points (0 = never)' },
+  { key: 'ssh.enabled', kind: 'bool', def: true, env: 'OUTPOST_SSH_ENABLED', flag: '--ssh-enabled', doc: 'run the agent\'s SSH server' },
+  { key: 'ssh.port', kind: 'int', def: 42222, min: 0, max: 65535, env: 'OUTPOST_SSH_PORT', flag: '--ssh-port', doc: 'SSH server port (0 = pick a free port)' },
+  { key: 'ssh.bind', kind: 'string', def: undefined, env: 'OUTPOST_SSH_BIND', flag: '--ssh-bind', doc: 'address the SSH server listens on (default: the same as bind)' },
+  { key: 'ssh.run_as', kind: 'string', def: 'outpost', env: 'OUTPOST_SSH_RUN_AS', flag: '--ssh-run-as', doc: 'account that SSH sessions and commands run as when the daemon runs as root (never root unless set to root); ignored when the daemon runs as another user' },
+  { key: 'ssh.idle_timeout_ms', kind: 'int', def: 900000, min: 0, max: 86_400_000, env: 'OUTPOST_SSH_IDLE_TIMEOUT_MS', doc: 'close an SSH connection with no traffic for this long (0 = never)' },
+  { key: 'ssh.keepalive_interval_ms', kind: 'int', def: 15000, min: 0, max: 3_600_000, env: 'OUTPOST_SSH_KEEPALIVE_INTERVAL_MS', doc: 'SSH keep-alive probe interval (0 = off)' },
+  { key: 'ssh.auth_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_SSH_AUTH_FAILURES_PER_MINUTE', doc: 'failed SSH authentications allowed per source address per minute before it is refused' },
+  { key: 'ssh.recording', kind: 'bool', def: true, env: 'OUTPOST_SSH_RECORDING', doc: 'record every SSH shell and exec as an asciicast v2 file' },
+  { key: 'ssh.recording_max_bytes', kind: 'int', def: 16 << 20, min: 1024, max: 4 * 1024 ** 3, env: 'OUTPOST_SSH_RECORDING_MAX_BYTES', doc: 'size cap of one recording; output past it is not recorded (the recording says so)' },
+  { key: 'ssh.recordings_max_total_bytes', kind: 'int', def: 1024 ** 3, min: 1024, max: 1024 ** 4, env: 'OUTPOST_SSH_RECORDINGS_MAX_TOTAL_BYTES', doc: 'total size of kept recordings; the oldest are deleted past it' },
+  { key: 'proxy.enabled', kind: 'bool', def: true, env: 'OUTPOST_PROXY_ENABLED', flag: '--proxy-enabled', doc: 'run the agent\'s HTTP and SOCKS5 proxies' },
+  { key: 'proxy.http_port', kind: 'int', def: 44880, min: 0, max: 65535, env: 'OUTPOST_HTTP_PROXY_PORT', flag: '--http-proxy-port', doc: 'HTTP proxy port (CONNECT and absolute-URI requests; 0 = pick a free port)' },
+  { key: 'proxy.socks5_port', kind: 'int', def: 44180, min: 0, max: 65535, env: 'OUTPOST_SOCKS5_PORT', flag: '--socks5-port', doc: 'SOCKS5 proxy port (0 = pick a free port)' },
+  { key: 'proxy.bind', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_BIND', flag: '--proxy-bind', doc: 'address the proxies listen on (default: the same as bind)' },
+  { key: 'proxy.password', kind: 'string', def: undefined, env: 'PROXY_PASSWORD', secret: true, doc: 'password of proxy user `_` (generated and stored in the data dir when unset)' },
+  { key: 'proxy.idle_timeout_ms', kind: 'int', def: 300000, min: 1000, max: 86_400_000, env: 'OUTPOST_PROXY_IDLE_TIMEOUT_MS', doc: 'close a proxy tunnel with no traffic either way for this long' },
+  { key: 'proxy.allow_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_ALLOW_CIDRS', doc: 'comma-separated CIDRs allowed even though a built-in rule denies them (never the agent\'s own ports); applies to the proxies and ssh -L' },
+  { key: 'proxy.deny_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_DENY_CIDRS', doc: 'comma-separated CIDRs denied in addition to the built-in rules; applies to the proxies and ssh -L' },
+  { key: 'commands.max_concurrent', kind: 'int', def: 4, min: 1, max: 1024, env: 'OUTPOST_COMMANDS_MAX_CONCURRENT', doc: 'commands running at once on this host; more wait in order' },
+  { key: 'commands.output_cap_bytes', kind: 'int', def: 1 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_COMMANDS_OUTPUT_CAP_BYTES', doc: 'output kept per command: the first and last halves of this many bytes, marked as truncated past it' },
+  { key: 'commands.kill_grace_ms', kind: 'int', def: 5000, min: 0, max: 600_000, env: 'OUTPOST_COMMANDS_KILL_GRACE_MS', doc: 'after SIGTERM on timeout or cancel, how long before SIGKILL' },
+  { key: 'commands.shell', kind: 'string', def: 'bash', env: 'OUTPOST_COMMANDS_SHELL', doc: 'shell that runs command_text' },
   { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', doc: 'largest request body; bigger ones get 413' },
   { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', doc: 'requests in progress before new ones get 429 overloaded' },
   { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', doc: 'how long SIGTERM waits for in-flight requests' },
@@ -60,6 +82,9 @@ export interface Config {
   queue: { max_deliveries: number; dedup_window_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
   ts: { trim_interval_ms: number };
+  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
+  proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
+  commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
   http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
   /** Where each setting came from, for the startup log. */
   sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;

@@ -17,6 +17,8 @@ export interface BackendReport {
 export interface NativeReport {
   uws: BackendReport;
   lmdb: BackendReport;
+  pty: BackendReport;
+  argon2: BackendReport;
   warnings: string[];
 }
 
@@ -96,13 +98,48 @@ export function loadLmdb(): { lmdb: Lmdb; report: BackendReport } {
   }
 }
 
+export type Pty = typeof import('node-pty');
+export type Argon2 = typeof import('@node-rs/argon2');
+
+function optionalAddon<T>(name: string, label: string): { mod?: T; report: BackendReport } {
+  try {
+    const mod = require(name) as T;
+    return { mod, report: { name: label, backend: 'native', version: packageVersion(name) } };
+  } catch (err) {
+    return { report: { name: label, backend: 'missing', version: 'unknown', detail: (err as Error).message.split('\n')[0] } };
+  }
+}
+
+let cachedPty: { mod?: Pty; report: BackendReport } | undefined;
+let cachedArgon2: { mod?: Argon2; report: BackendReport } | undefined;
+
+/** node-pty (shell sessions with a PTY, the command runner). Throws a coded error when it is missing. */
+export function loadPty(): Pty {
+  cachedPty ??= optionalAddon<Pty>('node-pty', 'node-pty');
+  if (!cachedPty.mod) throw Object.assign(new Error(`node-pty native addon failed to load: ${cachedPty.report.detail}`), { code: 'NATIVE_PTY_MISSING' });
+  return cachedPty.mod;
+}
+
+/** Argon2id hashing for SSH passwords. Throws a coded error when it is missing. */
+export function loadArgon2(): Argon2 {
+  cachedArgon2 ??= optionalAddon<Argon2>('@node-rs/argon2', 'argon2');
+  if (!cachedArgon2.mod) throw Object.assign(new Error(`argon2 native addon failed to load: ${cachedArgon2.report.detail}`), { code: 'NATIVE_ARGON2_MISSING' });
+  return cachedArgon2.mod;
+}
+
 /** Loads every native addon the daemon needs and says what it got. Throws only for addons we cannot run without. */
 export function loadNative(): NativeReport {
   const uws = loadUws().report;
   const lmdb = loadLmdb().report;
+  cachedPty ??= optionalAddon<Pty>('node-pty', 'node-pty');
+  cachedArgon2 ??= optionalAddon<Argon2>('@node-rs/argon2', 'argon2');
+  const pty = cachedPty.report;
+  const argon2 = cachedArgon2.report;
   const warnings: string[] = [];
+  if (pty.backend !== 'native') warnings.push(`node-pty is missing (${pty.detail}): SSH shells with a PTY and the command runner are unavailable`);
+  if (argon2.backend !== 'native') warnings.push(`argon2 is missing (${argon2.detail}): SSH password logins are unavailable`);
   if (uws.backend !== 'native') {
     warnings.push(`uWebSockets.js is running on its slow JavaScript fallback (${uws.detail}); expect a fraction of native throughput`);
   }
-  return { uws, lmdb, warnings };
+  return { uws, lmdb, pty, argon2, warnings };
 }

@@ -18,12 +18,15 @@ export function tempDir(t: Test, prefix = 'outpost-test-'): string {
   return dir;
 }
 
+/** Agent services (SSH, proxies) are off unless a test turns them on: they bind ports and make host keys. */
+export const AGENT_OFF = ['--ssh-enabled', 'false', '--proxy-enabled', 'false'];
+
 export interface InProc { daemon: Daemon; url: string; dataDir: string }
 
 /** Starts a daemon in this process on a free loopback port. */
 export async function startInProc(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<InProc> {
   const dataDir = tempDir(t);
-  const cfg = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--log-level', 'silent', ...args], { ...env });
+  const cfg = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--log-level', 'silent', ...AGENT_OFF, ...args], { ...env });
   const daemon = await startDaemon(cfg, createLogger(cfg.log_level));
   t.teardown(() => daemon.close());
   return { daemon, url: `http://127.0.0.1:${daemon.port}`, dataDir };
@@ -36,7 +39,7 @@ export interface Child { proc: ChildProcess; port: number; url: string; stdout: 
  * (its port is read from that line, so --api-port 0 works).
  */
 export function spawnDaemon(t: Test, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Child> {
-  const proc = spawn(process.execPath, [MAIN, '--api-port', '0', ...args], {
+  const proc = spawn(process.execPath, [MAIN, '--api-port', '0', ...AGENT_OFF, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
