@@ -30,6 +30,8 @@ export interface QsSpec {
   linesPerBatch?: number;
   endMs?: number;
   stepMs?: number;
+  /** ts-query: false reads raw points only */
+  rollups?: boolean;
   /** ts-query */
   query?: string;
   repeats?: number;
@@ -267,7 +269,7 @@ async function tsWrite(spec: QsSpec): Promise<QsResult> {
 
 async function tsQuery(spec: QsSpec): Promise<QsResult> {
   const path = `/api/v1/ts/${spec.namespace}/query`;
-  const body = JSON.stringify({ query: spec.query });
+  const body = JSON.stringify({ query: spec.query, rollups: spec.rollups !== false });
   const samples: number[] = [];
   let pointsReturned = 0;
   for (let i = 0; i < (spec.repeats ?? 5); i++) {

@@ -32,6 +32,10 @@ export interface FloqlResult {
   minMs: number;
   pointsReturned: number;
   command: string;
+  /** The same query once the 1-minute rollups have caught up. */
+  rollupLatenciesMs?: number[];
+  rollupMedianMs?: number;
+  rollupCatchUpSeconds?: number;
 }
 
 async function runnerOnce(cfg: BenchConfig, spec: QsSpec, timeoutS: number): Promise<{ res: QsResult; command: string }> {
@@ -135,13 +139,27 @@ export async function queueStreamTsSection(cfg: BenchConfig, results: Results, p
     const w = await runnerOnce(cfg, { ...base, workers: 1, duration: 0, warmup: 0, mode: 'ts-write', port: d.port, points, linesPerBatch, endMs: Date.now(), stepMs: 1000 }, 1800);
     log(`    ${points} points in ${w.res.seconds.toFixed(1)} s = ${Math.round(w.res.recordsPerSec)} points/s (per ${linesPerBatch}-line request: p50 ${fmtMs(w.res.p50)}, p99 ${fmtMs(w.res.p99)})`);
     const query = 'cpu{host=h1}[12d] | avg(5m)';
-    const q = await runnerOnce(cfg, { ...base, workers: 1, duration: 0, warmup: 0, mode: 'ts-query', port: d.port, query, repeats: 5 }, 1800);
+    const q = await runnerOnce(cfg, { ...base, workers: 1, duration: 0, warmup: 0, mode: 'ts-query', port: d.port, query, repeats: 5, rollups: false }, 1800);
     const lat = q.res.samples ?? [];
     const medianMs = median(lat);
-    log(`    ${query}: ${lat.map((x) => fmtMs(x)).join(' / ')}  median ${fmtMs(medianMs)}  min ${fmtMs(q.res.min)}  (${q.res.pointsReturned} windows returned)`);
+    log(`    ${query} (raw points, streaming fold): ${lat.map((x) => fmtMs(x)).join(' / ')}  median ${fmtMs(medianMs)}  min ${fmtMs(q.res.min)}  (${q.res.pointsReturned} windows returned)  RSS ${processMemory(pid).rssMiB} MiB (HWM ${processMemory(pid).hwmMiB} MiB)`);
+    // Rollups: the daemon seals points older than a minute every ts.rollup_interval_ms; wait for it.
+    const rollStart = Date.now();
+    for (;;) {
+      const m = JSON.parse((await request(d.port, 'GET', '/api/v1/metrics')).body) as { timeseries?: { rollup_points_total: number } };
+      if ((m.timeseries?.rollup_points_total ?? 0) >= 2 * (points - 120)) break; // both resolutions; the last minute or so stays raw
+      if (Date.now() - rollStart > 300_000) throw new Error('rollups did not catch up in 5 minutes');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rollupSeconds = (Date.now() - rollStart) / 1000;
+    const qr = await runnerOnce(cfg, { ...base, workers: 1, duration: 0, warmup: 0, mode: 'ts-query', port: d.port, query, repeats: 5 }, 1800);
+    const latR = qr.res.samples ?? [];
+    log(`    rollups caught up ${rollupSeconds.toFixed(1)} s after the writes; ${query} (1-minute rollups): ${latR.map((x) => fmtMs(x)).join(' / ')}  median ${fmtMs(median(latR))}  (${qr.res.pointsReturned} windows returned)`);
+    if (qr.res.pointsReturned !== q.res.pointsReturned) throw new Error(`rollup query returned ${qr.res.pointsReturned} windows, raw ${q.res.pointsReturned}`);
     results.floql = {
       points, linesPerBatch, writeSeconds: w.res.seconds, writePointsPerSec: Math.round(w.res.recordsPerSec), writeBatchP50: w.res.p50, writeBatchP99: w.res.p99,
       query, latenciesMs: lat, medianMs, minMs: q.res.min, pointsReturned: q.res.pointsReturned ?? 0, command: q.command,
+      rollupLatenciesMs: latR, rollupMedianMs: median(latR), rollupCatchUpSeconds: rollupSeconds,
     };
     results.memory['outpostd after queue-stream-ts'] = processMemory(pid);
   } finally {

@@ -90,7 +90,8 @@ const RIGHT = [3, 4, 5, 6, 7, 8, 9];
 const QST_HEAD = ['server', 'workload [unit]', 'tool', 'throughput (median)', 'p50 per op', 'p99 per op', 'errors', 'server CPU', 'other on CPU0', 'per CPU-s', 'rounds'];
 const floqlLine = (f: FloqlResult): string =>
   `write ${f.points} points (${f.linesPerBatch}-line requests, one in flight): ${f.writeSeconds.toFixed(1)} s = ${f.writePointsPerSec} points/s (request p50 ${fmtMs(f.writeBatchP50)}, p99 ${fmtMs(f.writeBatchP99)}); ` +
-  `\`${f.query}\` x${f.latenciesMs.length}: median ${fmtMs(f.medianMs)}, min ${fmtMs(f.minMs)} (${f.latenciesMs.map((x) => fmtMs(x)).join(' / ')}; ${f.pointsReturned} windows returned)`;
+  `\`${f.query}\` x${f.latenciesMs.length} over raw points (streaming fold): median ${fmtMs(f.medianMs)}, min ${fmtMs(f.minMs)} (${f.latenciesMs.map((x) => fmtMs(x)).join(' / ')}; ${f.pointsReturned} windows returned)` +
+  (f.rollupMedianMs === undefined ? '' : `; with 1-minute rollups (caught up ${f.rollupCatchUpSeconds!.toFixed(1)} s after the writes): median ${fmtMs(f.rollupMedianMs)} (${f.rollupLatenciesMs!.map((x) => fmtMs(x)).join(' / ')})`);
 
 export function textTable(rows: string[][], head: string[], right: number[] = RIGHT): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -413,9 +413,9 @@ export class Engine {
   }
 
   /** Runs a FloQL query in the worker pool (never on the HTTP thread). */
-  async tsQuery(namespace: string, query: string): Promise<TsQueryResult> {
+  async tsQuery(namespace: string, query: string, rollups = true): Promise<TsQueryResult> {
     if (this.closed) throw new CoreError('CORE_CLOSED');
-    return (await this.pool.run({ type: 'ts-query', namespace, query, now: Date.now() })) as TsQueryResult;
+    return (await this.pool.run({ type: 'ts-query', namespace, query, now: Date.now(), rollups })) as TsQueryResult;
   }
 
   /** Commits one group of ops for partition `p`; called by its writer, never concurrently for one partition. */

@@ -51,6 +51,8 @@ export interface TsQueryTask {
   namespace: string;
   query: string;
   now: number;
+  /** false: read raw points only (rollups give the same answer; this is for checks and benchmarks). */
+  rollups?: boolean;
 }
 
 export type Task = BatchTask | ReapTask | PingTask | TsQueryTask;

@@ -41,7 +41,7 @@ export default function run(task: Task): WriteResult[] | ReapResult | TsQueryRes
       // This thread may not have turned its event loop since the last task (sync atomics), so
       // lmdb-js's per-turn read snapshot could be stale: take a fresh one.
       ts.env.resetReadTxn();
-      return ts.query(task.namespace, parseFloQL(task.query), task.now);
+      return ts.query(task.namespace, parseFloQL(task.query), task.now, { rollups: task.rollups });
     }
   }
 }

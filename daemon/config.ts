@@ -42,6 +42,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'stream.max_records', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_RECORDS', doc: 'default retention of a new stream: records kept (0 = unlimited)' },
   { key: 'stream.max_age_ms', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_AGE_MS', doc: 'default retention of a new stream: age of the oldest record kept (0 = unlimited)' },
   { key: 'stream.trim_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_STREAM_TRIM_INTERVAL_MS', doc: 'how often retention trims streams in the background (0 = only when retention is set)' },
+  { key: 'ts.rollup_interval_ms', kind: 'int', def: 10000, min: 0, max: 3_600_000, env: 'OUTPOST_TS_ROLLUP_INTERVAL_MS', doc: 'how often 1-minute and 1-hour rollups are brought up to date (points older than a minute; late points recompute their bucket); queries use them for windows that are multiples of their resolution (0 = off)' },
   { key: 'ts.trim_interval_ms', kind: 'int', def: 5000, min: 0, max: 3_600_000, env: 'OUTPOST_TS_TRIM_INTERVAL_MS', doc: 'how often time-series retention deletes old points (0 = never)' },
   { key: 'ssh.enabled', kind: 'bool', def: true, env: 'OUTPOST_SSH_ENABLED', flag: '--ssh-enabled', doc: 'run the agent\'s SSH server' },
   { key: 'ssh.port', kind: 'int', def: 42222, min: 0, max: 65535, env: 'OUTPOST_SSH_PORT', flag: '--ssh-port', doc: 'SSH server port (0 = pick a free port)' },
@@ -81,7 +82,7 @@ export interface Config {
   kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };
   queue: { max_deliveries: number; dedup_window_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
-  ts: { trim_interval_ms: number };
+  ts: { trim_interval_ms: number; rollup_interval_ms: number };
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };

@@ -62,7 +62,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   });
 
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
-  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), cfg.ts.trim_interval_ms);
+  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
@@ -77,6 +77,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const ws = new WsHub({ http, engine, streams, queues, ts, keys, log });
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
+  metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
   systemRoutes(http, engine, metrics, native, startedAt);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);

@@ -12,6 +12,8 @@ export class Metrics {
 
   /** Open WebSocket connections, counted into connections_active (set once the hub exists). */
   wsConnections: () => number = () => 0;
+  /** Time-series background work (set once the store exists). */
+  timeseries: () => { rollup_points_total: number; rollup_buckets_recomputed_total: number; trimmed_total: number } = () => ({ rollup_points_total: 0, rollup_buckets_recomputed_total: 0, trimmed_total: 0 });
 
   constructor(private readonly engine: Engine, private readonly http: HttpServer) {
     this.timer = setInterval(() => this.sample(), 1000);
@@ -60,6 +62,7 @@ export class Metrics {
       keys_reaped_total: this.engine.reaped,
       read_cache: { entries: this.engine.cache.size, bytes: this.engine.cache.usedBytes, hits_total: this.engine.cache.hits, misses_total: this.engine.cache.misses },
       heap_used_bytes: mem.heapUsed,
+      timeseries: this.timeseries(),
     };
   }
 
@@ -80,6 +83,10 @@ export class Metrics {
     metric('outpost_kv_read_cache_misses_total', 'counter', 'GETs that read LMDB', [['', this.engine.cache.misses]]);
     metric('outpost_kv_read_cache_bytes', 'gauge', 'approximate bytes held by the read cache', [['', this.engine.cache.usedBytes]]);
     metric('outpost_ops_per_second', 'gauge', 'data operations per second (1 s window)', [['', this.rate]]);
+    const tsm = this.timeseries();
+    metric('outpost_ts_rollup_points_total', 'counter', 'raw time-series points folded into rollup buckets', [['', tsm.rollup_points_total]]);
+    metric('outpost_ts_rollup_buckets_recomputed_total', 'counter', 'rollup buckets recomputed after late points', [['', tsm.rollup_buckets_recomputed_total]]);
+    metric('outpost_ts_trimmed_total', 'counter', 'time-series entries deleted by retention', [['', tsm.trimmed_total]]);
     metric('outpost_http_requests_total', 'counter', 'HTTP requests received', [['', this.http.requestsTotal]]);
     metric('outpost_http_requests_inflight', 'gauge', 'HTTP requests in progress', [['', this.http.inflight]]);
     metric('outpost_websocket_connections', 'gauge', 'open WebSocket connections', [['', this.wsConnections()]]);

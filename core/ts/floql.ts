@@ -270,11 +270,23 @@ export function matches(m: Matcher, tags: Record<string, string>): boolean {
   }
 }
 
+/** Group key and group tags of a series under `by` (as evaluate() forms them). */
+export function groupOf(by: string[], tags: Record<string, string>, fallbackKey: string): { key: string; tags: Record<string, string> } {
+  if (!by.length) return { key: fallbackKey, tags: { ...tags } };
+  const present = by.map((k) => (Object.prototype.hasOwnProperty.call(tags, k) ? tags[k] : null));
+  const gt: Record<string, string> = {};
+  by.forEach((k, i) => {
+    if (present[i] !== null) Object.defineProperty(gt, k, { value: present[i], enumerable: true, writable: true, configurable: true });
+  });
+  return { key: JSON.stringify(present), tags: gt };
+}
+
 function sortPoints(points: SeriesPoint[]): SeriesPoint[] {
   return points.slice().sort((a, b) => a.timestamp - b.timestamp); // stable
 }
 
-function applyStage(stage: Stage, points: SeriesPoint[]): SeriesPoint[] {
+/** One pipeline stage over time-ordered points: one output point per window that has a value. */
+export function applyStage(stage: Stage, points: SeriesPoint[]): SeriesPoint[] {
   const w = stage.windowMs;
   const windows = new Map<number, SeriesPoint[]>();
   for (const p of points) {
@@ -333,16 +345,9 @@ export function evaluate(q: FloQuery, series: Series[], nowMs: number): Series[]
   if (q.by.length) {
     const byKey = new Map<string, Series>();
     for (const s of selected) {
-      const present = q.by.map((k) => (Object.prototype.hasOwnProperty.call(s.tags, k) ? s.tags[k] : null));
-      const key = JSON.stringify(present);
+      const { key, tags } = groupOf(q.by, s.tags, '');
       let g = byKey.get(key);
-      if (!g) {
-        const tags: Record<string, string> = {};
-        q.by.forEach((k, i) => {
-          if (present[i] !== null) Object.defineProperty(tags, k, { value: present[i], enumerable: true, writable: true, configurable: true });
-        });
-        byKey.set(key, (g = { tags, points: [] }));
-      }
+      if (!g) byKey.set(key, (g = { tags, points: [] }));
       for (const p of s.points) g.points.push(p); // not push(...): a million points would overflow the stack
     }
     groups = [...byKey.values()];

@@ -56,14 +56,14 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
     method: 'post', path: '/api/v1/ts/:namespace/query', auth: 'api', tags: ['timeseries'],
     summary: 'Run a FloQL query, e.g. cpu{host=web-01}[1h] | avg(5m) (see docs/floql.md)',
     params,
-    body: { type: 'object', required: ['query'], additionalProperties: false, properties: { query: { type: 'string', minLength: 1, maxLength: 4096 } } },
+    body: { type: 'object', required: ['query'], additionalProperties: false, properties: { query: { type: 'string', minLength: 1, maxLength: 4096 }, rollups: { type: 'boolean', default: true, description: 'false reads raw points only; rollups give the same answer faster' } } },
     responses: {
       200: { description: 'series', schema: { type: 'object', properties: { series: { type: 'array', items: { type: 'object', properties: { measurement: { type: 'string' }, field: { type: 'string' }, tags: { type: 'object' }, points: { type: 'array', items: { type: 'object', properties: { timestamp: { type: 'number' }, value: { type: 'number' } } } } } } } } } },
       400: err('a syntax error (details.position), or no field named and several exist (details.fields)'),
     },
     async handler(req: Req, res: Res) {
       const { namespace } = req.params;
-      const q = (req.body as { query: string }).query;
+      const { query: q, rollups } = req.body as { query: string; rollups?: boolean };
       try {
         parseFloQL(q); // syntax errors answer here with their position; the worker parses again
       } catch (e) {
@@ -71,7 +71,7 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
         throw e;
       }
       engine.requireNamespace(namespace, false);
-      const r = await engine.tsQuery(namespace, q);
+      const r = await engine.tsQuery(namespace, q, rollups !== false);
       if ('error' in r) {
         if (r.error === 'unknown_measurement') throw new HttpError('not_found', r.message, { fields: r.fields });
         throw new HttpError('bad_request', r.message, { fields: r.fields.map((f) => ({ field: f, message: 'candidate field' })), available_fields: r.fields });
