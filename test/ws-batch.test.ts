@@ -90,6 +90,76 @@ t.test('mixed batch: KV with read-after-write and CAS, queue, stream', async (t)
   t.same([Buffer.from(g.value, 'base64').toString(), g.version], ['two', 2]);
 });
 
+t.test('scan, nack, long-poll dequeue and consumer groups in batches', async (t) => {
+  const { url, daemon } = await startInProc(t);
+  const c = await BatchClient.connect(url);
+  t.teardown(() => c.close());
+  const put: Op[] = [];
+  for (let i = 0; i < 25; i++) put.push({ kv_put: { namespace: 'n', key: `user:${String(i).padStart(2, '0')}`, value: bytes(`v${i}`) } });
+  put.push({ kv_put: { namespace: 'n', key: 'other', value: bytes('o') } });
+  t.ok((await c.batch(put)).every((r) => r.status === 200));
+
+  // Scan pages of 10 with values, then without; cursors continue; a foreign cursor is refused.
+  const seen: string[] = [];
+  let cursor = '';
+  for (let page = 0; page < 5; page++) {
+    const [r] = await c.batch([{ kv_scan: { namespace: 'n', prefix: 'user:', limit: 10, cursor, values: true } }]);
+    t.equal(r.status, 200);
+    for (const k of r.kv_scan_page!.keys) { seen.push(k.key); t.equal(str(k.value), `v${Number(k.key.slice(5))}`); t.equal(k.version, 1); }
+    cursor = r.kv_scan_page!.next_cursor;
+    if (!cursor) break;
+  }
+  t.same(seen, Array.from({ length: 25 }, (_, i) => `user:${String(i).padStart(2, '0')}`), 'every key once, in order');
+  const [noVals, badCursor, noNs] = await c.batch([
+    { kv_scan: { namespace: 'n', prefix: 'o' } },
+    { kv_scan: { namespace: 'n', prefix: 'x', cursor: Buffer.from('user:01').toString('base64url') } },
+    { kv_scan: { namespace: 'missing', prefix: '' } },
+  ]);
+  t.same(noVals.kv_scan_page!.keys.map((k) => [k.key, k.value.length]), [['other', 0]], 'values only when asked');
+  t.equal(badCursor.status, 400);
+  t.equal(noNs.status, 404);
+
+  // Nack releases a lease at once; the redelivery counts it.
+  const [enq, deq] = await c.batch([
+    { queue_enqueue: { namespace: 'n', queue: 'q', payload: bytes('m1') } },
+    { queue_dequeue: { namespace: 'n', queue: 'q', visibility_timeout_ms: 60000 } },
+  ]);
+  const seq = enq.enqueued!.sequence;
+  t.equal(deq.leased!.messages[0].sequence, seq);
+  const [nack, again, nackUnknown] = await c.batch([
+    { queue_nack: { namespace: 'n', queue: 'q', sequences: [seq] } },
+    { queue_dequeue: { namespace: 'n', queue: 'q' } },
+    { queue_nack: { namespace: 'n', queue: 'q', sequences: [9999] } },
+  ]);
+  t.same(nack.nacked, { released: [seq], not_found: [] });
+  t.equal(again.leased!.messages[0].delivery_count, 2, 'delivered again right after the nack');
+  t.same(nackUnknown.nacked!.not_found, [9999]);
+
+  // Long-poll: a dequeue with wait_ms answers when a message arrives from another client.
+  const waiting = c.batch([{ queue_dequeue: { namespace: 'n', queue: 'later', wait_ms: 10000 } }]);
+  await new Promise((r) => setTimeout(r, 200));
+  await daemon.queues.enqueue('n', 'later', { payload: Buffer.from('late') });
+  const [woke] = await waiting;
+  t.equal(str(woke.leased!.messages[0].payload), 'late', 'the waiting dequeue got the message');
+  const [tooLong] = await c.batch([{ queue_dequeue: { namespace: 'n', queue: 'q', wait_ms: 60001 } }]);
+  t.equal(tooLong.status, 400);
+
+  // Consumer groups: read from the committed offset, commit, read on.
+  await c.batch([{ stream_append: { namespace: 'n', stream: 's', payloads: ['a', 'b', 'c', 'd'].map(bytes) } }]);
+  await daemon.streams.createGroup('n', 's', 'g', 'earliest');
+  const [r1, commit, r2, noGroup] = await c.batch([
+    { stream_group_read: { namespace: 'n', stream: 's', group: 'g', count: 2 } },
+    { stream_group_commit: { namespace: 'n', stream: 's', group: 'g', offset: 2 } },
+    { stream_group_read: { namespace: 'n', stream: 's', group: 'g' } },
+    { stream_group_read: { namespace: 'n', stream: 's', group: 'nope' } },
+  ]);
+  t.same(r1.records!.records.map((x) => str(x.payload)), ['a', 'b']);
+  t.equal(r1.records!.committed_offset, 0);
+  t.same(commit.group_offset, { group: 'g', committed_offset: 2 });
+  t.same(r2.records!.records.map((x) => str(x.payload)), ['c', 'd'], 'reads on from the committed offset');
+  t.equal(noGroup.status, 404);
+});
+
 t.test('values and payloads are raw bytes, binary-safe', async (t) => {
   const { url } = await startInProc(t);
   const c = await BatchClient.connect(url);

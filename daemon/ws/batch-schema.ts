@@ -25,7 +25,11 @@ export interface KvGet { namespace: string; key: string }
 export interface KvPut { namespace: string; key: string; value?: Uint8Array; ttl_seconds?: number; if_not_exists?: boolean; cas_version?: number }
 export interface KvDel { namespace: string; key: string; cas_version?: number }
 export interface QueueEnqueue { namespace: string; queue: string; payload?: Uint8Array; priority?: number; delay_ms?: number; dedup_key?: string }
-export interface QueueDequeue { namespace: string; queue: string; count?: number; visibility_timeout_ms?: number }
+export interface QueueDequeue { namespace: string; queue: string; count?: number; visibility_timeout_ms?: number; wait_ms?: number }
+export interface QueueNack { namespace: string; queue: string; sequences: number[]; delay_ms?: number }
+export interface KvScan { namespace: string; prefix?: string; limit?: number; cursor?: string; values?: boolean }
+export interface StreamGroupRead { namespace: string; stream: string; group: string; count?: number }
+export interface StreamGroupCommit { namespace: string; stream: string; group: string; offset: number }
 export interface QueueAck { namespace: string; queue: string; sequences: number[] }
 export interface StreamAppend { namespace: string; stream: string; payloads: Uint8Array[] }
 export interface StreamRead { namespace: string; stream: string; offset?: number; count?: number }
@@ -34,7 +38,8 @@ export interface StreamRead { namespace: string; stream: string; offset?: number
 export type Op =
   | { kv_get: KvGet } | { kv_put: KvPut } | { kv_del: KvDel }
   | { queue_enqueue: QueueEnqueue } | { queue_dequeue: QueueDequeue } | { queue_ack: QueueAck }
-  | { stream_append: StreamAppend } | { stream_read: StreamRead };
+  | { stream_append: StreamAppend } | { stream_read: StreamRead }
+  | { kv_scan: KvScan } | { queue_nack: QueueNack } | { stream_group_read: StreamGroupRead } | { stream_group_commit: StreamGroupCommit };
 
 export interface LeasedMessage { sequence: number; payload: Uint8Array; priority: number; delivery_count: number; lease_deadline: number; enqueued_at: number }
 export interface StreamRecordBin { offset: number; timestamp: number; payload: Uint8Array }
@@ -50,7 +55,10 @@ export interface Result {
   leased?: { messages: LeasedMessage[] };
   acked?: { acked: number[]; not_found: number[] };
   appended?: { first_offset: number; last_offset: number; timestamp: number };
-  records?: { records: StreamRecordBin[]; next_offset: number; first_offset: number };
+  records?: { records: StreamRecordBin[]; next_offset: number; first_offset: number; committed_offset?: number };
+  kv_scan_page?: { keys: Array<{ key: string; value: Uint8Array; version: number; ttl_remaining: number }>; next_cursor: string };
+  nacked?: { released: number[]; not_found: number[] };
+  group_offset?: { group: string; committed_offset: number };
 }
 
 export interface BatchRequest { batch_id: number; ops: Op[] }

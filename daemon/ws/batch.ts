@@ -7,6 +7,7 @@ import type { Engine } from '../../core';
 import type { QueueStore } from '../../core/queue';
 import type { StreamStore } from '../../core/stream';
 import { NAMESPACE_RE } from '../../core';
+import { isStreamError, type StreamError } from '../../core/stream';
 import { HttpError, toHttpError } from '../errors';
 import { checkKey, conflict, notFound, ttlRemaining } from '../kv-wire';
 import { BatchRequestType, BatchResponseType, TO_OBJECT, type Op, type Result } from './batch-schema';
@@ -111,7 +112,7 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
       }
       // Everything else runs after the KV writes before it have committed.
       await settle();
-      const isRead = Boolean(op.kv_get || op.stream_read || op.queue_dequeue);
+      const isRead = Boolean(op.kv_get || op.stream_read || op.queue_dequeue || op.kv_scan || op.stream_group_read);
       if (isRead && bytes > MAX_RESPONSE_BYTES) throw tooBig();
       const r = await runOther(op, deps);
       const n = payloadBytes(r);
@@ -132,6 +133,7 @@ const tooBig = () => new HttpError('payload_too_large', `the response would carr
 function payloadBytes(r: Result): number {
   if (r.kv_value) return r.kv_value.value.length;
   let n = 0;
+  if (r.kv_scan_page) for (const x of r.kv_scan_page.keys) n += x.value.length + x.key.length;
   if (r.records) for (const x of r.records.records) n += x.payload.length;
   if (r.leased) for (const x of r.leased.messages) n += x.payload.length;
   return n;
@@ -161,7 +163,8 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     const count = intIn('count', o.count || 1, 1, 1000);
     const vis = intIn('visibility_timeout_ms', o.visibility_timeout_ms || 30000, 1, 43200000);
     engine.requireNamespace(o.namespace, false);
-    const got = await queues.dequeue(o.namespace, o.queue, count, vis, 0);
+    const waitMs = intIn('wait_ms', o.wait_ms, 0, 60000);
+    const got = await queues.dequeue(o.namespace, o.queue, count, vis, waitMs);
     return ok({
       leased: {
         messages: got.map((m) => ({
@@ -203,5 +206,67 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
       },
     });
   }
-  throw bad('op has no operation set (kv_get, kv_put, kv_del, queue_enqueue, queue_dequeue, queue_ack, stream_append or stream_read)');
+  if (op.queue_nack) {
+    const o = op.queue_nack;
+    checkName('queue', o.queue);
+    const seqs = o.sequences as number[];
+    if (!seqs.length || seqs.length > 10000 || !seqs.every((s) => Number.isSafeInteger(s) && s >= 1)) throw bad('sequences must hold 1..10000 sequences, each >= 1');
+    const delayMs = intIn('delay_ms', o.delay_ms, 0, 31536000000);
+    engine.requireNamespace(o.namespace, false);
+    return ok({ nacked: await queues.nack(o.namespace, o.queue, seqs, delayMs) });
+  }
+  if (op.kv_scan) {
+    const o = op.kv_scan;
+    const limit = intIn('limit', o.limit || 100, 1, 1000);
+    if (Buffer.byteLength(o.prefix) > 1024) throw bad('prefix must be at most 1024 bytes');
+    let after: string | undefined;
+    if (o.cursor) {
+      after = Buffer.from(o.cursor, 'base64url').toString('utf8');
+      if (!after.startsWith(o.prefix)) throw bad('cursor does not belong to this prefix');
+    }
+    engine.requireNamespace(o.namespace, false);
+    const { items, next } = engine.scan(o.namespace, o.prefix, limit, after, o.values ? MAX_RESPONSE_BYTES : undefined);
+    const now = Date.now();
+    return ok({
+      kv_scan_page: {
+        keys: items.map((e) => ({ key: e.key, value: o.values ? e.value : new Uint8Array(0), version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, now) ?? 0 })),
+        next_cursor: next === null ? '' : Buffer.from(next).toString('base64url'),
+      },
+    });
+  }
+  if (op.stream_group_read) {
+    const o = op.stream_group_read;
+    checkName('stream', o.stream);
+    checkName('group', o.group);
+    const count = intIn('count', o.count || 100, 1, 10000);
+    knownStream(engine, streams, o.namespace, o.stream);
+    const r = groupResult(streams.readGroup(o.namespace, o.stream, o.group, count));
+    return ok({
+      records: {
+        records: r.records.map((rec) => ({ offset: rec.offset, timestamp: rec.timestamp, payload: Buffer.from(rec.payload, 'base64') })),
+        next_offset: r.next_offset, first_offset: streams.info(o.namespace, o.stream).first_offset, committed_offset: r.committed_offset,
+      },
+    });
+  }
+  if (op.stream_group_commit) {
+    const o = op.stream_group_commit;
+    checkName('stream', o.stream);
+    checkName('group', o.group);
+    const offset = intIn('offset', o.offset, 0, Number.MAX_SAFE_INTEGER);
+    knownStream(engine, streams, o.namespace, o.stream);
+    return ok({ group_offset: groupResult(await streams.commit(o.namespace, o.stream, o.group, offset)) });
+  }
+  throw bad('op has no operation set (kv_get, kv_put, kv_del, kv_scan, queue_enqueue, queue_dequeue, queue_ack, queue_nack, stream_append, stream_read, stream_group_read or stream_group_commit)');
+}
+
+function knownStream(engine: Engine, streams: StreamStore, ns: string, s: string): void {
+  engine.requireNamespace(ns, false);
+  if (!streams.exists(ns, s)) throw new HttpError('not_found', `stream '${s}' does not exist in namespace '${ns}'`, { namespace: ns, stream: s });
+}
+
+function groupResult<T>(r: T | StreamError): T {
+  if (!isStreamError(r)) return r;
+  if (r.code === 'group_not_found') throw new HttpError('not_found', r.message, { code: r.code });
+  if (r.code === 'group_exists') throw new HttpError('conflict', r.message, { code: r.code });
+  throw bad(r.message);
 }
