@@ -46,8 +46,9 @@ export interface StreamRecordBin { offset: number; timestamp: number; payload: U
 
 export interface Result {
   status: number;
-  error: string;
-  message: string;
+  /** Empty (or absent before encoding) on success. */
+  error?: string;
+  message?: string;
   kv_value?: { value: Uint8Array; version: number; ttl_remaining: number };
   kv_version?: { version: number };
   current_version?: number;

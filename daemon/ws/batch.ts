@@ -10,6 +10,7 @@ import { NAMESPACE_RE } from '../../core';
 import { isStreamError, type StreamError } from '../../core/stream';
 import { HttpError, toHttpError } from '../errors';
 import { checkKey, conflict, notFound, ttlRemaining } from '../kv-wire';
+import type protobuf from 'protobufjs';
 import { BatchRequestType, BatchResponseType, TO_OBJECT, type Op, type Result } from './batch-schema';
 
 export const MAX_BATCH_OPS = 10_000;
@@ -23,7 +24,9 @@ export const MAX_RESPONSE_BYTES = 3 << 20;
 
 export interface BatchDeps { engine: Engine; queues: QueueStore; streams: StreamStore }
 
-const ok = (body: Omit<Result, 'status' | 'error' | 'message'>): Result => ({ status: 200, error: '', message: '', ...body });
+// Results are encoded straight from these plain objects (no fromObject pass); empty strings are
+// left out, as proto3 would not send them anyway.
+const ok = (body: Omit<Result, 'status' | 'error' | 'message'>): Result => ({ status: 200, ...body });
 
 function fail(e: unknown): Result {
   const h = toHttpError(e);
@@ -44,7 +47,16 @@ function intIn(field: string, v: number, min: number, max: number): number {
 }
 
 function response(batchId: number, results: Result[]): Uint8Array {
-  return BatchResponseType.encode(BatchResponseType.fromObject({ batch_id: batchId, results })).finish();
+  // Plain objects with the schema's JS types (numbers, Uint8Array) encode directly.
+  return BatchResponseType.encode({ batch_id: batchId, results } as unknown as protobuf.Message).finish();
+}
+
+/** kv_get, synchronous: reads never wait for anything but the KV writes before them. */
+function kvGet(engine: Engine, o: { namespace: string; key: string }, now: number): Result {
+  checkKey(o.key, 'key');
+  const e = engine.get(o.namespace, o.key);
+  if (!e) throw notFound(o.namespace, o.key);
+  return { status: 200, kv_value: { value: e.value, version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, now) ?? 0 } };
 }
 
 /** The answer to a frame that is not a BatchRequest. */
@@ -82,6 +94,16 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
   for (let i = 0; i < req.ops.length; i++) {
     const op = req.ops[i] as Partial<Record<string, any>>;
     try {
+      if (op.kv_get && !pending.length) {
+        // The hot read path: no await, no allocation beyond the result.
+        if (bytes > MAX_RESPONSE_BYTES) throw tooBig();
+        const r = kvGet(engine, op.kv_get, Date.now());
+        const n = r.kv_value!.value.length;
+        if (bytes + n > MAX_RESPONSE_BYTES) throw tooBig();
+        bytes += n;
+        results[i] = r;
+        continue;
+      }
       if (op.kv_put) {
         const o = op.kv_put;
         checkKey(o.key, 'key');
@@ -140,13 +162,7 @@ function payloadBytes(r: Result): number {
 }
 
 async function runOther(op: Partial<Record<string, any>>, { engine, queues, streams }: BatchDeps): Promise<Result> {
-  if (op.kv_get) {
-    const o = op.kv_get;
-    checkKey(o.key, 'key');
-    const e = engine.get(o.namespace, o.key);
-    if (!e) throw notFound(o.namespace, o.key);
-    return ok({ kv_value: { value: e.value, version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, Date.now()) ?? 0 } });
-  }
+  if (op.kv_get) return kvGet(engine, op.kv_get, Date.now());
   if (op.queue_enqueue) {
     const o = op.queue_enqueue;
     checkName('queue', o.queue);
