@@ -1,5 +1,5 @@
-// `node dist/bench/ws-batch.js`: batched KV GET / durable PUT over the binary WebSocket batch
-// protocol, against the HTTP KV GET rate (wrk) and, when redis-benchmark exists, Redis GET
+// `node dist/bench/ws-batch.js`: batched KV GET / durable PUT, queue round trips (one op per
+// frame, and batched) and stream append/read over the binary WebSocket batch protocol, against the HTTP KV GET rate (wrk) and, when redis-benchmark exists, Redis GET
 // without pipelining, all in one run. Server on CPU 0, load on CPU 1. Writes bench/out/ws-batch.json.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,14 @@ async function main(): Promise<void> {
     const r = await run('ws-batch', cmd, args, (seconds * 2 + 60) * 1000);
     if (r.code !== 0) throw new Error(`ws-batch runner failed: ${r.stderr}`);
     Object.assign(results, JSON.parse(r.stdout.trim().split('\n').pop()!));
+    // Queue round trips and stream throughput over the same protocol.
+    for (const [mode, extra] of [['queue', { batch: 100, workers: cfg.connections }], ['stream', { batch: 100 }]] as const) {
+      const s2 = { ...spec, mode, prefill: false, valueBytes: 100, ...extra };
+      const [qc, qa] = pinned(cfg.clientCpu, process.execPath, [path.join(__dirname, 'ws-batch-runner.js'), JSON.stringify(s2)]);
+      const q = await run(`ws-batch ${mode}`, qc, qa, (seconds * 4 + 60) * 1000);
+      if (q.code !== 0) throw new Error(`ws-batch runner (${mode}) failed: ${q.stderr}`);
+      Object.assign(results, JSON.parse(q.stdout.trim().split('\n').pop()!));
+    }
     const lua = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-wsb-')), 'get.lua');
     fs.writeFileSync(lua, `math.randomseed(7)\nrequest = function() return wrk.format("GET", "/api/v1/kv/bench/k" .. math.random(0, ${cfg.keyCount - 1})) end\n`);
     const [wcmd, wargs] = pinned(cfg.clientCpu, 'wrk', ['-t1', `-c${cfg.connections}`, `-d${seconds}s`, '-s', lua, `http://127.0.0.1:${d.port}/`]);

@@ -1,8 +1,9 @@
 // The binary batch protocol (daemon/ws/batch.proto): one binary frame holds many KV / queue /
 // stream operations; they run in order through the same engine and store methods as the HTTP
 // routes, and one binary frame answers them all once every write of the batch is durable.
-// Consecutive KV writes are submitted together (not awaited one by one) so they group-commit;
-// any other op first waits for the KV writes before it, so reads see earlier writes of the batch.
+// Consecutive writes (KV, enqueue, ack, nack, append, group commit) are submitted together (not
+// awaited one by one) so they group-commit; reads and dequeues first wait for the writes before
+// them, so they see earlier writes of the same batch.
 import type { Engine } from '../../core';
 import type { QueueStore } from '../../core/queue';
 import type { StreamStore } from '../../core/stream';
@@ -132,7 +133,14 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
         ));
         continue;
       }
-      // Everything else runs after the KV writes before it have committed.
+      if (op.queue_enqueue || op.stream_append || op.queue_ack || op.queue_nack || op.stream_group_commit) {
+        // Writes are submitted without waiting for the previous one: their transactions run in
+        // submission order and commit together, instead of one fsync each.
+        if (pending.length >= KV_WINDOW) await settle();
+        pending.push(runOther(op, deps).then((r) => { results[i] = r; }, (e) => { results[i] = fail(e); }));
+        continue;
+      }
+      // Reads (and dequeue) run after the writes before them have committed.
       await settle();
       const isRead = Boolean(op.kv_get || op.stream_read || op.queue_dequeue || op.kv_scan || op.stream_group_read);
       if (isRead && bytes > MAX_RESPONSE_BYTES) throw tooBig();

@@ -77,7 +77,10 @@ export class WsHub {
 
   private sendBinary(c: Conn, buf: Uint8Array): void {
     if (!c.open || !c.ws) return; // closed while the batch ran: its writes stand, the answer is dropped
-    if (c.ws.send(buf, true) === 2) this.kick(c);
+    // Outside a uWS callback: cork so the frame goes out in one write.
+    let status = 0;
+    c.ws.cork(() => { status = c.ws!.send(buf, true); });
+    if (status === 2) this.kick(c);
   }
 
   private kick(c: Conn): void {
