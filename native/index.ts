@@ -98,6 +98,16 @@ export function loadLmdb(): { lmdb: Lmdb; report: BackendReport } {
   }
 }
 
+export type Sqlite = typeof import('better-sqlite3');
+let cachedSqlite: { mod?: Sqlite; report: BackendReport } | undefined;
+
+/** better-sqlite3 (the admin's embedded store). Throws a coded error when it is missing. */
+export function loadSqlite(): Sqlite {
+  cachedSqlite ??= optionalAddon<Sqlite>('better-sqlite3', 'better-sqlite3');
+  if (!cachedSqlite.mod) throw Object.assign(new Error(`better-sqlite3 native addon failed to load: ${cachedSqlite.report.detail}`), { code: 'NATIVE_SQLITE_MISSING' });
+  return cachedSqlite.mod;
+}
+
 export type Pty = typeof import('node-pty');
 export type Argon2 = typeof import('@node-rs/argon2');
 
