@@ -6,6 +6,7 @@ import { Engine } from '../core';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
+import { CommandService } from './agent/commands';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -16,6 +17,7 @@ import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
 import { streamRoutes } from './routes/stream';
 import { tsRoutes } from './routes/ts';
+import { agentCommandRoutes } from './routes/agent-commands';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
@@ -27,6 +29,7 @@ export interface Daemon {
   streams: StreamStore;
   ws: WsHub;
   ts: TsStore;
+  commands: CommandService;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -64,6 +67,11 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
   const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
+  // Command runner: executions a previous run left running are recorded as failed here.
+  const commands = await CommandService.open({
+    file: path.join(cfg.data_dir, 'agent', 'commands.mdb'), nodeId: engine.nodeId, shell: cfg.commands.shell, runAs: cfg.ssh.run_as,
+    maxConcurrent: cfg.commands.max_concurrent, outputCapBytes: cfg.commands.output_cap_bytes, killGraceMs: cfg.commands.kill_grace_ms, log,
+  });
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
   const keys = prepareKeys(cfg.api_key, cfg.master_key);
@@ -74,7 +82,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     log,
   });
   // WebSocket routes go before finish(), whose catch-all would shadow them.
-  const ws = new WsHub({ http, engine, streams, queues, ts, keys, log });
+  const ws = new WsHub({ http, engine, streams, queues, ts, keys, log, commands });
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
@@ -84,10 +92,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   queueRoutes(http, engine, queues);
   streamRoutes(http, engine, streams);
   tsRoutes(http, engine, ts);
+  agentCommandRoutes(http, commands);
   http.finish();
   // Stores close after the engine, whose pool workers read ts.mdb.
   const closeStores = async () => {
     metrics.close();
+    await commands.close();
     await queues.close();
     await streams.close();
     await engine.close();
@@ -103,6 +113,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   // 5. Ready.
   http.state = 'ready';
+  commands.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
@@ -113,12 +124,16 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     streams,
     ws,
     ts,
+    commands,
     http,
     native,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
+        // Running commands get SIGTERM and are recorded as ended by the shutdown; pending ones
+        // stay queued for the next start.
+        await commands.stop();
         ws.closeAll();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');

@@ -33,7 +33,7 @@ export function buildOpenApi(routes: RouteSpec[]): Record<string, unknown> {
   // The WebSocket endpoint is a uWS ws route, not an HttpServer route: described here by hand.
   paths['/api/v1/ws'] = {
     get: {
-      summary: 'Upgrade to a WebSocket for live subscriptions (stream tail, KV watch, queue push with credits, time-series points); JSON text frames, see docs/ws.md',
+      summary: 'Upgrade to a WebSocket for live subscriptions (stream tail, KV watch, queue push with credits, time-series points, command output); JSON text frames, see docs/ws.md',
       tags: ['websocket'],
       parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' }, description: 'bearer token for clients that cannot set headers' }],
       responses: { 101: { description: 'switching protocols' }, 401: { description: 'missing or invalid bearer token', content: { 'application/json': { schema: errorBody } } }, 503: { description: 'not serving' } },

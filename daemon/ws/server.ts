@@ -3,18 +3,22 @@
 //   → {"op":"subscribe","id":"s2","type":"kv","namespace":"app","prefix":"user:"}
 //   → {"op":"subscribe","id":"s3","type":"queue","namespace":"app","queue":"jobs","credit":10,"visibility_timeout_ms":30000}
 //   → {"op":"subscribe","id":"s4","type":"ts","namespace":"m","selector":"cpu{host=web-01}"}
+//   → {"op":"subscribe","id":"s5","type":"command_output","execution_id":"…"}   (MASTER_KEY only)
 //   → {"op":"credit","id":"s3","n":5}   {"op":"ack","id":"s3","sequences":[1,2]}   {"op":"unsubscribe","id":"s1"}
 //   ← {"type":"subscribed","id"} {"type":"record",…} {"type":"kv",…} {"type":"message",…} {"type":"point",…} {"type":"error",…}
+//     {"type":"command_output","id","execution_id","data"} {"type":"command_status","id","execution_id","status","exit_code","final","execution"}
 // Backpressure: stream tails pause above HIGH_WATER buffered bytes and resume on drain; queue
-// pushes never exceed the credit the client granted; event feeds that cannot pause (kv, ts)
+// pushes never exceed the credit the client granted; event feeds that cannot pause (kv, ts,
+// command output)
 // close the socket with 4008 "slow consumer" past MAX_BACKPRESSURE.
 import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { NAMESPACE_RE, type Engine, type KvChange } from '../../core';
 import type { QueueStore } from '../../core/queue';
 import type { StreamStore } from '../../core/stream';
+import type { CommandService } from '../agent/commands';
 import { FloQLError, matches, parseFloQL, type FloQuery, type TsStore } from '../../core/ts';
 import type { Point } from '../../core/ts/line-protocol';
-import { checkBearer, type AuthKeys, type HttpServer } from '../http';
+import { checkBearer, type AuthKeys, type HttpServer, type Scope } from '../http';
 import type { Logger } from '../log';
 
 export const HIGH_WATER = 256 * 1024;
@@ -25,15 +29,16 @@ type Sub =
   | { type: 'stream'; ns: string; stream: string; next: number; pumping: boolean; paused: boolean }
   | { type: 'kv'; ns: string; prefix: string }
   | { type: 'queue'; ns: string; queue: string; credit: number; vis: number; busy: boolean; ac: AbortController }
-  | { type: 'ts'; ns: string; q: FloQuery };
+  | { type: 'ts'; ns: string; q: FloQuery }
+  | { type: 'command_output'; unsubscribe: () => void };
 
-interface Conn { subs: Map<string, Sub>; open: boolean; ws?: WebSocket<Conn> }
+interface Conn { subs: Map<string, Sub>; open: boolean; ws?: WebSocket<Conn>; scope: Scope }
 
 class ProtocolError extends Error {
   constructor(readonly code: string, message: string) { super(message); }
 }
 
-export interface WsDeps { http: HttpServer; engine: Engine; streams: StreamStore; queues: QueueStore; ts: TsStore; keys: AuthKeys; log: Logger }
+export interface WsDeps { http: HttpServer; engine: Engine; streams: StreamStore; queues: QueueStore; ts: TsStore; keys: AuthKeys; log: Logger; commands?: Pick<CommandService, 'subscribe'> }
 
 export class WsHub {
   readonly conns = new Set<Conn>();
@@ -50,15 +55,19 @@ export class WsHub {
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
         if (d.http.state !== 'ready') { res.writeStatus('503 Service Unavailable').end('{"error":"unavailable","message":"the node is not serving"}'); return; }
+        // Without keys every local client has every scope, as over HTTP.
+        let scope: Scope = 'master';
         if (authEnabled) {
           const q = new URLSearchParams(req.getQuery() ?? '');
           const header = req.getHeader('authorization') || (q.get('token') ? `Bearer ${q.get('token')}` : '');
-          if (checkBearer(d.keys, header) === 'none') {
+          const got = checkBearer(d.keys, header);
+          if (got === 'none') {
             res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end('{"error":"unauthorized","message":"missing or invalid bearer token (header, or ?token= for browsers)","details":{}}');
             return;
           }
+          scope = got;
         }
-        res.upgrade<Conn>({ subs: new Map(), open: true }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+        res.upgrade<Conn>({ subs: new Map(), open: true, scope }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
       },
       open: (ws) => { const c = ws.getUserData(); c.ws = ws; this.conns.add(c); },
       message: (ws, msg, isBinary) => this.onMessage(ws.getUserData(), msg, isBinary),
@@ -134,6 +143,7 @@ export class WsHub {
 
   private subscribe(c: Conn, id: string, m: Record<string, unknown>): void {
     if (c.subs.has(id)) throw new ProtocolError('conflict', `subscription ${id} already exists`);
+    if (m.type === 'command_output') { this.subscribeCommand(c, id, m); return; }
     const ns = this.name(m, 'namespace');
     this.d.engine.requireNamespace(ns, false);
     switch (m.type) {
@@ -178,13 +188,50 @@ export class WsHub {
         return;
       }
       default:
-        throw new ProtocolError('bad_request', 'field type must be stream, kv, queue or ts');
+        throw new ProtocolError('bad_request', 'field type must be stream, kv, queue, ts or command_output');
     }
+  }
+
+  /** Live output of a command execution, then its final state (the subscription ends there). */
+  private subscribeCommand(c: Conn, id: string, m: Record<string, unknown>): void {
+    if (c.scope !== 'master') throw new ProtocolError('forbidden', 'command_output subscriptions need the MASTER_KEY');
+    const execId = m.execution_id;
+    if (typeof execId !== 'string' || !execId || execId.length > 64) throw new ProtocolError('bad_request', 'field execution_id must be a command execution id');
+    if (!this.d.commands) throw new ProtocolError('unavailable', 'the command runner is not running');
+    // subscribe() delivers the output so far and the current state synchronously: hold those
+    // frames until `subscribed` is sent (an unknown id gets only the error).
+    const sub: Sub = { type: 'command_output', unsubscribe: () => {} };
+    let early: object[] | undefined = [];
+    let ended = false;
+    const emit = (f: object) => {
+      if (early) early.push(f);
+      else if (c.subs.get(id) === sub) this.send(c, f);
+    };
+    try {
+      sub.unsubscribe = this.d.commands.subscribe(execId, {
+        output: (data) => emit({ type: 'command_output', id, execution_id: execId, data }),
+        status: (e, final) => {
+          emit({ type: 'command_status', id, execution_id: execId, status: e.status, exit_code: e.exit_code, final, execution: e });
+          if (!final) return;
+          ended = true;
+          if (!early && c.subs.get(id) === sub) c.subs.delete(id);
+        },
+      });
+    } catch (e) {
+      throw new ProtocolError((e as { code?: string }).code === 'not_found' ? 'not_found' : 'internal', (e as Error).message);
+    }
+    c.subs.set(id, sub);
+    this.send(c, { type: 'subscribed', id });
+    const frames = early;
+    early = undefined;
+    for (const f of frames) this.send(c, f);
+    if (ended) c.subs.delete(id);
   }
 
   private drop(c: Conn, id: string): void {
     const s = c.subs.get(id);
     if (s?.type === 'queue') s.ac.abort();
+    if (s?.type === 'command_output') s.unsubscribe();
     c.subs.delete(id);
   }
 
