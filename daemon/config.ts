@@ -66,6 +66,20 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'commands.output_cap_bytes', kind: 'int', def: 1 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_COMMANDS_OUTPUT_CAP_BYTES', doc: 'output kept per command: the first and last halves of this many bytes, marked as truncated past it' },
   { key: 'commands.kill_grace_ms', kind: 'int', def: 5000, min: 0, max: 600_000, env: 'OUTPOST_COMMANDS_KILL_GRACE_MS', doc: 'after SIGTERM on timeout or cancel, how long before SIGKILL' },
   { key: 'commands.shell', kind: 'string', def: 'bash', env: 'OUTPOST_COMMANDS_SHELL', doc: 'shell that runs command_text' },
+  { key: 'admin.enabled', kind: 'bool', def: false, env: 'OUTPOST_ADMIN', flag: '--admin', doc: 'also run the control plane (admin role); `npm start` turns it on (all-in-one: the local agent enrolls into it)' },
+  { key: 'admin.port', kind: 'int', def: 4000, min: 0, max: 65535, env: 'OUTPOST_ADMIN_PORT', flag: '--admin-port', doc: 'control-plane API port (0 = pick a free port)' },
+  { key: 'admin.bind', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_BIND', flag: '--admin-bind', doc: 'address the control-plane API listens on (default: the same as bind); a non-loopback address needs MASTER_KEY or API_KEY' },
+  { key: 'admin.database_url', kind: 'string', def: undefined, env: 'DATABASE_URL', secret: true, doc: 'PostgreSQL URL for the control-plane store (default: embedded SQLite at data_dir/admin.sqlite)' },
+  { key: 'admin.default_cluster_name', kind: 'string', def: undefined, env: 'DEFAULT_CLUSTER_NAME', doc: 'cluster used by the default-cluster enrollment-key routes (created on start when missing)' },
+  { key: 'admin.public_enrollment_key_enabled', kind: 'bool', def: false, env: 'PUBLIC_ENROLLMENT_KEY_ENABLED', doc: 'serve the public (unauthenticated) enrollment-key route; needs DEFAULT_CLUSTER_NAME' },
+  { key: 'admin.public_url', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_PUBLIC_URL', flag: '--admin-public-url', doc: 'URL agents use to reach this admin, put in enrollment keys (default: http://<admin bind>:<admin port>)' },
+  { key: 'admin.ssh_port', kind: 'int', def: 4022, min: 0, max: 65535, env: 'OUTPOST_ADMIN_SSH_PORT', flag: '--admin-ssh-port', doc: 'SSH jump endpoint of the admin (ssh -J); 0 = pick a free port' },
+  { key: 'admin.ssh_authorized_keys', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_SSH_AUTHORIZED_KEYS', flag: '--admin-ssh-authorized-keys', doc: 'authorized_keys file of operators allowed to use the SSH jump (the jump is off without it)' },
+  { key: 'admin.heartbeat_interval_ms', kind: 'int', def: 10000, min: 100, max: 3_600_000, env: 'OUTPOST_HEARTBEAT_INTERVAL_MS', doc: 'how often agents heartbeat over the tunnel; a node is unhealthy after 3 missed, offline when its tunnel is down' },
+  { key: 'admin.webhook_allow_private_ips', kind: 'bool', def: false, env: 'WEBHOOK_ALLOW_PRIVATE_IPS', doc: 'let webhooks target loopback, RFC 1918, link-local addresses (metadata addresses stay denied)' },
+  { key: 'admin.webhook_max_attempts', kind: 'int', def: 3, min: 1, max: 100, env: 'WEBHOOK_MAX_ATTEMPTS', doc: 'delivery attempts per webhook event before it is given up' },
+  { key: 'agent.enrollment_key', kind: 'string', def: undefined, env: 'ENROLLMENT_KEY', secret: true, doc: 'enrollment key blob from an admin; the agent enrolls on start and then holds a tunnel to it' },
+  { key: 'agent.name', kind: 'string', def: undefined, env: 'OUTPOST_NODE_NAME', flag: '--node-name', doc: 'node name reported at enrollment (default: the host name)' },
   { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', doc: 'largest request body; bigger ones get 413' },
   { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', doc: 'requests in progress before new ones get 429 overloaded' },
   { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', doc: 'how long SIGTERM waits for in-flight requests' },
@@ -86,6 +100,8 @@ export interface Config {
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
+  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
+  agent: { enrollment_key?: string; name?: string };
   http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
   /** Where each setting came from, for the startup log. */
   sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;
