@@ -11,6 +11,8 @@ import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
+import { AgentMetricsService } from './agent/metrics';
+import { agentMetricsRoutes } from './routes/agent-metrics';
 import { kvRoutes } from './routes/kv';
 import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
@@ -29,6 +31,8 @@ export interface Daemon {
   ts: TsStore;
   http: HttpServer;
   native: NativeReport;
+  /** Host and agent metrics; agent services plug their stats() into agentMetrics.sources. */
+  agentMetrics: AgentMetricsService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -77,7 +81,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const ws = new WsHub({ http, engine, streams, queues, ts, keys, log });
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
+  const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
+  metrics.agent = agentMetrics;
   systemRoutes(http, engine, metrics, native, startedAt);
+  agentMetricsRoutes(http, agentMetrics);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
@@ -100,6 +107,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
+  // Agent services report their counters to the metrics (each source's stats() returns its
+  // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero):
+  // agentMetrics.sources = { ssh: () => ssh.stats(), proxy: () => proxy.stats(), commands: () => commands.stats() };
+
   // 5. Ready.
   http.state = 'ready';
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
@@ -114,6 +125,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     http,
     native,
+    agentMetrics,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
