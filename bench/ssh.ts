@@ -412,6 +412,7 @@ async function main(): Promise<void> {
   for (const tool of ['ssh', 'ssh-keygen']) if (!has(tool)) throw new Error(`${tool} not found: run bench/setup.sh`);
   if (!SSHD) throw new Error('sshd not found: run bench/setup.sh (installs openssh-server)');
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0];
   const versionLine = execFileSync('sh', ['-c', 'ssh -V 2>&1'], { encoding: 'utf8' }).trim();
   ensureAccount();
   const keys = makeKeys();
@@ -468,6 +469,8 @@ async function main(): Promise<void> {
     out.push(`  ${t.name.padEnd(8)} ${t.banner}; kex ${al.kex}, cipher ${al.cipher}${al.mac && al.mac !== '<implicit>' ? `, MAC ${al.mac}` : ''}`);
   }
   if ('skipped' in ours) out.push(`  outpostd SKIPPED: ${ours.skipped}`);
+  const loadAtEnd = os.loadavg()[0];
+  out.push(`  load average (1 min): ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end (${os.availableParallelism()} CPUs): other work on the machine slows both servers alike`);
   out.push('', table(rows));
   if (concurrency) {
     out.push('', `Concurrent sessions held by outpostd (idle RSS ${concurrency.idle_rss_mib} MiB; \`ssh host 'echo up; exec sleep 3600'\` each):`, '');
@@ -482,6 +485,7 @@ async function main(): Promise<void> {
     duration_seconds: Math.round((Date.now() - started) / 1000),
     machine: machineInfo(os.tmpdir()),
     client: versionLine,
+    load_average_1m: { start: Math.round(loadAtStart * 100) / 100, end: Math.round(loadAtEnd * 100) / 100 },
     pinning: CFG.pin ? { servers: 'CPU 0', clients: 'CPU 1' } : null,
     account: BENCH_ACCOUNT,
     servers: Object.fromEntries(targets.map((t) => [t.name, { banner: t.banner, ...(algorithms[t.name] as object) }])),
