@@ -462,22 +462,23 @@ async function main(): Promise<void> {
       ratio: b ? ratio(b.median_mib_per_s, a.median_mib_per_s).toFixed(2) : '', target: `>= ${TARGET_THROUGHPUT.toFixed(1)} x`, result: b ? pass(b.median_mib_per_s >= TARGET_THROUGHPUT * a.median_mib_per_s) : '',
     });
   }
-  const out: string[] = [];
-  out.push('', `SSH benchmark, ${new Date().toISOString()}, client ${versionLine}`);
+  // Facts about the run (bullets in the markdown), then the tables.
+  const loadAtEnd = os.loadavg()[0];
+  const facts: string[] = [`date ${new Date().toISOString()}, client ${versionLine}, sessions run as ${BENCH_ACCOUNT}`];
   for (const t of targets) {
     const al = algorithms[t.name] as { kex?: string; cipher?: string; mac?: string };
-    out.push(`  ${t.name.padEnd(8)} ${t.banner}; kex ${al.kex}, cipher ${al.cipher}${al.mac && al.mac !== '<implicit>' ? `, MAC ${al.mac}` : ''}`);
+    facts.push(`${t.name}: ${t.banner}; kex ${al.kex}, cipher ${al.cipher}${al.mac && al.mac !== '<implicit>' ? `, MAC ${al.mac}` : ''}`);
   }
-  if ('skipped' in ours) out.push(`  outpostd SKIPPED: ${ours.skipped}`);
-  const loadAtEnd = os.loadavg()[0];
-  out.push(`  load average (1 min): ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end (${os.availableParallelism()} CPUs): other work on the machine slows both servers alike`);
-  out.push('', table(rows));
+  if ('skipped' in ours) facts.push(`outpostd SKIPPED: ${ours.skipped}`);
+  else facts.push(`outpostd build: ${path.relative(ROOT, CFG.daemonMain) || CFG.daemonMain}`);
+  facts.push(`load average (1 min): ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end on ${os.availableParallelism()} CPUs${CFG.pin ? '; servers on CPU 0, clients on CPU 1' : ''}`);
+  const tables: string[] = [table(rows)];
   if (concurrency) {
-    out.push('', `Concurrent sessions held by outpostd (idle RSS ${concurrency.idle_rss_mib} MiB; \`ssh host 'echo up; exec sleep 3600'\` each):`, '');
-    out.push('| sessions | established | daemon RSS | per session | threads | ramp |', '|---|---|---|---|---|---|');
-    for (const s of concurrency.steps) out.push(`| ${s.sessions} | ${s.established}${s.ok ? '' : ` ✘ ${s.error ?? ''}`} | ${s.daemon_rss_mib} MiB | ${s.rss_per_session_kib ?? '-'} KiB | ${s.daemon_threads} | ${s.ramp_seconds} s |`);
-    out.push('', `max sessions held: ${concurrency.max_sessions}`);
+    tables.push('', `Concurrent sessions held by outpostd (idle RSS ${concurrency.idle_rss_mib} MiB; \`ssh host 'echo up; exec sleep 3600'\` each; max held: ${concurrency.max_sessions}):`, '');
+    tables.push('| sessions | established | daemon RSS | per session | threads | ramp |', '|---|---|---|---|---|---|');
+    for (const s of concurrency.steps) tables.push(`| ${s.sessions} | ${s.established}${s.ok ? '' : ` ✘ ${s.error ?? ''}`} | ${s.daemon_rss_mib} MiB | ${s.rss_per_session_kib ?? '-'} KiB | ${s.daemon_threads} | ${s.ramp_seconds} s |`);
   }
+  const out = ['', 'SSH benchmark', ...facts.map((f) => `  ${f}`), '', ...tables];
   process.stdout.write(out.join('\n') + '\n');
 
   const result = {
@@ -509,7 +510,9 @@ async function main(): Promise<void> {
   };
   fs.mkdirSync(path.dirname(CFG.resultsFile), { recursive: true });
   fs.writeFileSync(CFG.resultsFile, JSON.stringify(result, null, 2) + '\n');
-  log(`wrote ${path.relative(process.cwd(), CFG.resultsFile)}`);
+  const mdFile = CFG.resultsFile.replace(/\.json$/, '') + '.md';
+  fs.writeFileSync(mdFile, ['# SSH benchmark (`npm run bench:ssh`)', '', 'Written by bench/ssh.ts on every run (method: bench/README.md).', '', ...facts.map((f) => `- ${f}`), '', ...tables].join('\n') + '\n');
+  log(`wrote ${path.relative(process.cwd(), CFG.resultsFile)} and ${path.relative(process.cwd(), mdFile)}`);
 
   for (const t of targets.reverse()) await t.stop();
 }
