@@ -142,6 +142,10 @@ t.test('sources plugged in appear in JSON and Prometheus; a failing source reads
   t.match(prom.body, /^outpost_agent_commands_completed_total 150$/m);
   t.notMatch(prom.body, /_mb /, 'derived MB figures are not exported');
 
+  daemon.agentMetrics.sources.commands = () => ({ completed_total: 'many' as unknown as number, enqueued_total: NaN, reported_total: 4 });
+  const c = await getJson(`${url}/api/v1/agent/metrics`);
+  t.same(c.commands, { completed_total: 0, enqueued_total: 0, reported_total: 4, synced_total: 0 }, 'a field that is not a finite number reads 0');
+
   daemon.agentMetrics.sources.ssh = () => { throw new Error('ssh stats broke'); };
   const b = await getJson(`${url}/api/v1/agent/metrics`);
   t.same(b.ssh, { authentications_total: 0, connections_total: 0 }, 'a throwing source reads 0');

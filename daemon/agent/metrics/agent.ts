@@ -132,20 +132,34 @@ function call<T>(source: (() => Partial<T>) | undefined, onError: (err: unknown)
   }
 }
 
+/**
+ * The source's fields over the zeroed reference fields. A reference field the source gives as
+ * something other than a finite number (or, for the *_by_reason maps, an object) keeps its zero.
+ */
+function merge<T extends object>(zero: T, given: Partial<T> | undefined): T {
+  const out = { ...zero, ...given } as Record<string, unknown>;
+  for (const [k, z] of Object.entries(zero)) {
+    const v = out[k];
+    const ok = typeof z === 'number' ? typeof v === 'number' && Number.isFinite(v) : v !== null && typeof v === 'object';
+    if (!ok) out[k] = typeof z === 'object' && z !== null ? { ...z } : z;
+  }
+  return out as T;
+}
+
 export function commandsStats(src: AgentStatsSources, onError: (err: unknown) => void): CommandsStats {
-  return { ...ZERO_COMMANDS, ...call(src.commands, onError) };
+  return merge(ZERO_COMMANDS, call(src.commands, onError));
 }
 
 export function sshStats(src: AgentStatsSources, onError: (err: unknown) => void): SshStats {
-  return { ...ZERO_SSH, ...call(src.ssh, onError) };
+  return merge(ZERO_SSH, call(src.ssh, onError));
 }
 
 export function proxyStats(src: AgentStatsSources, onError: (err: unknown) => void): ProxyStats {
   const given = call(src.proxy, onError) ?? {};
-  const p: ProxyStats = { ...zeroProxy(), ...given };
+  const p = merge(zeroProxy(), given);
   // The MB figures follow the byte totals unless the source gave its own.
-  if (given.bytes_up_mb === undefined) p.bytes_up_mb = toMb(p.bytes_up_total);
-  if (given.bytes_down_mb === undefined) p.bytes_down_mb = toMb(p.bytes_down_total);
+  if (typeof given.bytes_up_mb !== 'number') p.bytes_up_mb = toMb(p.bytes_up_total);
+  if (typeof given.bytes_down_mb !== 'number') p.bytes_down_mb = toMb(p.bytes_down_total);
   p.http_blocked_by_reason = { ...p.http_blocked_by_reason };
   p.socks5_blocked_by_reason = { ...p.socks5_blocked_by_reason };
   return p;
