@@ -12,6 +12,8 @@ import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
+import { AgentMetricsService } from './agent/metrics';
+import { agentMetricsRoutes } from './routes/agent-metrics';
 import { kvRoutes } from './routes/kv';
 import { namespaceRoutes } from './routes/namespaces';
 import { queueRoutes } from './routes/queue';
@@ -32,6 +34,8 @@ export interface Daemon {
   commands: CommandService;
   http: HttpServer;
   native: NativeReport;
+  /** Host and agent metrics; agent services plug their stats() into agentMetrics.sources. */
+  agentMetrics: AgentMetricsService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -86,7 +90,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
+  const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
+  metrics.agent = agentMetrics;
   systemRoutes(http, engine, metrics, native, startedAt);
+  agentMetricsRoutes(http, agentMetrics);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
@@ -111,6 +118,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
+  // Agent services report their counters to the metrics (each source's stats() returns its
+  // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero):
+  agentMetrics.sources = { commands: () => commands.stats() };
+
   // 5. Ready.
   http.state = 'ready';
   commands.start();
@@ -127,6 +138,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     commands,
     http,
     native,
+    agentMetrics,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');

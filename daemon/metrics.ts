@@ -1,4 +1,5 @@
-// Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text.
+// Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text
+// (data plane here, host and agent families from daemon/agent/metrics).
 import type { Engine } from '../core';
 import type { HttpServer } from './http';
 
@@ -9,6 +10,9 @@ export class Metrics {
   private rate = 0;
   private timer: NodeJS.Timeout;
   private lastAt = Date.now();
+
+  /** Host and agent families (outpost_host_*, outpost_agent_*) appended to the Prometheus text. */
+  agent?: { prometheus(): Promise<string> };
 
   /** Open WebSocket connections, counted into connections_active (set once the hub exists). */
   wsConnections: () => number = () => 0;
@@ -66,7 +70,11 @@ export class Metrics {
     };
   }
 
-  prometheus(): string {
+  async prometheus(): Promise<string> {
+    return this.dataPlanePrometheus() + (this.agent ? await this.agent.prometheus() : '');
+  }
+
+  private dataPlanePrometheus(): string {
     const stats = this.engine.stats();
     const mem = process.memoryUsage();
     const out: string[] = [];
