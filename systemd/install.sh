@@ -166,15 +166,21 @@ NODE_MAJOR="$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')"
 [ "$NODE_MAJOR" = 20 ] || echo "install.sh: warning: $NODE_BIN is Node $NODE_MAJOR; outpost targets Node 20" >&2
 case "$NODE_BIN" in
   /home/*|/root/*|/run/user/*)
-    echo "install.sh: warning: $NODE_BIN is under a home directory, which ProtectHome=yes hides from the service; install Node system-wide (e.g. /usr/bin/node)" >&2 ;;
+    echo "install.sh: warning: $NODE_BIN is under a home directory, which systemd/hardened.conf (ProtectHome=yes) hides from the service; install Node system-wide (e.g. /usr/bin/node)" >&2 ;;
 esac
 
 # --- user ---------------------------------------------------------------------------------
 if [ -z "$ROOT" ]; then
   if ! getent group "$SVC_USER" >/dev/null 2>&1; then run groupadd --system "$SVC_USER"; fi
+  # The run-as account of SSH sessions and commands (ssh.run_as), with a shell and a home.
   if ! id -u "$SVC_USER" >/dev/null 2>&1; then
-    run useradd --system --no-create-home --home-dir /var/lib/outpost --shell /usr/sbin/nologin \
-      --gid "$SVC_USER" --comment "Outpost daemon" "$SVC_USER"
+    run useradd --system --create-home --home-dir /home/"$SVC_USER" --shell /bin/bash \
+      --gid "$SVC_USER" --comment "Outpost sessions and commands" "$SVC_USER"
+  elif [ "$(getent passwd "$SVC_USER" | cut -d: -f7)" = /usr/sbin/nologin ]; then
+    # Upgrade from a data-plane-only install, where the account could not log in.
+    run usermod --shell /bin/bash --home /home/"$SVC_USER" --move-home "$SVC_USER"
+    run mkdir -p /home/"$SVC_USER"
+    run chown "$SVC_USER:$SVC_USER" /home/"$SVC_USER"
   fi
 else
   log "staging root: not creating user '$SVC_USER' (the package's install step must)"
@@ -197,7 +203,7 @@ else
     case "$(basename "$d")" in test|bench) continue ;; esac
     cp -R "$d" "$NEW/dist/"
   done
-  cp "$SRC/systemd/outpostd.service" "$SRC/systemd/install.sh" "$NEW/systemd/"
+  cp "$SRC/systemd/outpostd.service" "$SRC/systemd/install.sh" "$SRC/systemd/hardened.conf" "$NEW/systemd/"
   [ ! -f "$SRC/systemd/README.md" ] || cp "$SRC/systemd/README.md" "$NEW/systemd/"
   chmod 0755 "$NEW/dist/daemon/main.js"
   [ ! -f "$NEW/dist/daemon/cli/outpost.js" ] || chmod 0755 "$NEW/dist/daemon/cli/outpost.js"

@@ -91,14 +91,28 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     t.same(execStart, [`${process.execPath} /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time + installed main.js');
     t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[1])), 'ExecStart main.js exists in the staged tree');
     const want: Record<string, string> = {
-      Type: 'exec', Restart: 'on-failure', User: 'outpost', Group: 'outpost',
-      StateDirectory: 'outpost', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
-      KillSignal: 'SIGTERM', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ReadWritePaths: '/var/lib/outpost',
-      ProtectHome: 'yes', PrivateTmp: 'yes', PrivateDevices: 'yes', ProtectKernelTunables: 'yes', ProtectKernelModules: 'yes',
-      ProtectKernelLogs: 'yes', ProtectControlGroups: 'yes', RestrictSUIDSGID: 'yes', RestrictNamespaces: 'yes',
-      LockPersonality: 'yes', RestrictRealtime: 'yes', SystemCallArchitectures: 'native', UMask: '0077', CapabilityBoundingSet: '',
+      Type: 'exec', Restart: 'on-failure', User: 'root', Group: 'root',
+      StateDirectory: 'outpost', StateDirectoryMode: '0700', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
+      KillSignal: 'SIGTERM', ProtectKernelModules: 'yes', ProtectKernelLogs: 'yes', LockPersonality: 'yes', SystemCallArchitectures: 'native',
+      UMask: '0022',
     };
     for (const [k, v] of Object.entries(want)) t.same(svc.get(k), [v], k);
+    const caps = svc.get('CapabilityBoundingSet')?.[0] ?? '';
+    t.match(caps, /^~/, 'capabilities: all but a deny list');
+    for (const c of ['CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_BPF']) t.match(caps, c, `${c} dropped`);
+    for (const k of ['NoNewPrivileges', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'RestrictSUIDSGID']) {
+      t.notOk(svc.has(k), `${k} not set: sessions and commands inherit it (sudo, the real /home and /tmp)`);
+    }
+
+    // The drop-in for data-plane-only hosts puts the strict sandbox back.
+    const hardened = parseUnit(fs.readFileSync(path.join(prefix, 'systemd', 'hardened.conf'), 'utf8')).get('Service')!;
+    const strict: Record<string, string> = {
+      User: 'outpost', Group: 'outpost', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ReadWritePaths: '/var/lib/outpost',
+      ProtectHome: 'yes', PrivateTmp: 'yes', PrivateDevices: 'yes', ProtectKernelTunables: 'yes', RestrictSUIDSGID: 'yes',
+      RestrictNamespaces: 'yes', UMask: '0077', CapabilityBoundingSet: '',
+    };
+    for (const [k, v] of Object.entries(strict)) t.same(hardened.get(k), [v], `hardened.conf ${k}`);
+    t.match(hardened.get('Environment')?.[0] ?? '', /OUTPOST_SSH_ENABLED=false/, 'hardened.conf turns the SSH server off');
     t.ok(svc.get('RestartSec'), 'RestartSec');
     t.ok(Number(svc.get('LimitNOFILE')?.[0]) >= 65536, 'LimitNOFILE high');
     const stop = Number(/^(\d+)s$/.exec(svc.get('TimeoutStopSec')?.[0] ?? '')?.[1]);
