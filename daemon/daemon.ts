@@ -18,6 +18,10 @@ import { streamRoutes } from './routes/stream';
 import { tsRoutes } from './routes/ts';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
+import { SshUserStore } from './agent/ssh-users/store';
+import { RecordingStore } from './agent/ssh/recording';
+import { SshService } from './agent/ssh/server';
+import { agentSshRoutes } from './routes/agent-ssh';
 import { VERSION } from './version';
 
 export interface Daemon {
@@ -29,6 +33,10 @@ export interface Daemon {
   ts: TsStore;
   http: HttpServer;
   native: NativeReport;
+  /** The agent's SSH server (undefined when ssh.enabled is false) and its port. */
+  ssh?: SshService;
+  sshPort?: number;
+  sshUsers: SshUserStore;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -77,12 +85,21 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const ws = new WsHub({ http, engine, streams, queues, ts, keys, log });
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
-  systemRoutes(http, engine, metrics, native, startedAt);
+  // The agent's SSH credentials and recordings (the routes work with the server off, too).
+  const agentDir = path.join(cfg.data_dir, 'agent');
+  const sshUsers = new SshUserStore(path.join(agentDir, 'ssh.mdb'), engine.nodeId);
+  const recordings = new RecordingStore(sshUsers.env, path.join(agentDir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
+  const ssh = cfg.ssh.enabled ? new SshService({
+    dir: agentDir, store: sshUsers, recordings, log, runAs: cfg.ssh.run_as,
+    idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute,
+  }) : undefined;
+  systemRoutes(http, engine, metrics, native, startedAt, () => ssh?.fingerprints);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
   streamRoutes(http, engine, streams);
   tsRoutes(http, engine, ts);
+  agentSshRoutes(http, sshUsers, recordings);
   http.finish();
   // Stores close after the engine, whose pool workers read ts.mdb.
   const closeStores = async () => {
@@ -91,6 +108,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     await streams.close();
     await engine.close();
     await ts.close();
+    await sshUsers.close();
   };
   let port: number;
   try {
@@ -98,6 +116,20 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   } catch (err) {
     await closeStores();
     throw err;
+  }
+
+  // 4b. Agent services, once the API is up.
+  let sshPort: number | undefined;
+  if (ssh) {
+    try {
+      sshPort = await ssh.listen(cfg.ssh.bind ?? cfg.bind, cfg.ssh.port);
+    } catch (err) {
+      await http.close(0);
+      await ssh.close();
+      await closeStores();
+      throw err;
+    }
+    log.info({ port: sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
   }
 
   // 5. Ready.
@@ -114,11 +146,15 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     http,
     native,
+    ssh,
+    sshPort,
+    sshUsers,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
         ws.closeAll();
+        await ssh?.close();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         await closeStores();
