@@ -149,6 +149,7 @@ t.test('a missing run-as account fails the session clearly, never runs as root',
   t.equal(r.stdout, '');
   t.match(r.stderr, /no-such-user-outpost.*does not exist/);
   t.ok(auditLines(d).some((l) => l.event === 'run_as_missing' && l.user === 'dave'), 'audited');
-  const sftp = await sshKey(t, d, 'dave', k.key, 'x', ['-s']);
-  t.not(sftp.code, 0);
+  const sftp = await sshKey(t, d, 'dave', k.key, 'sftp', ['-s']);
+  t.equal(sftp.code, 1, 'the sftp subsystem is refused too');
+  t.match(sftp.stderr, /does not exist/);
 });
