@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Server, type Connection } from 'ssh2';
 import type { Logger } from '../../log';
-import { resolveRunAs } from '../run-as';
+import { resolveRunAsFast } from './run-as-lookup';
 import type { SshUserStore } from '../ssh-users/store';
 import { AuditLog } from './audit';
 import { Authenticator } from './auth';
@@ -150,7 +150,7 @@ export class SshService {
     });
     client.on('ready', () => {
       try {
-        conn.runAs = resolveRunAs(this.opts.runAs);
+        conn.runAs = resolveRunAsFast(this.opts.runAs);
       } catch (err) {
         conn.runAsError = (err as Error).message;
         this.audit.write({ event: 'run_as_missing', ...source(conn), run_as: this.opts.runAs, reason: conn.runAsError });
