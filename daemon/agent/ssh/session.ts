@@ -155,9 +155,15 @@ export function handleSession(ctx: SshContext, conn: ConnState, session: Session
     };
     pump(child.stdout!, channel);
     pump(child.stderr!, channel.stderr);
+    // ssh2 emits every packet of one TCP read in the same tick: cork the pipe until the next
+    // tick so they go to the command in one writev instead of one write(2) each.
+    const stdin = child.stdin!;
+    let corked = false;
+    const uncork = () => { corked = false; stdin.uncork(); };
     channel.on('data', (d: Buffer) => {
       touch(conn);
-      if (!child.stdin!.write(d)) { channel.pause(); child.stdin!.once('drain', () => channel.resume()); }
+      if (!corked) { corked = true; stdin.cork(); process.nextTick(uncork); }
+      if (!stdin.write(d)) { channel.pause(); stdin.once('drain', () => channel.resume()); }
     });
     channel.on('end', () => child.stdin!.end());
     child.stdin!.on('error', () => { /* the command closed its stdin: discard further input */ });
