@@ -22,6 +22,10 @@ import { tsRoutes } from './routes/ts';
 import { agentCommandRoutes } from './routes/agent-commands';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
+import { SshUserStore } from './agent/ssh-users/store';
+import { RecordingStore } from './agent/ssh/recording';
+import { SshService } from './agent/ssh/server';
+import { agentSshRoutes } from './routes/agent-ssh';
 import { VERSION } from './version';
 
 export interface Daemon {
@@ -36,6 +40,10 @@ export interface Daemon {
   native: NativeReport;
   /** Host and agent metrics; agent services plug their stats() into agentMetrics.sources. */
   agentMetrics: AgentMetricsService;
+  /** The agent's SSH server (undefined when ssh.enabled is false) and its port. */
+  ssh?: SshService;
+  sshPort?: number;
+  sshUsers: SshUserStore;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -92,14 +100,23 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
   const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
   metrics.agent = agentMetrics;
-  systemRoutes(http, engine, metrics, native, startedAt);
   agentMetricsRoutes(http, agentMetrics);
+  // The agent's SSH credentials and recordings (the routes work with the server off, too).
+  const agentDir = path.join(cfg.data_dir, 'agent');
+  const sshUsers = new SshUserStore(path.join(agentDir, 'ssh.mdb'), engine.nodeId);
+  const recordings = new RecordingStore(sshUsers.env, path.join(agentDir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
+  const ssh = cfg.ssh.enabled ? new SshService({
+    dir: agentDir, store: sshUsers, recordings, log, runAs: cfg.ssh.run_as,
+    idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute,
+  }) : undefined;
+  systemRoutes(http, engine, metrics, native, startedAt, () => ssh?.fingerprints);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
   streamRoutes(http, engine, streams);
   tsRoutes(http, engine, ts);
   agentCommandRoutes(http, commands);
+  agentSshRoutes(http, sshUsers, recordings);
   http.finish();
   // Stores close after the engine, whose pool workers read ts.mdb.
   const closeStores = async () => {
@@ -109,6 +126,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     await streams.close();
     await engine.close();
     await ts.close();
+    await sshUsers.close();
   };
   let port: number;
   try {
@@ -120,7 +138,20 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   // Agent services report their counters to the metrics (each source's stats() returns its
   // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero):
-  agentMetrics.sources = { commands: () => commands.stats() };
+  agentMetrics.sources = { commands: () => commands.stats(), ...(ssh ? { ssh: () => ssh.stats() } : {}) };
+  // 4b. Agent services, once the API is up.
+  let sshPort: number | undefined;
+  if (ssh) {
+    try {
+      sshPort = await ssh.listen(cfg.ssh.bind ?? cfg.bind, cfg.ssh.port);
+    } catch (err) {
+      await http.close(0);
+      await ssh.close();
+      await closeStores();
+      throw err;
+    }
+    log.info({ port: sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
+  }
 
   // 5. Ready.
   http.state = 'ready';
@@ -139,6 +170,9 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     http,
     native,
     agentMetrics,
+    ssh,
+    sshPort,
+    sshUsers,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
@@ -147,6 +181,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         // stay queued for the next start.
         await commands.stop();
         ws.closeAll();
+        await ssh?.close();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         await closeStores();

@@ -1,0 +1,205 @@
+// The agent's SSH server (ssh2): accepts TCP connections itself (TCP_NODELAY on each, refusal
+// of addresses over their failure budget, login grace and idle timeouts), hands them to ssh2,
+// resolves the run-as account at login and dispatches sessions and direct-tcpip channels.
+import net from 'node:net';
+import path from 'node:path';
+import { Server, type Connection } from 'ssh2';
+import type { Logger } from '../../log';
+import { resolveRunAsFast } from './run-as-lookup';
+import type { SshUserStore } from '../ssh-users/store';
+import { AuditLog } from './audit';
+import { Authenticator } from './auth';
+import { handleDirectTcpip } from './forward';
+import { basicCheckTarget } from './forward-policy';
+import { loadHostKeys, type HostKey } from './host-keys';
+import { RecordingStore } from './recording';
+import { handleSession } from './session';
+import { source, type CheckTarget, type ConnState, type SshContext, type SshCounters } from './types';
+
+export interface SshOptions {
+  /** data_dir/agent */
+  dir: string;
+  store: SshUserStore;
+  recordings: RecordingStore;
+  log: Logger;
+  runAs: string;
+  idleTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  authFailuresPerMinute: number;
+  checkTarget?: CheckTarget;
+}
+
+/** The reference's AgentMetricsResponse `ssh` object, plus our own counters. */
+export interface SshStats {
+  authentications_total: number;
+  connections_total: number;
+  failures_total: number;
+  refused_total: number;
+  connections_active: number;
+  sessions_active: number;
+  sessions_total: number;
+  forwards_total: number;
+  forwards_denied_total: number;
+}
+
+const LOGIN_GRACE_MS = 60_000;
+const IDENT = 'OutpostSSH_1.0';
+
+export class SshService {
+  readonly hostKeys: HostKey[];
+  readonly audit: AuditLog;
+  private readonly ctx: SshContext;
+  private readonly auth: Authenticator;
+  private readonly ssh: Server;
+  private readonly tcp: net.Server;
+  private readonly conns = new Set<ConnState>();
+  private readonly sockets = new Set<net.Socket>();
+  private sweeper?: NodeJS.Timeout;
+  private nextConn = 1;
+  private closing = false;
+  port = 0;
+
+  constructor(private readonly opts: SshOptions) {
+    this.hostKeys = loadHostKeys(opts.dir);
+    this.audit = new AuditLog(path.join(opts.dir, 'audit.log'));
+    const counters: SshCounters = { connections_total: 0, authentications_total: 0, failures_total: 0, refused_total: 0, sessions_total: 0, forwards_total: 0, forwards_denied_total: 0 };
+    this.ctx = {
+      log: opts.log, store: opts.store, audit: this.audit, recordings: opts.recordings, counters,
+      runAsName: opts.runAs, checkTarget: opts.checkTarget ?? basicCheckTarget, activeSessions: { n: 0 },
+    };
+    this.auth = new Authenticator(this.ctx, opts.authFailuresPerMinute);
+    this.ssh = new Server({
+      hostKeys: this.hostKeys.map((k) => k.private),
+      ident: IDENT,
+      // ssh2 treats 0 as "use the default"; a very long interval is "off".
+      keepaliveInterval: opts.keepaliveIntervalMs > 0 ? opts.keepaliveIntervalMs : 2 ** 31 - 1,
+      keepaliveCountMax: 3,
+    }, (client: Connection, info) => this.onClient(client, info));
+    this.ssh.on('error', (err: Error) => opts.log.warn({ err }, 'ssh server error'));
+    this.tcp = net.createServer({ noDelay: true }, (sock) => this.onSocket(sock));
+  }
+
+  /** Replaces the `ssh -L` target policy (the proxies' deny rules). */
+  set checkTarget(fn: CheckTarget) { this.ctx.checkTarget = fn; }
+
+  get fingerprints(): Array<{ type: string; fingerprint: string }> {
+    return this.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint }));
+  }
+
+  stats(): SshStats {
+    const c = this.ctx.counters;
+    return {
+      authentications_total: c.authentications_total,
+      connections_total: c.connections_total,
+      failures_total: c.failures_total,
+      refused_total: c.refused_total,
+      connections_active: this.conns.size,
+      sessions_active: this.ctx.activeSessions.n,
+      sessions_total: c.sessions_total,
+      forwards_total: c.forwards_total,
+      forwards_denied_total: c.forwards_denied_total,
+    };
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once('error', reject);
+      this.tcp.listen(port, host, () => {
+        this.tcp.off('error', reject);
+        this.tcp.on('error', (err) => this.opts.log.error({ err }, 'ssh listener error'));
+        this.port = (this.tcp.address() as net.AddressInfo).port;
+        const every = Math.max(250, Math.min(30_000, Math.floor((this.opts.idleTimeoutMs || LOGIN_GRACE_MS) / 4)));
+        this.sweeper = setInterval(() => this.sweep(), every);
+        this.sweeper.unref();
+        resolve(this.port);
+      });
+    });
+  }
+
+  private onSocket(sock: net.Socket): void {
+    sock.setNoDelay(true);
+    const ip = normalizeIp(sock.remoteAddress ?? '');
+    if (this.closing) { sock.destroy(); return; }
+    if (this.auth.limiter.blocked(ip)) {
+      this.ctx.counters.refused_total++;
+      this.audit.write({ event: 'login_refused', source_address: ip, source_port: sock.remotePort, reason: 'too many failed attempts from this address' });
+      sock.destroy();
+      return;
+    }
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
+    sock.on('error', () => { /* ssh2 reports protocol errors; resets are normal */ });
+    this.ssh.injectSocket(sock);
+  }
+
+  private onClient(client: Connection, info: { ip: string; port: number }): void {
+    const sock = (client as unknown as { _sock: net.Socket })._sock;
+    const conn: ConnState = {
+      id: this.nextConn++, client, ip: normalizeIp(info.ip), port: info.port,
+      localIp: normalizeIp(sock?.localAddress ?? ''), localPort: sock?.localPort ?? this.port,
+      startedAt: Date.now(), lastActivity: Date.now(), unchargedFailure: false, closers: new Set(),
+    };
+    this.ctx.counters.connections_total++;
+    this.conns.add(conn);
+    client.on('error', (err: Error) => this.opts.log.debug({ err: err.message, ip: conn.ip }, 'ssh connection error'));
+    client.on('authentication', (a) => {
+      this.auth.handle(conn, a).catch((err) => {
+        this.opts.log.error({ err }, 'ssh authentication failed unexpectedly');
+        try { a.reject(); } catch { /* closed */ }
+      });
+    });
+    client.on('ready', () => {
+      try {
+        conn.runAs = resolveRunAsFast(this.opts.runAs);
+      } catch (err) {
+        conn.runAsError = (err as Error).message;
+        this.audit.write({ event: 'run_as_missing', ...source(conn), run_as: this.opts.runAs, reason: conn.runAsError });
+        this.opts.log.error({ user: conn.user, run_as: this.opts.runAs, err: conn.runAsError }, 'ssh login cannot run: run-as account missing');
+      }
+      client.on('session', (accept) => handleSession(this.ctx, conn, accept()));
+      client.on('tcpip', (accept, reject, info) => void handleDirectTcpip(this.ctx, conn, accept, reject, info));
+    });
+    client.on('close', () => {
+      this.conns.delete(conn);
+      this.auth.connectionClosed(conn);
+      for (const c of conn.closers) c();
+    });
+  }
+
+  /** Ends connections past the login grace (unauthenticated) or the idle timeout. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.conns) {
+      if (!conn.user && now - conn.startedAt > LOGIN_GRACE_MS) {
+        this.opts.log.info({ ip: conn.ip }, 'ssh login grace time exceeded');
+        conn.client.end();
+      } else if (this.opts.idleTimeoutMs > 0 && now - conn.lastActivity > this.opts.idleTimeoutMs) {
+        this.opts.log.info({ ip: conn.ip, user: conn.user, idle_ms: now - conn.lastActivity }, 'ssh idle timeout');
+        for (const c of conn.closers) c();
+        conn.client.end();
+      }
+    }
+  }
+
+  /** Stops accepting, hangs up every session, and waits (bounded) for connections to end. */
+  async close(timeoutMs = 3000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.sweeper);
+    const stopped = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    for (const conn of this.conns) {
+      for (const c of conn.closers) c();
+      conn.client.end();
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sockets) s.destroy();
+    await stopped;
+    await Promise.all([...this.ctx.recordings.active].map((r) => r.finish({ status: null, signal: null })));
+    this.audit.close();
+  }
+}
+
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+}

@@ -1,0 +1,58 @@
+// Shapes shared by the SSH server's parts: the per-connection state, the service context the
+// parts are handed, the forwarding policy interface and the counters behind stats().
+import type { Connection } from 'ssh2';
+import type { Logger } from '../../log';
+import type { RunAs } from '../run-as';
+import type { SshUserStore } from '../ssh-users/store';
+import type { AuditLog } from './audit';
+import type { RecordingStore } from './recording';
+
+/**
+ * Where `ssh -L` may connect. The proxies' deny policy (daemon/agent/net/deny.ts) has this
+ * signature: resolve `host`, apply the deny rules, and answer the address to dial.
+ */
+export type CheckTarget = (host: string, port: number) => Promise<{ ok: true; address: string; family: 4 | 6 } | { ok: false; reason: string }>;
+
+export interface SshCounters {
+  connections_total: number;
+  authentications_total: number;
+  failures_total: number;
+  refused_total: number;
+  sessions_total: number;
+  forwards_total: number;
+  forwards_denied_total: number;
+}
+
+export interface ConnState {
+  id: number;
+  client: Connection;
+  ip: string;
+  port: number;
+  localIp: string;
+  localPort: number;
+  user?: string;
+  runAs?: RunAs;
+  runAsError?: string;
+  startedAt: number;
+  lastActivity: number;
+  /** A rejected attempt not yet charged to the source address's failure budget. */
+  unchargedFailure: boolean;
+  closers: Set<() => void>;
+}
+
+export interface SshContext {
+  log: Logger;
+  store: SshUserStore;
+  audit: AuditLog;
+  recordings: RecordingStore;
+  counters: SshCounters;
+  runAsName: string;
+  checkTarget: CheckTarget;
+  activeSessions: { n: number };
+}
+
+export function touch(conn: ConnState): void { conn.lastActivity = Date.now(); }
+
+export function source(conn: ConnState): { user?: string; source_address: string; source_port: number } {
+  return { user: conn.user, source_address: conn.ip, source_port: conn.port };
+}
