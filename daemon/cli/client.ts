@@ -68,9 +68,14 @@ export class Client {
   }
 
   private apiError(status: number, json: unknown, text: string): ApiError {
-    const body = (json && typeof json === 'object' ? json : {}) as { error?: string; message?: string };
+    const raw = (json && typeof json === 'object' ? json : {}) as { error?: unknown; message?: string; details?: unknown };
+    // Data plane: {"error": code, "message", "details"}; control plane: {"error": {code, message, details}, "meta"}.
+    const e = raw.error && typeof raw.error === 'object' ? raw.error as { code?: string; message?: string; details?: unknown } : undefined;
+    const body = { error: e ? e.code : typeof raw.error === 'string' ? raw.error : undefined, message: e ? e.message : raw.message, details: e ? e.details : raw.details };
     let msg = body.message ?? (text.trim().slice(0, 200) || `HTTP ${status}`);
     msg += ` (HTTP ${status}${body.error ? ` ${body.error}` : ''})`;
+    const fields = fieldErrors(body.details);
+    if (fields) msg += `\n${fields}`;
     if (status === 401) {
       msg += this.opts.token
         ? '; the server rejected the token'
@@ -80,6 +85,16 @@ export class Client {
     }
     return new ApiError(msg, status, body.error, json);
   }
+}
+
+/** "  field: message" lines from details.fields[] or a {field: [messages]} map, if any. */
+function fieldErrors(details: unknown): string | undefined {
+  if (!details || typeof details !== 'object') return undefined;
+  const d = details as { fields?: Array<{ field?: string; message?: string }> } & Record<string, unknown>;
+  const lines: string[] = [];
+  if (Array.isArray(d.fields)) for (const f of d.fields) lines.push(`  ${f.field ?? '?'}: ${f.message ?? ''}`);
+  else for (const [k, v] of Object.entries(d)) if (Array.isArray(v) && v.every((x) => typeof x === 'string')) lines.push(`  ${k}: ${v.join('; ')}`);
+  return lines.length ? lines.join('\n') : undefined;
 }
 
 function connectError(err: unknown, base: URL, timeoutMs: number): CliError {

@@ -1,7 +1,8 @@
 // `outpost kv get|put|del|scan`: the KV API from the command line.
 import fs from 'node:fs';
-import { intOpt, optionHelp, parseArgv, type OptSpec, type Opts } from './args';
-import { GLOBAL_OPTS, makeClient, readAll, write, type CommandGroup, type Context } from './command';
+import { intOpt, type OptSpec, type Opts } from './args';
+import { makeClient, readAll, write, type CommandGroup } from './command';
+import { makeGroup, type Sub } from './group';
 import { CliError, UsageError } from './errors';
 
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -13,16 +14,6 @@ interface ScanPage { namespace: string; prefix: string; count: number; keys: KvE
 const KV_OPTS: readonly OptSpec[] = [
   { name: 'namespace', short: 'n', value: true, arg: 'NS', doc: `namespace (default "${DEFAULT_NAMESPACE}"; or write NS/KEY)` },
 ];
-
-interface Sub {
-  name: string;
-  synopsis: string;
-  doc: string;
-  opts: readonly OptSpec[];
-  /** [min, max] positionals. */
-  args: [number, number];
-  run(ctx: Context, opts: Opts, args: string[], usage: string): Promise<number>;
-}
 
 const SUBS: Sub[] = [
   {
@@ -167,43 +158,10 @@ function showValue(b64: string): string {
   return printable ? text : `base64:${b64}`;
 }
 
-function usage(sub?: Sub): string {
-  const subs = sub ? [sub] : SUBS;
-  const lines = ['usage: outpost kv <command> [options]', ''];
-  if (!sub) lines.push('commands:');
-  for (const s of subs) {
-    lines.push(`  ${s.synopsis.padEnd(40)} ${s.doc}`);
-  }
-  for (const s of subs) {
-    if (s.opts.length) lines.push('', `${s.name} options:`, optionHelp(s.opts));
-  }
-  lines.push('', 'kv options:', optionHelp(KV_OPTS), '', 'global options:', optionHelp(GLOBAL_OPTS));
-  lines.push('', 'Keys containing "/" need -n NS (otherwise the text before the first "/" is the namespace).');
-  lines.push('Exit status: 0 ok, 1 not found / conflict / server error, 2 usage error, 3 cannot connect.');
-  return lines.join('\n');
-}
-
-export const kvCommand: CommandGroup = {
+export const kvCommand: CommandGroup = makeGroup({
   name: 'kv',
   summary: 'get, put, delete and scan keys',
-  help: () => usage(),
-  async run(ctx: Context): Promise<number> {
-    const groupOpts = [...GLOBAL_OPTS, ...KV_OPTS];
-    const head = parseArgv(ctx.argv, groupOpts, usage(), true);
-    const [name, ...rest] = head.positionals;
-    if (name === undefined || name === 'help') {
-      if (head.opts.help || ctx.globals.help || name === 'help') { await write(ctx.stdout, usage() + '\n'); return 0; }
-      throw new UsageError('missing kv command (get, put, del, scan)', usage());
-    }
-    const sub = SUBS.find((s) => s.name === name);
-    if (!sub) throw new UsageError(`unknown kv command '${name}'`, usage());
-    const u = usage(sub);
-    const parsed = parseArgv(rest, [...groupOpts, ...sub.opts], u);
-    const opts: Opts = { ...ctx.globals, ...head.opts, ...parsed.opts };
-    if (opts.help) { await write(ctx.stdout, u + '\n'); return 0; }
-    const [min, max] = sub.args;
-    if (parsed.positionals.length < min) throw new UsageError(`missing argument: outpost kv ${sub.synopsis}`, u);
-    if (parsed.positionals.length > max) throw new UsageError(`too many arguments: ${parsed.positionals.slice(max).join(' ')}`, u);
-    return sub.run(ctx, opts, parsed.positionals, u);
-  },
-};
+  subs: SUBS,
+  groupOpts: KV_OPTS,
+  notes: ['Keys containing "/" need -n NS (otherwise the text before the first "/" is the namespace).'],
+});
