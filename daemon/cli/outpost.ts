@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // outpost: the operator CLI. Parses global options, dispatches to a command group
-// (kv today; nodes, ssh, exec, ... plug into GROUPS), and turns errors into exit codes.
+// (kv against a daemon; clusters, nodes, keys, ssh-users, commands and run against an admin), and turns errors into exit codes.
 import { optionHelp, parseArgv } from './args';
 import { GLOBAL_OPTS, write, type CommandGroup, type Context } from './command';
 import { CliError, EXIT, UsageError } from './errors';
 import { kvCommand } from './kv';
+import { clustersCommand, commandsCommand, keysCommand, nodesCommand, sshUsersCommand } from './fleet';
+import { runCommand } from './run';
 import { VERSION } from '../version';
 
-export const GROUPS: readonly CommandGroup[] = [kvCommand];
+export const GROUPS: readonly CommandGroup[] = [kvCommand, clustersCommand, nodesCommand, keysCommand, sshUsersCommand, commandsCommand, runCommand];
 
 export function usage(): string {
   const w = Math.max(...GROUPS.map((g) => g.name.length));
