@@ -22,6 +22,8 @@ export function usage(): string {
     'global options:',
     optionHelp([...GLOBAL_OPTS, { name: 'version', doc: 'print the version' }]),
     '',
+    'kv talks to a daemon\'s data plane (--url, $OUTPOST_URL); the other commands talk to an admin',
+    '(--url, $OUTPOST_ADMIN_URL or admin_url in ~/.config/outpost/config.toml; default http://127.0.0.1:4000).',
     'Run `outpost <command> --help` for a command\'s options.',
     'Exit status: 0 ok, 1 not found / conflict / server error, 2 usage error, 3 cannot connect.',
   ].join('\n');
