@@ -37,6 +37,8 @@ export interface DispatcherOptions {
   maxAttempts: number;
   /** Per-attempt budget. Default 10 s. */
   attemptTimeoutMs?: number;
+  /** A claim's lease is the attempt budget plus this margin; an unfinished claim is re-sent after it. Default 5 s. */
+  leaseMarginMs?: number;
   /** Backoff before retry n is base·2^(n-1), jittered to [50 %, 100 %], capped. Defaults 5 s / 15 min. */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -58,6 +60,7 @@ export class WebhookDispatcher {
   private wakeUp?: () => void;
   private woken = false;
   private readonly timeoutMs: number;
+  private readonly leaseMs: number;
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly pollMs: number;
@@ -67,6 +70,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.timeoutMs = o.attemptTimeoutMs ?? 10_000;
+    this.leaseMs = this.timeoutMs + (o.leaseMarginMs ?? 5_000);
     this.baseMs = o.retryBaseMs ?? 5_000;
     this.maxMs = o.retryMaxMs ?? 15 * 60_000;
     this.pollMs = o.pollMs ?? 1_000;
@@ -152,7 +156,7 @@ export class WebhookDispatcher {
     const free = this.concurrency - this.inflight.size;
     if (free <= 0 || this.stopping) return 0;
     const now = this.now();
-    const lease = new Date(now + this.timeoutMs + 5_000).toISOString();
+    const lease = new Date(now + this.leaseMs).toISOString();
     const claimed = await this.o.deliveries.claimDue(new Date(now).toISOString(), lease, free);
     for (const c of claimed) {
       const p = this.attempt(c).catch((err) => this.o.log?.error({ err, delivery: c.delivery.id }, 'webhook attempt could not be recorded (re-sent after its lease)'));

@@ -36,7 +36,7 @@ export interface WebhooksDeps {
   /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
   resolve?: Resolver;
   /** Dispatcher tuning (timeouts, backoff, polling) — tests shorten these. */
-  tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
+  tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'leaseMarginMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
 }
 
 export interface Webhooks {

@@ -13,10 +13,10 @@ const SORT_FIELDS: readonly SortField[] = ['id', 'url', 'inserted_at', 'updated_
 const str = { type: 'string' } as const;
 const dateParam = (what: string) => ({ type: 'string', description: what });
 
-/** Query schema for the route spec / OpenAPI (values arrive as strings; parseListQuery validates). */
+/** Query schema for the route spec / OpenAPI. Deliberately loose (strings, no patterns): parseListQuery validates, so errors come in the admin envelope. */
 export const PAGE_QUERY_PROPS = {
-  page: { type: 'string', pattern: '^[0-9]+$', description: 'Page number (1-indexed; default 1)' },
-  page_size: { type: 'string', pattern: '^[0-9]+$', description: `Items per page (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE})` },
+  page: { type: 'string', description: 'Page number (1-indexed; default 1)' },
+  page_size: { type: 'string', description: `Items per page (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE})` },
 };
 export const WEBHOOK_LIST_QUERY = {
   type: 'object',
