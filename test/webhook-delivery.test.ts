@@ -209,6 +209,34 @@ t.test('SSRF at dial time: a name that now resolves to loopback is refused, noth
   t.equal(wh.dispatcher.stats().deliveries_terminal_total, 4);
 });
 
+t.test('a name is resolved by the guard and the socket dials the pinned address', async (t) => {
+  const rx = await receiver(t);
+  // receiver.test exists only in this resolver: a delivery proves the socket used the address the
+  // guard checked and returned, and did not resolve the name again on its own.
+  const seen: string[] = [];
+  const resolve: Resolver = async (host) => { seen.push(host); return host === 'receiver.test' ? [{ address: '127.0.0.1', family: 4 }] : []; };
+  const { wh, store } = setup(t, { allowPrivate: true, resolve });
+  await wh.service.create({ url: `http://receiver.test:${rx.port}/in`, secret: SECRET, subscribed_events: ['edge.node.registered'] });
+  store.emit('edge.node.registered', { node_id: 'n-6' });
+  wh.dispatcher.wake();
+  const [d] = await final(store);
+  t.equal(d.status, 'delivered');
+  t.equal(rx.hits.length, 1);
+  t.equal(rx.hits[0].headers.host, `receiver.test:${rx.port}`, 'the Host header keeps the name');
+  t.same(seen, ['receiver.test', 'receiver.test'], 'resolved once at create time and once at dial time');
+});
+
+t.test('a receiver that does not answer in time: recoverable timeout, then retried', async (t) => {
+  const rx = await receiver(t, (_h, n, res) => { if (n > 1) res.end('ok'); /* the first request hangs */ });
+  const { wh, store } = setup(t, { attemptTimeoutMs: 300 });
+  const hook = await wh.service.create({ url: rx.url, secret: SECRET, subscribed_events: ['edge.node.registered'] });
+  store.emit('edge.node.registered', { node_id: 'n-7' });
+  wh.dispatcher.wake();
+  const [d] = await final(store);
+  t.equal(d.status, 'delivered');
+  t.same((await wh.service.attempts(hook.id, {})).data.reverse().map((a) => [a.attempt, a.outcome, a.status_code, a.error]), [[1, 'recoverable', null, 'timed out after 300 ms'], [2, 'ok', 200, null]]);
+});
+
 t.test('restart: events queued while the dispatcher was down are delivered; the in-flight one is re-sent', async (t) => {
   let hang = true;
   const pending: http.ServerResponse[] = [];

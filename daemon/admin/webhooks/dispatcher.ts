@@ -57,6 +57,7 @@ export class WebhookDispatcher {
   private readonly abort = new AbortController();
   private running?: Promise<void>;
   private stopping = false;
+  private closed?: Promise<void>;
   private wakeUp?: () => void;
   private woken = false;
   private readonly timeoutMs: number;
@@ -97,7 +98,12 @@ export class WebhookDispatcher {
    * Stops claiming work and waits up to `timeoutMs` for attempts in flight; the rest are aborted
    * and stay leased (re-sent after their lease: at-least-once). Then closes the notifier.
    */
-  async close(timeoutMs = 5_000): Promise<void> {
+  close(timeoutMs = 5_000): Promise<void> {
+    this.closed ??= this.shutdown(timeoutMs);
+    return this.closed;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
     this.stopping = true;
     this.wake();
     await this.running;
