@@ -7,6 +7,8 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { HttpServer, prepareKeys } from '../daemon/http';
 import { createLogger } from '../daemon/log';
+import { buildOpenApi } from '../daemon/openapi';
+import { WEBHOOK_CREATE_SCHEMA } from '../daemon/admin/webhooks/validate';
 import { EVENT_TYPES, createWebhooks, type Resolver } from '../daemon/admin/webhooks';
 import { MemoryWebhookStore } from '../daemon/admin/webhooks/memory-store';
 import { SecretBox } from '../daemon/admin/webhooks/secret-box';
@@ -24,6 +26,19 @@ const resolver: Resolver = async (host) => {
   if (host === 'localhost') return [{ address: '127.0.0.1', family: 4 }];
   throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
 };
+
+t.test('the route specs document themselves with the schema that validates (OpenAPI)', async (t) => {
+  const store = new MemoryWebhookStore();
+  const wh = createWebhooks({ allowPrivateIps: false, maxAttempts: 3, dataDir: tempDir(t), adminId: 'a' }, { webhooks: store, deliveries: store, outbox: store });
+  t.teardown(() => wh.dispatcher.close());
+  const doc = buildOpenApi(wh.routes) as any;
+  t.same(Object.keys(doc.paths).filter((p) => p !== '/api/v1/ws').sort(), ['/api/v1/event_types', '/api/v1/webhooks', '/api/v1/webhooks/{id}', '/api/v1/webhooks/{id}/deliveries']);
+  t.same(Object.keys(doc.paths['/api/v1/webhooks']).sort(), ['get', 'post']);
+  t.same(Object.keys(doc.paths['/api/v1/webhooks/{id}']).sort(), ['delete', 'get']);
+  t.equal(doc.paths['/api/v1/webhooks'].post.requestBody.content['application/json'].schema, WEBHOOK_CREATE_SCHEMA);
+  t.ok(doc.paths['/api/v1/webhooks'].post.responses['422'], '422 documented');
+  t.ok(doc.paths['/api/v1/webhooks'].get.parameters.some((p: any) => p.name === 'inserted_at__gte'), 'filters documented');
+});
 
 interface Api { url: string; store: MemoryWebhookStore; dataDir: string; call: (method: string, p: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; text: string; json: any; headers: Record<string, unknown> }> }
 
