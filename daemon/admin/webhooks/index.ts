@@ -1,0 +1,66 @@
+// Wiring for the webhook feature: one call builds the secret box, the SSRF policy, the HTTP
+// notifier, the API service, its route specs and the dispatcher from the admin settings and
+// the store's repos. The admin app mounts `routes`, starts `dispatcher` after the store is
+// open, calls `dispatcher.wake()` after committing a transaction that emitted events, reports
+// `dispatcher.stats()` as Admins.Metrics `webhook`, and closes the dispatcher on shutdown.
+import { HttpNotifier } from '../../../plugins/notifiers/http';
+import type { RouteSpec } from '../../http';
+import type { Logger } from '../../log';
+import { VERSION } from '../../version';
+import { WebhookDispatcher, type DispatcherOptions } from './dispatcher';
+import { referenceEnvelope, type AdminEnvelope } from './envelope';
+import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
+import { webhookRoutes } from './routes';
+import { SecretBox } from './secret-box';
+import { WebhookService } from './service';
+import { AddressPolicy, dialGuard, systemResolver } from './ssrf';
+
+export interface WebhooksConfig {
+  /** admin.webhook_allow_private_ips (WEBHOOK_ALLOW_PRIVATE_IPS). */
+  allowPrivateIps: boolean;
+  /** admin.webhook_max_attempts (WEBHOOK_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** MASTER_KEY (the encryption key is derived from it), else data_dir/admin/secret.key is used. */
+  masterKey?: string;
+  dataDir: string;
+  /** This admin's id: CloudEvents source `/outpost/admin/<id>` for events without one. */
+  adminId: string;
+}
+
+export interface WebhooksDeps {
+  webhooks: WebhookRepo;
+  deliveries: DeliveryRepo;
+  outbox: OutboxRepo;
+  log?: Logger;
+  envelope?: AdminEnvelope;
+  /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
+  resolve?: Resolver;
+  /** Dispatcher tuning (timeouts, backoff, polling) — tests shorten these. */
+  tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'leaseMarginMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
+}
+
+export interface Webhooks {
+  service: WebhookService;
+  dispatcher: WebhookDispatcher;
+  routes: RouteSpec[];
+  box: SecretBox;
+  policy: AddressPolicy;
+}
+
+export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhooks {
+  const box = SecretBox.open({ masterKey: cfg.masterKey, dataDir: cfg.dataDir });
+  const policy = new AddressPolicy(cfg.allowPrivateIps);
+  const resolve = deps.resolve ?? systemResolver;
+  const userAgent = `outpost-webhooks/${VERSION}`;
+  const service = new WebhookService({ webhooks: deps.webhooks, deliveries: deps.deliveries, box, policy, resolve });
+  const notifier = new HttpNotifier({ guard: dialGuard(policy, resolve), userAgent });
+  const dispatcher = new WebhookDispatcher({
+    outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
+    source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
+  });
+  return { service, dispatcher, routes: webhookRoutes(service, deps.envelope ?? referenceEnvelope), box, policy };
+}
+
+export { EVENT_TYPES, isEventType } from './catalog';
+export type * from './ports';
+export type { WebhookStats } from './dispatcher';
