@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine } from '../core';
+import { DenyPolicy } from './agent/net/deny';
+import { PROXY_DRAIN_GRACE_MS, ProxyService } from './agent/proxy';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
@@ -29,6 +31,10 @@ export interface Daemon {
   ts: TsStore;
   http: HttpServer;
   native: NativeReport;
+  /** Deny rules for connections made for clients (proxies, ssh -L); the agent's ports join as they bind. */
+  denyPolicy: DenyPolicy;
+  /** HTTP and SOCKS5 proxies (`proxy.running` false when proxy.enabled is off); stats() always works. */
+  proxy: ProxyService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -45,6 +51,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   if (!cfg.api_key && !cfg.master_key) {
     log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
   }
+
+  // Proxy allow/deny CIDRs are checked before anything is opened.
+  const denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
+  if (cfg.ssh.enabled) denyPolicy.addOwnPort(cfg.ssh.port);
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
@@ -100,6 +110,20 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
+  denyPolicy.addOwnPort(port);
+
+  // 4b. Agent proxies (HTTP + SOCKS5).
+  const proxy = new ProxyService(denyPolicy, cfg.proxy.idle_timeout_ms, log);
+  if (cfg.proxy.enabled) {
+    try {
+      await proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir });
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
+  }
+
   // 5. Ready.
   http.state = 'ready';
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
@@ -114,12 +138,14 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     http,
     native,
+    denyPolicy,
+    proxy,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
         ws.closeAll();
-        const drained = await http.close(cfg.http.drain_timeout_ms);
+        const [drained] = await Promise.all([http.close(cfg.http.drain_timeout_ms), proxy.close(Math.min(cfg.http.drain_timeout_ms, PROXY_DRAIN_GRACE_MS))]);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         await closeStores();
         log.info({ drained }, 'stopped');
