@@ -17,6 +17,11 @@ export interface DialOptions {
 }
 
 export const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Stream buffer of tunnel sockets. Node's 16 KiB default is smaller than one 64 KiB socket read,
+ * so every chunk piped would pause and resume the reading side (an epoll change each time).
+ */
+export const TUNNEL_HIGH_WATER_MARK = 256 * 1024;
 
 export async function dialTarget(policy: DenyPolicy, host: string, port: number, opts: DialOptions = {}): Promise<DialResult> {
   const check = await policy.checkTarget(host, port);
@@ -35,7 +40,9 @@ export async function dialTarget(policy: DenyPolicy, host: string, port: number,
 
 function connectOnce(address: string, family: 4 | 6, port: number, timeoutMs: number): Promise<DialResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: address, port, family, allowHalfOpen: true, noDelay: true });
+    // highWaterMark is a stream option net.connect passes on (missing from @types/node's NetConnectOpts).
+    const opts: net.NetConnectOpts & { highWaterMark: number } = { host: address, port, family, allowHalfOpen: true, noDelay: true, highWaterMark: TUNNEL_HIGH_WATER_MARK };
+    const socket = net.connect(opts);
     const timer = setTimeout(() => {
       socket.destroy();
       resolve({ ok: false, kind: 'timeout', message: `connecting to ${fmt(address, port)} timed out after ${timeoutMs} ms` });

@@ -7,7 +7,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../log';
 import type { DenyPolicy } from '../net/deny';
-import { dialTarget, type DialFailure } from '../net/dial';
+import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';
 import type { ProxyAuth } from './auth';
 import type { ProxyCounters } from './stats';
 import type { Tunnels } from './tunnel';
@@ -32,7 +32,7 @@ export class HttpProxy {
   private readonly dialing = new Set<net.Socket>();
 
   constructor(private readonly d: HttpProxyDeps) {
-    this.server = http.createServer({ noDelay: true, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, keepAliveTimeout: 5000 });
+    this.server = http.createServer({ noDelay: true, highWaterMark: TUNNEL_HIGH_WATER_MARK, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, keepAliveTimeout: 5000 });
     this.server.setTimeout(d.idleMs);
     this.server.on('request', (req, res) => { this.onRequest(req, res).catch((err) => this.internal(res, err)); });
     this.server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => { this.onConnect(req, socket, head).catch((err) => { this.d.log.error({ err }, 'proxy CONNECT failed'); socket.destroy(); }); });

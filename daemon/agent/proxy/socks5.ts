@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { Logger } from '../../log';
 import { formatIp, parseIp } from '../net/cidr';
 import type { DenyPolicy } from '../net/deny';
-import { dialTarget, type DialFailure } from '../net/dial';
+import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';
 import type { ProxyAuth } from './auth';
 import type { ProxyCounters } from './stats';
 import type { Tunnels } from './tunnel';
@@ -41,7 +41,7 @@ export class Socks5Proxy {
   private readonly handshaking = new Set<net.Socket>();
 
   constructor(private readonly d: Socks5Deps) {
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(socket));
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: TUNNEL_HIGH_WATER_MARK }, (socket) => this.onConnection(socket));
   }
 
   listen(host: string, port: number): Promise<number> {

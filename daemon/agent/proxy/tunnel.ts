@@ -1,12 +1,15 @@
 // Byte tunnels between a proxy client and its target: plain socket.pipe both ways (backpressure
-// and half-close preserved), Nagle off, an idle deadline (no bytes either way), and a drain on
-// shutdown. Every tunnel ends with one close reason: normal, deadline or drain_timeout.
+// and half-close preserved), Nagle off, an idle deadline (no bytes either way, checked by one
+// sweep timer rather than per-chunk socket timers), and a drain on shutdown. Every tunnel ends with one close reason: normal, deadline or drain_timeout.
 import type net from 'node:net';
 import type { CloseReason, ProxyCounters } from './stats';
 
 export class Tunnel {
   private reason?: CloseReason;
   private open = 2;
+  /** Bytes seen on the client socket at the last idle check, and when that number last moved. */
+  private lastBytes = -1;
+  private lastActive = Date.now();
   readonly closed: Promise<void>;
   private onClosed!: () => void;
 
@@ -17,12 +20,19 @@ export class Tunnel {
   bytesUp(): number { return this.upstream.bytesWritten; }
   bytesDown(): number { return this.upstream.bytesRead; }
 
-  start(head: Buffer | undefined, idleMs: number): void {
+  /** Closes the tunnel if no byte moved either way for idleMs (every byte passes the client socket). */
+  checkIdle(now: number, idleMs: number): void {
+    const bytes = this.client.bytesRead + this.client.bytesWritten;
+    if (bytes !== this.lastBytes) { this.lastBytes = bytes; this.lastActive = now; return; }
+    if (now - this.lastActive >= idleMs) this.close('deadline');
+  }
+
+  start(head: Buffer | undefined): void {
     const { client, upstream } = this;
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    // Any byte either way passes through the client socket (read or written), so its timer is the idle deadline.
-    client.setTimeout(idleMs, () => this.close('deadline'));
+    // The idle deadline is checked by Tunnels' sweep (no per-chunk timer work on the hot path).
+    client.setTimeout(0);
     upstream.setTimeout(0);
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       a.on('error', () => b.destroy());
@@ -61,8 +71,21 @@ function endThenDestroy(s: net.Socket): void {
 export class Tunnels {
   private readonly live = new Set<Tunnel>();
   private draining = false;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly counters: ProxyCounters, private readonly idleMs: number) {}
+
+  /** One timer for all tunnels: a tunnel idle for idleMs closes within idleMs + idleMs/4 (at most +1 s). */
+  private sweep(): void {
+    if (this.sweeper || this.live.size === 0) return;
+    const tick = Math.max(50, Math.min(1000, Math.floor(this.idleMs / 4)));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const t of this.live) t.checkIdle(now, this.idleMs);
+      if (this.live.size === 0) { clearInterval(this.sweeper); this.sweeper = undefined; }
+    }, tick);
+    this.sweeper.unref();
+  }
 
   get size(): number { return this.live.size; }
   get isDraining(): boolean { return this.draining; }
@@ -77,7 +100,8 @@ export class Tunnels {
     });
     this.live.add(t);
     this.counters.live.add(t);
-    t.start(head, this.idleMs);
+    t.start(head);
+    this.sweep();
     return true;
   }
 
