@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine } from '../core';
+import { DenyPolicy } from './agent/net/deny';
+import { PROXY_DRAIN_GRACE_MS, ProxyService } from './agent/proxy';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
@@ -44,6 +46,10 @@ export interface Daemon {
   ssh?: SshService;
   sshPort?: number;
   sshUsers: SshUserStore;
+  /** Deny rules for connections made for clients (proxies, ssh -L); the agent's ports join as they bind. */
+  denyPolicy: DenyPolicy;
+  /** HTTP and SOCKS5 proxies (`proxy.running` false when proxy.enabled is off); stats() always works. */
+  proxy: ProxyService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -60,6 +66,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   if (!cfg.api_key && !cfg.master_key) {
     log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
   }
+
+  // Proxy allow/deny CIDRs are checked before anything is opened.
+  const denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
+  if (cfg.ssh.enabled) denyPolicy.addOwnPort(cfg.ssh.port);
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
@@ -106,6 +116,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const sshUsers = new SshUserStore(path.join(agentDir, 'ssh.mdb'), engine.nodeId);
   const recordings = new RecordingStore(sshUsers.env, path.join(agentDir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
   const ssh = cfg.ssh.enabled ? new SshService({
+    checkTarget: (host, port) => denyPolicy.checkTarget(host, port),
     dir: agentDir, store: sshUsers, recordings, log, runAs: cfg.ssh.run_as,
     idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute,
   }) : undefined;
@@ -136,9 +147,6 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
-  // Agent services report their counters to the metrics (each source's stats() returns its
-  // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero):
-  agentMetrics.sources = { commands: () => commands.stats(), ...(ssh ? { ssh: () => ssh.stats() } : {}) };
   // 4b. Agent services, once the API is up.
   let sshPort: number | undefined;
   if (ssh) {
@@ -152,6 +160,24 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     }
     log.info({ port: sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
   }
+  if (sshPort) denyPolicy.addOwnPort(sshPort);
+  denyPolicy.addOwnPort(port);
+
+  // 4b. Agent proxies (HTTP + SOCKS5).
+  const proxy = new ProxyService(denyPolicy, cfg.proxy.idle_timeout_ms, log);
+  if (cfg.proxy.enabled) {
+    try {
+      await proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir });
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
+  }
+
+  // Agent services report their counters to the metrics (each source's stats() returns its
+  // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero).
+  agentMetrics.sources = { commands: () => commands.stats(), proxy: () => proxy.stats(), ...(ssh ? { ssh: () => ssh.stats() } : {}) };
 
   // 5. Ready.
   http.state = 'ready';
@@ -173,6 +199,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ssh,
     sshPort,
     sshUsers,
+    denyPolicy,
+    proxy,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
@@ -182,7 +210,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         await commands.stop();
         ws.closeAll();
         await ssh?.close();
-        const drained = await http.close(cfg.http.drain_timeout_ms);
+        const [drained] = await Promise.all([http.close(cfg.http.drain_timeout_ms), proxy.close(Math.min(cfg.http.drain_timeout_ms, PROXY_DRAIN_GRACE_MS))]);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         await closeStores();
         log.info({ drained }, 'stopped');
