@@ -21,6 +21,7 @@ import { agentCommandRoutes } from './routes/agent-commands';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
+import { startAdmin, type AdminService } from './admin';
 
 export interface Daemon {
   port: number;
@@ -31,6 +32,8 @@ export interface Daemon {
   ts: TsStore;
   commands: CommandService;
   http: HttpServer;
+  /** The control plane, when admin.enabled. */
+  admin?: AdminService;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
@@ -111,7 +114,19 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
-  // 5. Ready.
+  // 5. Control plane (admin role): store + migrations, then its own API port.
+  let admin: AdminService | undefined;
+  if (cfg.admin.enabled) {
+    try {
+      admin = await startAdmin(cfg, log);
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
+  }
+
+  // 6. Ready.
   http.state = 'ready';
   commands.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
@@ -126,6 +141,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     commands,
     http,
+    admin,
     native,
     close() {
       closing ??= (async () => {
@@ -137,6 +153,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         ws.closeAll();
         const drained = await http.close(cfg.http.drain_timeout_ms);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
+        await admin?.close();
         await closeStores();
         log.info({ drained }, 'stopped');
         return { drained };

@@ -9,6 +9,7 @@ export const HttpErrors = {
   not_found: { status: 404, message: 'Resource not found' },
   method_not_allowed: { status: 405, message: 'Method not allowed on this route' },
   conflict: { status: 409, message: 'Version conflict' },
+  validation_failed: { status: 422, message: 'Validation failed' },
   payload_too_large: { status: 413, message: 'Request body too large' },
   overloaded: { status: 429, message: 'Server at capacity, retry later' },
   internal: { status: 500, message: 'Server error' },
@@ -20,6 +21,7 @@ export type HttpErrorCode = keyof typeof HttpErrors;
 export const STATUS_LINES: Record<number, string> = {
   200: '200 OK', 201: '201 Created', 204: '204 No Content', 400: '400 Bad Request', 401: '401 Unauthorized',
   403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict',
+  422: '422 Unprocessable Entity',
   413: '413 Payload Too Large', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
 };
 
