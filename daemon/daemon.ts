@@ -21,7 +21,7 @@ import { agentCommandRoutes } from './routes/agent-commands';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
 import { VERSION } from './version';
-import { startAdmin, type AdminService } from './admin';
+import type { AdminService } from './admin';
 
 export interface Daemon {
   port: number;
@@ -118,6 +118,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   let admin: AdminService | undefined;
   if (cfg.admin.enabled) {
     try {
+      // Loaded only for the admin role: an agent does not carry Kysely and the store.
+      const { startAdmin } = await import('./admin');
       admin = await startAdmin(cfg, log);
     } catch (err) {
       await http.close(0);

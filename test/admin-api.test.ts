@@ -7,7 +7,7 @@ import { consumeEnrollmentKey, recordHeartbeat, setTunnelState } from '../daemon
 import { decodeEnrollmentKey } from '../daemon/admin/store/enrollment-key';
 import { EVENT_TYPES } from '../daemon/admin/store/events';
 import { newId } from '../daemon/admin/store/util';
-import { startInProc } from './helpers/daemon';
+import { spawnDaemon, startInProc } from './helpers/daemon';
 import { bothDialects, type DialectCtx } from './helpers/postgres';
 import type { Test } from 'tap';
 
@@ -244,4 +244,33 @@ bothDialects(t, 'admin metadata, event catalog, OpenAPI and Swagger UI', async (
   const ui = await request(`${base}/swaggerui`);
   t.equal(ui.statusCode, 200);
   t.match(await ui.body.text(), /SwaggerUIBundle\(\{ url: '\/openapi.json'/);
+});
+
+t.test('outpostd --admin as a process: logs "admin listening" with its port, serves, stops on SIGTERM', async (t) => {
+  t.setTimeout(30_000);
+  const dataDir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/outpost-admin-proc-`);
+  t.teardown(async () => (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true }));
+  const d = await spawnDaemon(t, ['--data-dir', dataDir, '--admin', 'true', '--admin-port', '0', '--log-level', 'info']);
+  const m = d.stdout().match(/"port":(\d+)[^\n]*"msg":"admin listening"/);
+  t.ok(m, 'admin listening logged with its port');
+  const r = await request(`http://127.0.0.1:${m![1]}/api/v1/event_types`);
+  t.equal(r.statusCode, 200);
+  t.equal(((await r.body.json()) as { data: string[] }).data.length, EVENT_TYPES.length);
+  t.ok(require('node:fs').existsSync(`${dataDir}/admin.sqlite`), 'embedded SQLite in the data dir');
+  d.proc.kill('SIGTERM');
+  t.same(await d.exited, { code: 0, signal: null });
+});
+
+bothDialects(t, 'every admin route schema compiles (validators compile lazily)', async (t, ctx) => {
+  const { admin: a } = await admin(t, ctx);
+  const { compile } = await import('../daemon/http/validate');
+  for (const r of a.http.routes) {
+    for (const where of ['params', 'query', 'body'] as const) {
+      const schema = r[where];
+      if (!schema) continue;
+      try { compile(where, schema)({}); t.pass(`${r.method} ${r.path} ${where}`); } catch (e) {
+        t.equal((e as { code?: string }).code, 'bad_request', `${r.method} ${r.path} ${where}: only validation errors, no schema errors`);
+      }
+    }
+  }
 });

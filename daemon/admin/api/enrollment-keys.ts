@@ -91,7 +91,7 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
     properties: {
       name: { type: ['string', 'null'], maxLength: 255, description: 'Optional human-readable label (display only)' },
       uses_remaining: { type: ['integer', 'null'], minimum: 1, description: 'Number of uses (>= 1); null for unlimited; omit for the default of 1' },
-      expired_at: { type: ['string', 'null'], format: 'date-time', description: 'Expiry datetime (ISO 8601); omit or null for no expiry' },
+      expired_at: { type: ['string', 'null'], maxLength: 40, description: 'Expiry datetime (ISO 8601 date-time, checked by the handler); omit or null for no expiry' },
     },
   };
   const defaultCluster = async (): Promise<ClusterRow> => {
