@@ -29,6 +29,7 @@ import { RecordingStore } from './agent/ssh/recording';
 import { SshService } from './agent/ssh/server';
 import { agentSshRoutes } from './routes/agent-ssh';
 import { VERSION } from './version';
+import type { AdminService } from './admin';
 
 export interface Daemon {
   port: number;
@@ -39,6 +40,8 @@ export interface Daemon {
   ts: TsStore;
   commands: CommandService;
   http: HttpServer;
+  /** The control plane, when admin.enabled. */
+  admin?: AdminService;
   native: NativeReport;
   /** Host and agent metrics; agent services plug their stats() into agentMetrics.sources. */
   agentMetrics: AgentMetricsService;
@@ -175,11 +178,25 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     }
   }
 
+  // 5. Control plane (admin role): store + migrations, then its own API port.
+  let admin: AdminService | undefined;
+  if (cfg.admin.enabled) {
+    try {
+      // Loaded only for the admin role: an agent does not carry Kysely and the store.
+      const { startAdmin } = await import('./admin');
+      admin = await startAdmin(cfg, log);
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
+  }
+
   // Agent services report their counters to the metrics (each source's stats() returns its
   // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero).
   agentMetrics.sources = { commands: () => commands.stats(), proxy: () => proxy.stats(), ...(ssh ? { ssh: () => ssh.stats() } : {}) };
 
-  // 5. Ready.
+  // 6. Ready.
   http.state = 'ready';
   commands.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
@@ -194,6 +211,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     commands,
     http,
+    admin,
     native,
     agentMetrics,
     ssh,
@@ -212,6 +230,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
         await ssh?.close();
         const [drained] = await Promise.all([http.close(cfg.http.drain_timeout_ms), proxy.close(Math.min(cfg.http.drain_timeout_ms, PROXY_DRAIN_GRACE_MS))]);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
+        await admin?.close();
         await closeStores();
         log.info({ drained }, 'stopped');
         return { drained };

@@ -9,6 +9,7 @@ export const HttpErrors = {
   not_found: { status: 404, message: 'Resource not found' },
   method_not_allowed: { status: 405, message: 'Method not allowed on this route' },
   conflict: { status: 409, message: 'Version conflict' },
+  validation_failed: { status: 422, message: 'Validation failed' },
   payload_too_large: { status: 413, message: 'Request body too large' },
   overloaded: { status: 429, message: 'Server at capacity, retry later' },
   internal: { status: 500, message: 'Server error' },

@@ -2,6 +2,7 @@
 // response after abort, and cork every write that happens outside the original uWS callback.
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { HttpError, STATUS_LINES, toHttpError } from '../errors';
+import type { Envelope } from './server';
 
 export interface ResponseHost {
   /** Called exactly once per request, on completion or abort. */
@@ -21,11 +22,20 @@ export class Res {
   /** A large body is still being written under backpressure (see stream()). */
   private streaming = false;
   private ac?: AbortController;
+  private envelope?: Envelope;
+  /** Set by frame(): sent as x-request-id on every answer. */
+  requestId?: string;
 
   constructor(
     private readonly r: HttpResponse,
     private readonly host: ResponseHost,
   ) {}
+
+  /** Frames this response with a server's envelope (errors) and request id (header). */
+  frame(envelope: Envelope, requestId: string): void {
+    this.envelope = envelope;
+    this.requestId = requestId;
+  }
 
   /** Aborted when the client goes away; hand it to work that can be cancelled. */
   get signal(): AbortSignal {
@@ -65,6 +75,10 @@ export class Res {
     const e = toHttpError(err);
     if (e.status >= 500 && e.code === 'internal') this.host.onRouteError(err, e.status);
     const headers: Record<string, string> | undefined = e.status === 405 && e.details.allow ? { allow: String(e.details.allow) } : e.status === 429 ? { 'retry-after': '1' } : undefined;
+    if (this.envelope) {
+      const framed = this.envelope.error(e, this.requestId ?? '');
+      return this.send(framed.status, framed.body, 'application/json', headers, close);
+    }
     return this.send(e.status, e.body(), 'application/json', headers, close);
   }
 
@@ -73,6 +87,7 @@ export class Res {
     // uWS writes "200 OK" itself when no status was set; skipping the call is measurable on GET.
     if (status !== 200) r.writeStatus(STATUS_LINES[status] ?? String(status));
     r.writeHeader('content-type', contentType);
+    if (this.requestId) r.writeHeader('x-request-id', this.requestId);
     if (headers) for (const k in headers) r.writeHeader(k, headers[k]);
     if (body.length < STREAM_THRESHOLD) r.end(body, close);
     else this.stream(typeof body === 'string' ? Buffer.from(body) : body);

@@ -19,6 +19,8 @@ export interface Req {
   headers: Record<string, string>;
   body: unknown;
   scope: Scope | 'none';
+  /** Set when the server has an envelope (control-plane API): mirrored in x-request-id. */
+  requestId?: string;
 }
 
 export interface RouteSpec {
@@ -51,11 +53,24 @@ interface CompiledRoute {
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
 
+/**
+ * How a server other than the data plane frames its answers (the control plane's
+ * `{data, meta}` / `{error: {code, message, details}, meta}`). Without one, errors are the
+ * data plane's `{error, message, details}`.
+ */
+export interface Envelope {
+  /** The id of this request, from the client's x-request-id header ('' when absent). */
+  requestId(header: string): string;
+  /** Status and JSON body of an error answer. */
+  error(err: HttpError, requestId: string): { status: number; body: string };
+}
+
 export interface HttpServerOptions {
   maxBodyBytes: number;
   maxInflight: number;
   keys: AuthKeys;
   log: Logger;
+  envelope?: Envelope;
 }
 
 const EMPTY: Record<string, never> = Object.freeze({}) as Record<string, never>;
@@ -109,21 +124,28 @@ export class HttpServer implements ResponseHost {
     for (const r of this.routes) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.method.toUpperCase()]);
     for (const [path, methods] of byPath) {
       const allow = methods.join(', ');
-      this.app.any(path, (res, req) => this.reject(res, new HttpError('method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${path}; use ${allow}`, { allow })));
+      this.app.any(path, (res, req) => this.reject(res, new HttpError('method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${path}; use ${allow}`, { allow }), req));
     }
-    this.app.any('/*', (res, req) => this.reject(res, new HttpError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { path: req.getUrl() })));
+    this.app.any('/*', (res, req) => this.reject(res, new HttpError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { path: req.getUrl() }), req));
   }
 
-  private reject(ures: HttpResponse, err: HttpError): void {
+  private reject(ures: HttpResponse, err: HttpError, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    new Res(ures, this).error(err);
+    this.newRes(ures, ureq).error(err);
+  }
+
+  private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
+    const res = new Res(ures, this);
+    const env = this.opts.envelope;
+    if (env) res.frame(env, env.requestId(ureq.getHeader('x-request-id')));
+    return res;
   }
 
   private dispatch(route: CompiledRoute, ures: HttpResponse, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    const res = new Res(ures, this);
+    const res = this.newRes(ures, ureq);
     const spec = route.spec;
     if (this.state !== 'ready' && !spec.always) {
       res.error(new HttpError('unavailable', this.state === 'starting' ? 'the node is starting' : 'the node is shutting down'), true);
@@ -163,7 +185,7 @@ export class HttpServer implements ResponseHost {
         const v = ureq.getHeader(h);
         if (v !== '') headers[h] = v;
       }
-      req = { method: spec.method, url: ureq.getUrl(), params, query, headers, body: undefined, scope };
+      req = { method: spec.method, url: ureq.getUrl(), params, query, headers, body: undefined, scope, requestId: res.requestId };
     } catch (err) {
       res.error(err);
       return;

@@ -35,6 +35,7 @@ export function compile(where: 'params' | 'query' | 'body', schema: JsonSchema):
     if (fn(value)) return;
     const fields = (fn.errors ?? []).map((e) => ({ field: fieldOf(where, e), message: describe(e) }));
     const first = fields[0];
-    throw new HttpError('bad_request', first ? `${first.field} ${first.message}` : `invalid ${where}`, { fields });
+    // `where` is not part of the body; an envelope may answer body errors differently (422).
+    throw Object.assign(new HttpError('bad_request', first ? `${first.field} ${first.message}` : `invalid ${where}`, { fields }), { where });
   };
 }

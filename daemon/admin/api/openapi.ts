@@ -1,0 +1,93 @@
+// The admin API's OpenAPI 3.1 document, built from the same route specs (and schemas) that
+// validate requests, with the reference's envelope and error bodies; served at /openapi.json
+// on the admin port, with a Swagger UI page at /swaggerui.
+import type { HttpServer, Req, Res, RouteSpec } from '../../http';
+import { VERSION } from '../../version';
+import { errorSchema } from './schemas';
+
+const ERRORS: Record<string, string> = {
+  400: 'bad_request: an invalid path or query parameter; error.details maps each to its messages',
+  401: 'unauthorized: missing or invalid bearer token',
+  404: 'not_found',
+  409: 'conflict',
+  422: 'validation_failed: error.details maps each body field to its messages',
+  503: 'service_unavailable: starting, draining, or the database is unreachable',
+};
+
+const TAG_ORDER = ['Admins.Metadata', 'Admins.Metrics', 'Nodes.Cluster', 'Nodes.EnrollmentKey', 'Nodes.Node', 'Nodes.Alias', 'Nodes.Metrics', 'Commands.Command', 'Commands.CommandExecution', 'Ssh.SshUsername', 'Ssh.SshPublicKey', 'SelfUpdates.Request', 'Events.Type', 'Events.Webhook', 'system'];
+
+export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const err = (d: string) => ({ description: d, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+  for (const r of routes) {
+    const oaPath = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+    const parameters: unknown[] = [];
+    for (const [name, schema] of Object.entries((r.params?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'path', required: true, schema });
+    for (const [name, schema] of Object.entries((r.query?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'query', required: false, schema, ...(schema.description ? { description: schema.description } : {}) });
+    parameters.push({ name: 'x-request-id', in: 'header', required: false, schema: { type: 'string', maxLength: 128 }, description: 'Echoed in the x-request-id response header and meta.request_id' });
+    const responses: Record<string, unknown> = {};
+    for (const [status, resp] of Object.entries(r.responses)) {
+      if (Number(status) >= 400) { responses[status] = err(ERRORS[status] ? `${resp.description} (${ERRORS[status]})` : resp.description); continue; }
+      responses[status] = { description: resp.description, ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}) };
+    }
+    if (r.params || r.query) responses['400'] ??= err(ERRORS[400]);
+    if (r.body) responses['422'] ??= err(ERRORS[422]);
+    if (r.auth !== 'public') responses['401'] ??= err(ERRORS[401]);
+    responses['503'] ??= err(ERRORS[503]);
+    (paths[oaPath] ??= {})[r.method] = {
+      summary: r.summary, tags: r.tags,
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      responses,
+      ...(r.auth === 'public' ? { security: [] } : {}),
+    };
+  }
+  const used = new Set(routes.flatMap((r) => r.tags));
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Outpost admin (control plane) API', version: VERSION, description: 'Edge Admin shapes: {data, meta} envelope, paginated lists with meta.pagination, errors {error: {code, message, details}, meta}.' },
+    servers: [{ url: serverUrl }],
+    tags: TAG_ORDER.filter((t) => used.has(t)).map((name) => ({ name })),
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key for REST API access (API_KEY or MASTER_KEY)' } },
+      schemas: { Error: errorSchema },
+    },
+    security: [{ apiKey: [] }],
+    paths,
+  };
+}
+
+const SWAGGER_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Outpost admin API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="swagger-ui"><p style="font-family:sans-serif;margin:2em">Loading Swagger UI… It is fetched from unpkg.com; offline, read the document itself at <a href="/openapi.json">/openapi.json</a>.</p></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+<script>window.onload = function () { if (window.SwaggerUIBundle) window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true }); };</script>
+</body></html>
+`;
+
+/** /openapi.json, /swaggerui and /healthz of the admin port. Register last (they describe every route). */
+export function docRoutes(http: HttpServer, serverUrl: () => string): void {
+  let doc: string | undefined;
+  http.add({
+    method: 'get', path: '/openapi.json', auth: 'public', tags: ['system'], summary: 'This OpenAPI 3.1 document (admin API)',
+    responses: { 200: { description: 'OpenAPI document' } },
+    handler(_req: Req, res: Res) {
+      doc ??= JSON.stringify(buildAdminOpenApi(http.routes, serverUrl()));
+      res.send(200, doc);
+    },
+  });
+  http.add({
+    method: 'get', path: '/swaggerui', auth: 'public', tags: ['system'], summary: 'Swagger UI for this document',
+    responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
+    handler(_req: Req, res: Res) { res.send(200, SWAGGER_HTML, 'text/html; charset=utf-8'); },
+  });
+  http.add({
+    method: 'get', path: '/healthz', auth: 'public', always: true, tags: ['system'], summary: 'Liveness of the admin API: 200 ok when serving, 503 otherwise',
+    responses: { 200: { description: 'ok', contentType: 'text/plain' }, 503: { description: 'not serving', contentType: 'text/plain' } },
+    handler(_req: Req, res: Res) {
+      const up = http.state === 'ready';
+      res.send(up ? 200 : 503, up ? 'ok\n' : `${http.state}\n`, 'text/plain');
+    },
+  });
+}

@@ -1,0 +1,125 @@
+// The admin role (control plane): opens the store (migrations first), makes sure the default
+// cluster exists, serves the control-plane API on its own uWS app (admin.bind ?? bind :
+// admin.port) with the Edge Admin envelope, and sweeps node statuses every heartbeat interval.
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { isLoopback, type Config } from '../config';
+import { HttpServer, prepareKeys } from '../http';
+import type { Logger } from '../log';
+import { adminRoutes } from './api/admins';
+import { aliasRoutes } from './api/aliases';
+import { clusterRoutes } from './api/clusters';
+import { enrollmentKeyRoutes } from './api/enrollment-keys';
+import { adminEnvelope } from './api/envelope';
+import { eventTypeRoutes } from './api/events';
+import { nodeRoutes } from './api/nodes';
+import { docRoutes } from './api/openapi';
+import type { AdminCtx, AdminIdentity } from './context';
+import { ensureCluster } from './store/clusters';
+import { openStore, type AdminStore, type Db } from './store/db';
+import { resetTunnels, sweepNodeStatuses } from './store/status';
+import { iso } from './store/util';
+
+export interface AdminService {
+  http: HttpServer;
+  store: AdminStore;
+  ctx: AdminCtx;
+  port: number;
+  /** URLs that go into enrollment keys. */
+  urls(): string[];
+  close(): Promise<void>;
+}
+
+export class AdminConfigError extends Error {}
+
+/** Reads (or creates on first start) this admin's identity from admin_metadata. */
+async function loadIdentity(db: Db): Promise<AdminIdentity> {
+  const get = async (key: string) => (await db.selectFrom('admin_metadata').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  let id = await get('admin_id');
+  let hostId = await get('host_id');
+  if (!id || !hostId) {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const bytes = randomBytes(12);
+    const fresh = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+    const at = iso();
+    for (const [key, value] of [['admin_id', fresh], ['host_id', randomUUID()]] as const) {
+      // Another admin starting on the same database may have won: keep its value.
+      await db.insertInto('admin_metadata').values({ key, value, updated_at: at }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    }
+    id = (await get('admin_id'))!;
+    hostId = (await get('host_id'))!;
+  }
+  return { id, name: `admin-${id}`, host_id: hostId, admin_cluster_name: 'admin-cluster-1', hostname: os.hostname() };
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService> {
+  const bind = cfg.admin.bind ?? cfg.bind;
+  if (!cfg.api_key && !cfg.master_key && !isLoopback(bind)) {
+    throw new AdminConfigError(`refusing to serve the control plane on ${bind} without authentication: set API_KEY or MASTER_KEY, or bind it to 127.0.0.1 / ::1`);
+  }
+  const startedAt = Date.now();
+  const store = await openStore({ dataDir: cfg.data_dir, databaseUrl: cfg.admin.database_url });
+  log.info({ dialect: store.dialect, location: store.location }, 'admin store open (migrations applied)');
+  let http: HttpServer | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  try {
+    const identity = await loadIdentity(store.db);
+    if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
+    const offline = await resetTunnels(store.db);
+    if (offline) log.info({ nodes: offline }, 'nodes offline until their agents reconnect');
+
+    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key), log, envelope: adminEnvelope });
+    let port = 0;
+    const urls = () => {
+      if (cfg.admin.public_url) return [cfg.admin.public_url.replace(/\/+$/, '')];
+      const host = bind === '0.0.0.0' || bind === '::' ? os.hostname() : bind;
+      return [`http://${urlHost(host)}:${port}`];
+    };
+    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt };
+    adminRoutes(http, ctx);
+    clusterRoutes(http, ctx);
+    enrollmentKeyRoutes(http, ctx);
+    nodeRoutes(http, ctx);
+    aliasRoutes(http, ctx);
+    eventTypeRoutes(http);
+    docRoutes(http, () => urls()[0]);
+    http.finish();
+    port = await http.listen(bind, cfg.admin.port);
+    http.state = 'ready';
+    if (!cfg.admin.public_url && (bind === '0.0.0.0' || bind === '::')) log.warn({ url: urls()[0] }, 'admin.public_url is not set: enrollment keys point agents at this host name');
+
+    const interval = cfg.admin.heartbeat_interval_ms;
+    let sweeping = false;
+    sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweepNodeStatuses(store.db, interval).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+    }, interval);
+    sweeper.unref();
+
+    const server = http;
+    log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
+    let closing: Promise<void> | undefined;
+    return {
+      http: server, store, ctx, port, urls,
+      close() {
+        closing ??= (async () => {
+          clearInterval(sweeper);
+          const drained = await server.close(cfg.http.drain_timeout_ms);
+          if (!drained) log.warn({ inflight: server.inflight }, 'admin drain timeout: in-flight requests abandoned');
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    clearInterval(sweeper);
+    await http?.close(0).catch(() => undefined);
+    await store.close();
+    throw err;
+  }
+}

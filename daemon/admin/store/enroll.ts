@@ -1,0 +1,202 @@
+// The store API the agent tunnel calls: enrollment (atomic use of an enrollment key), node
+// authentication by api_token, heartbeats and tunnel up/down. Each change and its events commit
+// in one transaction.
+//
+//   consumeEnrollmentKey(db, secret, info) → { node_id, api_token, cluster, reenrolled } | throws EnrollmentError
+//   authenticateNode(db, api_token)        → node row | null
+//   recordHeartbeat(db, nodeId, at, info, heartbeatIntervalMs) → new status | null (unknown node)
+//   setTunnelState(db, nodeId, up, at, heartbeatIntervalMs)    → new status | null
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sql } from 'kysely';
+import { dialectOf, inTx, type DbOrTrx } from './db';
+import { keyIdOf } from './enrollment-key';
+import { emitEvent } from './events';
+import type { NodeRow, NodeStatus } from './schema';
+import { changeStatus, computeStatus } from './status';
+import { bool, iso } from './util';
+
+/** What an agent tells the admin about itself when it enrolls (and, partly, in heartbeats). */
+export interface NodeInfo {
+  /** /etc/machine-id as a UUID (persistent) or a random UUID the agent keeps (random). */
+  node_id: string;
+  id_type: 'persistent' | 'random';
+  node_name?: string;
+  version?: string;
+  hostname?: string;
+  /** Address the admin (hosts export, SSH jump) should use for the node. */
+  ip_address?: string;
+  http_port?: number;
+  ssh_port?: number;
+  http_proxy_port?: number;
+  socks5_proxy_port?: number;
+  host_metrics_port?: number;
+  proxy_password?: string;
+  self_update_enabled?: boolean;
+  /** Anything else worth keeping (JSON object). */
+  info?: Record<string, unknown>;
+}
+
+export type EnrollmentErrorCode = 'invalid_key' | 'expired' | 'spent' | 'cluster_full' | 'invalid_node';
+
+export class EnrollmentError extends Error {
+  constructor(readonly code: EnrollmentErrorCode, message: string) {
+    super(message);
+    this.name = 'EnrollmentError';
+  }
+}
+
+export interface Enrollment {
+  node_id: string;
+  /** Shown once: the admin keeps only its sha256. Format "<node_id>.<secret>". */
+  api_token: string;
+  cluster: { id: string; name: string };
+  /** The node id was already enrolled (its row was updated, its old token revoked). */
+  reenrolled: boolean;
+}
+
+/** Node ids: a UUID, or 32 hex digits (machine-id), or another 8–64 char [A-Za-z0-9-] id. */
+export const NODE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{6,62}[A-Za-z0-9]$/;
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+function sameSecret(presented: string, expected: string): boolean {
+  const a = sha256(presented);
+  const b = sha256(expected);
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * Uses one enrollment of the key (atomically: one conditional UPDATE decrements uses_remaining
+ * only while it is NULL or > 0 and the key has not expired, so of two agents racing for the
+ * last use exactly one wins), then registers the node, or updates it if that node id is known.
+ * The node's cluster must have room (node_limit), else nothing changes (the use is not spent).
+ */
+export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info: NodeInfo, now: Date = new Date()): Promise<Enrollment> {
+  if (!NODE_ID_RE.test(info.node_id)) throw new EnrollmentError('invalid_node', `node_id must be 8-64 characters of [A-Za-z0-9-] (got ${JSON.stringify(info.node_id)})`);
+  const keyId = keyIdOf(keySecret);
+  if (!keyId) throw new EnrollmentError('invalid_key', 'unknown enrollment key');
+  return inTx(db, async (trx) => {
+    const key = await trx.selectFrom('enrollment_keys').select(['id', 'secret', 'cluster_id', 'uses_remaining', 'expired_at']).where('id', '=', keyId).executeTakeFirst();
+    // Compare even when the id is unknown, so timing does not tell ids apart from secrets.
+    const match = sameSecret(keySecret, key?.secret ?? 'x');
+    if (!key || !match) throw new EnrollmentError('invalid_key', 'unknown enrollment key');
+    const at = iso(now);
+    const used = await trx.updateTable('enrollment_keys')
+      .set({ uses_remaining: sql<number | null>`case when uses_remaining is null then null else uses_remaining - 1 end`, last_used_at: at, updated_at: at })
+      .where('id', '=', key.id)
+      .where((eb) => eb.or([eb('uses_remaining', 'is', null), eb('uses_remaining', '>', 0)]))
+      .where((eb) => eb.or([eb('expired_at', 'is', null), eb('expired_at', '>', at)]))
+      .returning(['id', 'cluster_id', 'uses_remaining'])
+      .executeTakeFirst();
+    if (!used) {
+      const expired = key.expired_at !== null && key.expired_at <= at;
+      throw expired ? new EnrollmentError('expired', `enrollment key expired at ${key.expired_at}`) : new EnrollmentError('spent', 'enrollment key has no uses remaining');
+    }
+    let clusterQ = trx.selectFrom('clusters').select(['id', 'name', 'node_limit']).where('id', '=', used.cluster_id);
+    if (dialectOf(trx) === 'postgres') clusterQ = clusterQ.forUpdate(); // serializes node_limit checks per cluster
+    const cluster = await clusterQ.executeTakeFirstOrThrow();
+    const existing = await trx.selectFrom('nodes').selectAll().where('id', '=', info.node_id).executeTakeFirst();
+    if (cluster.node_limit !== null && existing?.cluster_id !== cluster.id) {
+      const { n } = await trx.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('cluster_id', '=', cluster.id).executeTakeFirstOrThrow();
+      if (Number(n) >= cluster.node_limit) throw new EnrollmentError('cluster_full', `cluster ${cluster.name} is full (node_limit ${cluster.node_limit})`);
+    }
+    const secret = randomBytes(32).toString('base64url');
+    const apiToken = `${info.node_id}.${secret}`;
+    const fields = {
+      cluster_id: cluster.id,
+      id_type: info.id_type === 'persistent' ? 'persistent' as const : 'random' as const,
+      node_name: info.node_name || `node-${info.node_id}`,
+      api_token_hash: sha256(secret).toString('hex'),
+      version: info.version ?? null,
+      ip_address: info.ip_address ?? null,
+      hostname: info.hostname ?? null,
+      http_port: info.http_port ?? null,
+      ssh_port: info.ssh_port ?? null,
+      http_proxy_port: info.http_proxy_port ?? null,
+      socks5_proxy_port: info.socks5_proxy_port ?? null,
+      host_metrics_port: info.host_metrics_port ?? null,
+      proxy_password: info.proxy_password ?? null,
+      self_update_enabled: bool(info.self_update_enabled),
+      info: info.info ? JSON.stringify(info.info) : null,
+      updated_at: at,
+    };
+    await emitEvent(trx, 'edge.enrollment_key.verified', { enrollment_key_id: key.id, cluster_name: cluster.name, node_id: info.node_id, uses_remaining: used.uses_remaining }, key.id, now);
+    if (existing) {
+      await trx.updateTable('nodes').set(fields).where('id', '=', info.node_id).execute();
+      await emitEvent(trx, 'edge.node.reregistered', { node_id: info.node_id, cluster_name: cluster.name, version: fields.version }, info.node_id, now);
+      if (existing.cluster_id !== cluster.id) {
+        const from = await trx.selectFrom('clusters').select('name').where('id', '=', existing.cluster_id).executeTakeFirst();
+        await emitEvent(trx, 'edge.node.cluster_changed', { node_id: info.node_id, previous_cluster_name: from?.name ?? null, cluster_name: cluster.name }, info.node_id, now);
+      }
+      if ((existing.version ?? null) !== fields.version && fields.version !== null) {
+        await emitEvent(trx, 'edge.node.version_changed', { node_id: info.node_id, cluster_name: cluster.name, previous_version: existing.version, version: fields.version }, info.node_id, now);
+      }
+    } else {
+      await trx.insertInto('nodes').values({ id: info.node_id, ...fields, status: 'offline', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
+      await emitEvent(trx, 'edge.node.registered', { node_id: info.node_id, cluster_name: cluster.name, id_type: fields.id_type, version: fields.version }, info.node_id, now);
+    }
+    return { node_id: info.node_id, api_token: apiToken, cluster: { id: cluster.id, name: cluster.name }, reenrolled: Boolean(existing) };
+  });
+}
+
+/** The node an api_token belongs to, or null. The token's secret is compared in constant time. */
+export async function authenticateNode(db: DbOrTrx, token: string): Promise<NodeRow | null> {
+  const i = token.lastIndexOf('.');
+  if (i <= 0) return null;
+  const nodeId = token.slice(0, i);
+  if (!NODE_ID_RE.test(nodeId)) return null;
+  const node = await db.selectFrom('nodes').selectAll().where('id', '=', nodeId).executeTakeFirst();
+  const presented = sha256(token.slice(i + 1));
+  const expected = node ? Buffer.from(node.api_token_hash, 'hex') : Buffer.alloc(32);
+  const ok = expected.length === 32 && timingSafeEqual(presented, expected);
+  return node && ok ? node : null;
+}
+
+/** Fields a heartbeat may refresh. */
+export type HeartbeatInfo = Partial<Omit<NodeInfo, 'node_id' | 'id_type'>>;
+
+async function nodeWithCluster(db: DbOrTrx, nodeId: string) {
+  return db.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+    .select(['nodes.id', 'nodes.status', 'nodes.version', 'nodes.last_seen_at', 'nodes.tunnel_connected', 'clusters.name as cluster_name'])
+    .where('nodes.id', '=', nodeId).executeTakeFirst();
+}
+
+/**
+ * A heartbeat arrived over the tunnel at `at`: last_seen_at moves, reported fields are
+ * refreshed (edge.node.version_changed when the version differs), the tunnel counts as up and
+ * the status is recomputed. Returns the node's status, or null for an unknown node.
+ */
+export async function recordHeartbeat(db: DbOrTrx, nodeId: string, at: Date, info: HeartbeatInfo, heartbeatIntervalMs: number): Promise<NodeStatus | null> {
+  return inTx(db, async (trx) => {
+    const node = await nodeWithCluster(trx, nodeId);
+    if (!node) return null;
+    const seen = iso(at);
+    const lastSeen = node.last_seen_at && node.last_seen_at > seen ? node.last_seen_at : seen;
+    const set: Record<string, unknown> = { last_seen_at: lastSeen, tunnel_connected: 1, updated_at: iso() };
+    for (const k of ['version', 'ip_address', 'hostname', 'http_port', 'ssh_port', 'http_proxy_port', 'socks5_proxy_port', 'host_metrics_port', 'proxy_password'] as const) {
+      if (info[k] !== undefined) set[k] = info[k];
+    }
+    if (info.node_name) set.node_name = info.node_name;
+    if (info.self_update_enabled !== undefined) set.self_update_enabled = bool(info.self_update_enabled);
+    if (info.info) set.info = JSON.stringify(info.info);
+    await trx.updateTable('nodes').set(set).where('id', '=', nodeId).execute();
+    if (info.version !== undefined && info.version !== node.version) {
+      await emitEvent(trx, 'edge.node.version_changed', { node_id: nodeId, cluster_name: node.cluster_name, previous_version: node.version, version: info.version }, nodeId, at);
+    }
+    const status = computeStatus(true, lastSeen, new Date(), heartbeatIntervalMs);
+    await changeStatus(trx, node, status, new Date());
+    return status;
+  });
+}
+
+/** The node's tunnel connected (up) or went away (down). Returns the node's status, or null. */
+export async function setTunnelState(db: DbOrTrx, nodeId: string, up: boolean, heartbeatIntervalMs: number, at: Date = new Date()): Promise<NodeStatus | null> {
+  return inTx(db, async (trx) => {
+    const node = await nodeWithCluster(trx, nodeId);
+    if (!node) return null;
+    if (node.tunnel_connected !== bool(up)) await trx.updateTable('nodes').set({ tunnel_connected: bool(up), updated_at: iso(at) }).where('id', '=', nodeId).execute();
+    const status = computeStatus(up, node.last_seen_at, at, heartbeatIntervalMs);
+    await changeStatus(trx, node, status, at);
+    return status;
+  });
+}

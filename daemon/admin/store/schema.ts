@@ -1,0 +1,85 @@
+// Row types of the control-plane store (Kysely's Database interface). Conventions, the same on
+// SQLite and PostgreSQL: ids are text UUIDs (nodes: the id the agent sends), timestamps are
+// ISO-8601 UTC strings with milliseconds (`Date#toISOString()`; timestamptz on PostgreSQL,
+// text on SQLite, read back as the same string), booleans are integers 0/1, JSON is text.
+
+export type Ts = string;
+export type Bool01 = 0 | 1;
+
+export interface ClusterRow { id: string; name: string; ipv4_range: string; node_limit: number | null; inserted_at: Ts; updated_at: Ts }
+
+export interface EnrollmentKeyRow {
+  id: string; cluster_id: string; name: string | null;
+  /** The blob handed to agents (base64 JSON: admin URLs + secret). */
+  key: string;
+  /** The random secret inside the blob; what an enrolling agent presents. */
+  secret: string;
+  uses_remaining: number | null; expired_at: Ts | null; last_used_at: Ts | null; inserted_at: Ts; updated_at: Ts;
+}
+
+export type NodeStatus = 'healthy' | 'unhealthy' | 'offline';
+
+export interface NodeRow {
+  id: string; cluster_id: string; id_type: 'persistent' | 'random'; node_name: string;
+  /** sha256 hex of the node's api_token; the token itself is only ever returned at enrollment. */
+  api_token_hash: string;
+  version: string | null; ip_address: string | null; hostname: string | null;
+  http_port: number | null; ssh_port: number | null; http_proxy_port: number | null; socks5_proxy_port: number | null;
+  host_metrics_port: number | null; wireguard_metrics_port: number | null; proxy_password: string | null;
+  self_update_enabled: Bool01; status: NodeStatus; tunnel_connected: Bool01;
+  /** Agent-reported extras (JSON object text). */
+  info: string | null;
+  last_seen_at: Ts | null; inserted_at: Ts; updated_at: Ts;
+}
+
+export interface AliasRow { id: string; node_id: string; name: string; inserted_at: Ts; updated_at: Ts }
+
+export interface CommandRow { id: string; command_text: string; targeting: string; timeout: number | null; expired_at: Ts | null; inserted_at: Ts; updated_at: Ts }
+
+export type ExecutionStatus = 'pending' | 'sent' | 'completed' | 'failed' | 'cancelled' | 'expired';
+
+export interface CommandExecutionRow {
+  id: string; command_id: string; node_id: string | null; cluster_name: string | null; target_all: Bool01;
+  status: string; exit_code: number | null; output: string | null;
+  sent_at: Ts | null; completed_at: Ts | null; cancelled_at: Ts | null; cancel_requested_at: Ts | null;
+  timeout: number | null; expired_at: Ts | null; inserted_at: Ts; updated_at: Ts;
+}
+
+export interface SshUsernameRow { id: string; node_id: string; username: string; password_hash: string | null; inserted_at: Ts; updated_at: Ts }
+export interface SshPublicKeyRow { id: string; ssh_username_id: string; key_name: string; public_key: string; inserted_at: Ts; updated_at: Ts }
+
+export interface SelfUpdateRequestRow { id: string; targeting: string; status: string; summary: string | null; inserted_at: Ts; updated_at: Ts }
+
+export interface WebhookRow {
+  id: string; url: string; subscribed_events: string;
+  /** AES-256-GCM ciphertexts (the webhook engineer's format); never returned by the API. */
+  secret_enc: string; headers_enc: string | null; inserted_at: Ts; updated_at: Ts;
+}
+
+export interface WebhookDeliveryRow {
+  id: string; webhook_id: string; event_id: string; event_type: string; status: string; attempts: number;
+  next_attempt_at: Ts | null; last_status_code: number | null; last_error: string | null; delivered_at: Ts | null; inserted_at: Ts; updated_at: Ts;
+}
+
+/** The durable event outbox: written in the same transaction as the change it describes. */
+export interface EventRow { id: string; type: string; source: string; subject: string | null; data: string; time: Ts; dispatched_at: Ts | null }
+
+export interface AdminMetadataRow { key: string; value: string; updated_at: Ts }
+export interface SchemaMigrationRow { version: number; name: string; applied_at: Ts }
+
+export interface Schema {
+  clusters: ClusterRow;
+  enrollment_keys: EnrollmentKeyRow;
+  nodes: NodeRow;
+  aliases: AliasRow;
+  commands: CommandRow;
+  command_executions: CommandExecutionRow;
+  ssh_usernames: SshUsernameRow;
+  ssh_public_keys: SshPublicKeyRow;
+  self_update_requests: SelfUpdateRequestRow;
+  webhooks: WebhookRow;
+  webhook_deliveries: WebhookDeliveryRow;
+  events: EventRow;
+  admin_metadata: AdminMetadataRow;
+  schema_migrations: SchemaMigrationRow;
+}

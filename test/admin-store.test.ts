@@ -1,0 +1,167 @@
+// The control-plane store on SQLite and PostgreSQL: migrations run once, constraints and
+// cascades as the reference says, enrollment is atomic (racing agents, last use), node tokens,
+// heartbeats and status changes with their outbox events.
+import t from 'tap';
+import { MIGRATIONS, migrate } from '../daemon/admin/store/migrations';
+import { authenticateNode, consumeEnrollmentKey, EnrollmentError, recordHeartbeat, setTunnelState } from '../daemon/admin/store/enroll';
+import { newKeySecret } from '../daemon/admin/store/enrollment-key';
+import { sweepNodeStatuses } from '../daemon/admin/store/status';
+import type { Db } from '../daemon/admin/store/db';
+import { iso, newId } from '../daemon/admin/store/util';
+import { bothDialects } from './helpers/postgres';
+
+let rangeN = 0;
+async function cluster(db: Db, name: string, nodeLimit: number | null = null, range = `100.64.${++rangeN}.0/24`) {
+  const id = newId();
+  const at = iso();
+  await db.insertInto('clusters').values({ id, name, ipv4_range: range, node_limit: nodeLimit, inserted_at: at, updated_at: at }).execute();
+  return id;
+}
+
+async function key(db: Db, clusterId: string, uses: number | null = 1, expiredAt: string | null = null) {
+  const id = newId();
+  const secret = newKeySecret(id);
+  const at = iso();
+  await db.insertInto('enrollment_keys').values({ id, cluster_id: clusterId, name: null, key: `blob-${id}`, secret, uses_remaining: uses, expired_at: expiredAt, last_used_at: null, inserted_at: at, updated_at: at }).execute();
+  return { id, secret };
+}
+
+const nodeInfo = (id: string) => ({ node_id: id, id_type: 'random' as const, version: '0.1.0' });
+
+bothDialects(t, 'migrations are versioned and run once', async (t, ctx) => {
+  const s = await ctx.open();
+  const rows = await s.db.selectFrom('schema_migrations').selectAll().execute();
+  t.same(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.same(await migrate(s.db, s.dialect), [], 'a second run applies nothing');
+  await s.close();
+  const again = await ctx.open();
+  t.equal((await again.db.selectFrom('schema_migrations').selectAll().execute()).length, MIGRATIONS.length, 'reopen does not re-apply');
+});
+
+bothDialects(t, 'node delete cascades to ssh usernames, keys and aliases; executions keep node_id NULL', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const c = await cluster(db, 'prod');
+  const k = await key(db, c, null);
+  const nodeId = newId();
+  await consumeEnrollmentKey(db, k.secret, nodeInfo(nodeId));
+  const at = iso();
+  const userId = newId();
+  await db.insertInto('ssh_usernames').values({ id: userId, node_id: nodeId, username: 'deploy', password_hash: null, inserted_at: at, updated_at: at }).execute();
+  await db.insertInto('ssh_public_keys').values({ id: newId(), ssh_username_id: userId, key_name: 'laptop', public_key: 'ssh-ed25519 AAAA x', inserted_at: at, updated_at: at }).execute();
+  await db.insertInto('aliases').values({ id: newId(), node_id: nodeId, name: 'web', inserted_at: at, updated_at: at }).execute();
+  const cmd = newId();
+  await db.insertInto('commands').values({ id: cmd, command_text: 'uptime', targeting: '{"type":"all"}', timeout: null, expired_at: null, inserted_at: at, updated_at: at }).execute();
+  const exe = newId();
+  await db.insertInto('command_executions').values({ id: exe, command_id: cmd, node_id: nodeId, cluster_name: null, target_all: 1, status: 'completed', exit_code: 0, output: 'up', sent_at: at, completed_at: at, cancelled_at: null, cancel_requested_at: null, timeout: null, expired_at: null, inserted_at: at, updated_at: at }).execute();
+
+  await t.rejects(db.deleteFrom('clusters').where('id', '=', c).execute(), 'a cluster with nodes cannot be deleted (restrict)');
+  await db.deleteFrom('nodes').where('id', '=', nodeId).execute();
+  t.equal((await db.selectFrom('ssh_usernames').selectAll().execute()).length, 0, 'ssh usernames gone');
+  t.equal((await db.selectFrom('ssh_public_keys').selectAll().execute()).length, 0, 'ssh keys gone');
+  t.equal((await db.selectFrom('aliases').selectAll().execute()).length, 0, 'aliases gone');
+  const kept = await db.selectFrom('command_executions').selectAll().where('id', '=', exe).executeTakeFirstOrThrow();
+  t.equal(kept.node_id, null, 'execution kept with node_id NULL');
+  await db.deleteFrom('commands').where('id', '=', cmd).execute();
+  t.equal((await db.selectFrom('command_executions').selectAll().execute()).length, 0, 'command delete cascades to executions');
+  await db.deleteFrom('clusters').where('id', '=', c).execute();
+  t.equal((await db.selectFrom('enrollment_keys').selectAll().execute()).length, 0, 'an empty cluster goes with its keys');
+});
+
+bothDialects(t, 'timestamps round-trip as the same ISO strings and compare as times', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const at = '2025-06-09T08:00:00.123Z';
+  const id = newId();
+  await db.insertInto('clusters').values({ id, name: 'a', ipv4_range: '100.64.0.0/24', node_limit: null, inserted_at: at, updated_at: at }).execute();
+  const row = await db.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  t.equal(row.inserted_at, at);
+  t.equal(row.node_limit, null);
+  const later = await db.selectFrom('clusters').select('id').where('inserted_at', '>', '2025-06-09T08:00:00.122Z').execute();
+  t.equal(later.length, 1);
+  const none = await db.selectFrom('clusters').select('id').where('inserted_at', '>', '2025-06-09T08:00:00.123Z').execute();
+  t.equal(none.length, 0);
+});
+
+bothDialects(t, 'enrollment: two agents racing for the last use, exactly one wins', async (t, ctx) => {
+  const s = await ctx.open();
+  const c = await cluster(s.db, 'edge');
+  for (let round = 0; round < 5; round++) {
+    const k = await key(s.db, c, 1);
+    const results = await Promise.allSettled([consumeEnrollmentKey(s.db, k.secret, nodeInfo(newId())), consumeEnrollmentKey(s.db, k.secret, nodeInfo(newId()))]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    t.equal(won.length, 1, `round ${round}: one winner`);
+    t.equal(lost.length, 1, `round ${round}: one loser`);
+    t.ok(lost[0].reason instanceof EnrollmentError && lost[0].reason.code === 'spent', 'the loser is told the key is spent');
+    const row = await s.db.selectFrom('enrollment_keys').selectAll().where('id', '=', k.id).executeTakeFirstOrThrow();
+    t.equal(row.uses_remaining, 0);
+    t.ok(row.last_used_at);
+  }
+  // Many racers for 3 uses: exactly 3 win.
+  const k3 = await key(s.db, c, 3);
+  const many = await Promise.allSettled(Array.from({ length: 8 }, () => consumeEnrollmentKey(s.db, k3.secret, nodeInfo(newId()))));
+  t.equal(many.filter((r) => r.status === 'fulfilled').length, 3, '3 uses, 3 winners of 8');
+});
+
+bothDialects(t, 'enrollment errors: unknown key, wrong secret, expired, full cluster (use not spent)', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const c = await cluster(db, 'small', 1);
+  const code = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e) { return (e as EnrollmentError).code; } };
+  t.equal(await code(consumeEnrollmentKey(db, 'garbage', nodeInfo(newId()))), 'invalid_key');
+  const k = await key(db, c, 5);
+  t.equal(await code(consumeEnrollmentKey(db, `${k.id}.wrong`, nodeInfo(newId()))), 'invalid_key');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo('bad id!'))), 'invalid_node');
+  const old = await key(db, c, null, '2020-01-01T00:00:00.000Z');
+  t.equal(await code(consumeEnrollmentKey(db, old.secret, nodeInfo(newId()))), 'expired');
+  const first = newId();
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'ok');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(newId()))), 'cluster_full');
+  t.equal((await db.selectFrom('enrollment_keys').select('uses_remaining').where('id', '=', k.id).executeTakeFirstOrThrow()).uses_remaining, 4, 'the failed enrollment spent no use');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'ok', 're-enrolling a node already in the full cluster is fine');
+});
+
+bothDialects(t, 're-enrollment updates the node and revokes its old token; tokens authenticate in constant time', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const c = await cluster(db, 'a');
+  const c2 = await cluster(db, 'b');
+  const k = await key(db, c, null);
+  const k2 = await key(db, c2, null);
+  const id = newId();
+  const e1 = await consumeEnrollmentKey(db, k.secret, { ...nodeInfo(id), id_type: 'persistent' });
+  t.equal(e1.reenrolled, false);
+  t.equal((await authenticateNode(db, e1.api_token))?.id, id);
+  t.equal(await authenticateNode(db, `${id}.nope`), null, 'wrong secret');
+  t.equal(await authenticateNode(db, 'no-dot'), null);
+  const e2 = await consumeEnrollmentKey(db, k2.secret, { ...nodeInfo(id), version: '0.2.0' });
+  t.equal(e2.reenrolled, true);
+  t.equal(e2.cluster.name, 'b');
+  t.equal(await authenticateNode(db, e1.api_token), null, 'old token revoked');
+  const node = await authenticateNode(db, e2.api_token);
+  t.equal(node?.version, '0.2.0');
+  t.equal(node?.cluster_id, c2);
+  const types = (await db.selectFrom('events').select('type').orderBy('time').orderBy('id').execute()).map((r) => r.type);
+  for (const ty of ['edge.enrollment_key.verified', 'edge.node.registered', 'edge.node.reregistered', 'edge.node.cluster_changed', 'edge.node.version_changed']) t.ok(types.includes(ty), `${ty} in the outbox`);
+  t.notOk(JSON.stringify(await db.selectFrom('nodes').selectAll().execute()).includes(e2.api_token.split('.')[1]), 'the token secret is not stored');
+});
+
+bothDialects(t, 'status: offline → healthy on tunnel + heartbeat, unhealthy when late, offline when the tunnel drops; one event per change', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const c = await cluster(db, 'hb');
+  const k = await key(db, c, null);
+  const id = newId();
+  await consumeEnrollmentKey(db, k.secret, nodeInfo(id));
+  const status = async () => (await db.selectFrom('nodes').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+  t.equal(await status(), 'offline', 'enrolled, no tunnel yet');
+  const interval = 1000;
+  t.equal(await setTunnelState(db, id, true, interval), 'unhealthy', 'tunnel up, no heartbeat yet');
+  t.equal(await recordHeartbeat(db, id, new Date(), { version: '0.1.1' }, interval), 'healthy');
+  t.same(await sweepNodeStatuses(db, interval), [], 'fresh heartbeat: nothing to sweep');
+  t.same(await sweepNodeStatuses(db, interval, new Date(Date.now() + 3 * interval + 50)), [id], 'three intervals later: late');
+  t.equal(await status(), 'unhealthy');
+  t.equal(await recordHeartbeat(db, id, new Date(), {}, interval), 'healthy');
+  t.equal(await setTunnelState(db, id, false, interval), 'offline');
+  t.equal(await recordHeartbeat(db, 'unknown-node-1', new Date(), {}, interval), null);
+  const changes = await db.selectFrom('events').select(['data']).where('type', '=', 'edge.node.status_changed').orderBy('time').orderBy('id').execute();
+  // (the sweep's event carries the simulated time, so compare as a multiset)
+  t.same(changes.map((e) => JSON.parse(e.data).status as string).sort(), ['healthy', 'healthy', 'offline', 'unhealthy', 'unhealthy']);
+  t.ok((await db.selectFrom('events').select('type').where('type', '=', 'edge.node.version_changed').execute()).length >= 1, 'version change event');
+});
