@@ -7,6 +7,8 @@ import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
 import { CommandService } from './agent/commands';
+import { AgentTunnel } from './agent/tunnel';
+import { decodeKeyBlob } from './admin/tunnel/backend';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -30,6 +32,8 @@ export interface Daemon {
   ws: WsHub;
   ts: TsStore;
   commands: CommandService;
+  /** The tunnel to the admin, when ENROLLMENT_KEY is set. */
+  tunnel?: AgentTunnel;
   http: HttpServer;
   native: NativeReport;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
@@ -48,6 +52,9 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   if (!cfg.api_key && !cfg.master_key) {
     log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
   }
+
+  // A malformed ENROLLMENT_KEY fails the start here, with the reason.
+  if (cfg.agent.enrollment_key) decodeKeyBlob(cfg.agent.enrollment_key);
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
@@ -113,7 +120,17 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   // 5. Ready.
   http.state = 'ready';
+  // The tunnel to the admin (enrolls in the background; deliveries run on the command runner).
+  let tunnel: AgentTunnel | undefined;
+  if (cfg.agent.enrollment_key) {
+    tunnel = new AgentTunnel({
+      dataDir: cfg.data_dir, enrollmentKey: cfg.agent.enrollment_key, name: cfg.agent.name, agentVersion: VERSION,
+      heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
+    });
+    tunnel.attachCommands(commands);
+  }
   commands.start();
+  tunnel?.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
@@ -125,12 +142,15 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ws,
     ts,
     commands,
+    tunnel,
     http,
     native,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
+        // No new deliveries; results of commands the shutdown ends are reported after the restart.
+        await tunnel?.close();
         // Running commands get SIGTERM and are recorded as ended by the shutdown; pending ones
         // stay queued for the next start.
         await commands.stop();

@@ -41,7 +41,6 @@ interface Conn {
   ws?: WebSocket<Conn>;
   open: boolean;
   ready: boolean; // Hello accepted
-  replaced: boolean;
   outSeq: number;
   sent?: Map<number, Sent>;
   inAck: number;
@@ -181,7 +180,7 @@ export class TunnelHub {
         if (aborted) return;
         res.cork(() => {
           if (!node) { reject('401 Unauthorized', 'unauthorized', 'invalid node api_token (the node may have been deleted: enroll again)'); return; }
-          const c: Conn = { node, remote, open: true, ready: false, replaced: false, outSeq: 0, inAck: 0, lastBeat: Date.now(), unhealthy: false };
+          const c: Conn = { node, remote, open: true, ready: false, outSeq: 0, inAck: 0, lastBeat: Date.now(), unhealthy: false };
           res.upgrade<Conn>(c, key, proto, ext, ctx);
         });
       },
@@ -198,13 +197,14 @@ export class TunnelHub {
     c.ws = ws;
     if (this.closed) { ws.end(CLOSE_SHUTDOWN, 'admin shutting down'); return; }
     const old = this.byNode.get(c.node.node_id);
+    // The new tunnel owns the node before the old one is ended: uWS runs its close handler
+    // synchronously inside end(), which must see that it was replaced (no tunnelDown).
+    this.byNode.set(c.node.node_id, c);
     if (old && old !== c) {
-      old.replaced = true;
       this.counters.replaced_total++;
       old.ws?.end(CLOSE_REPLACED, 'replaced by a newer tunnel of the same node');
       this.o.log.info({ node_id: c.node.node_id, remote: c.remote }, 'tunnel replaced by a newer one');
     }
-    this.byNode.set(c.node.node_id, c);
     this.counters.connections_total++;
   }
 

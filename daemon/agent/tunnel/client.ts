@@ -94,6 +94,11 @@ export class TunnelClient {
 
   private async enqueue(body: Envelope): Promise<void> {
     const { frame } = await this.o.store.append(body);
+    this.sendQueued(frame);
+  }
+
+  /** Sends a frame just appended to the store if the tunnel is up (else the next Hello re-sends it). */
+  sendQueued(frame: Uint8Array): void {
     if (this.state === 'up') this.sendRaw(frame);
   }
 

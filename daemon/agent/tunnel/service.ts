@@ -64,15 +64,15 @@ export class AgentTunnel {
 
   /** Queues a command outcome durably (sent when the tunnel is up). */
   async reportResult(r: CommandResult): Promise<void> {
-    if (this.client) await this.client.reportResult(r);
-    else await this.store.append({ command_result: r });
+    const { frame } = await this.store.append({ command_result: r });
+    // The client may have come up while the append committed: it decides whether to send now.
+    this.client?.sendQueued(frame);
   }
 
   /** Queues an agent event durably (delivered at least once, even across restarts). */
   async reportEvent(type: string, data: unknown): Promise<void> {
-    const id = randomUUID();
-    if (this.client) await this.client.reportEvent(id, type, data);
-    else await this.store.append({ event: { id, type, time: Date.now(), json: jsonBytes(data) } });
+    const { frame } = await this.store.append({ event: { id: randomUUID(), type, time: Date.now(), json: jsonBytes(data) } });
+    this.client?.sendQueued(frame);
   }
 
   /** The last credential set received (kept across restarts), for the SSH server at start. */
