@@ -123,10 +123,16 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   // The tunnel to the admin (enrolls in the background; deliveries run on the command runner).
   let tunnel: AgentTunnel | undefined;
   if (cfg.agent.enrollment_key) {
-    tunnel = new AgentTunnel({
-      dataDir: cfg.data_dir, enrollmentKey: cfg.agent.enrollment_key, name: cfg.agent.name, agentVersion: VERSION,
-      heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
-    });
+    try {
+      tunnel = new AgentTunnel({
+        dataDir: cfg.data_dir, enrollmentKey: cfg.agent.enrollment_key, name: cfg.agent.name, agentVersion: VERSION,
+        heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
+      });
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
     tunnel.attachCommands(commands);
   }
   commands.start();

@@ -63,3 +63,9 @@ t.test('deliveries run on the command runner; results, cancel and restart come b
   t.match(cut.result, { status: 'completed', exit_code: 143, error: /shut down while the command was running/ });
   t.equal(d2.tunnel!.state!.node_id, nodeId, 'same node, no second enrollment');
 });
+
+t.test('a malformed ENROLLMENT_KEY stops the daemon at start with the reason', async (t) => {
+  t.setTimeout(20_000);
+  const cfg = loadConfig(['--data-dir', tempDir(t), '--api-port', '0', '--log-level', 'silent', ...AGENT_OFF], { ENROLLMENT_KEY: 'not a key' });
+  await t.rejects(startDaemon(cfg, log), { code: 'ENROLLMENT_KEY_INVALID', message: /ENROLLMENT_KEY is not a valid enrollment key: it is not base64/ });
+});
