@@ -54,7 +54,9 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   }
 
   // A malformed ENROLLMENT_KEY fails the start here, with the reason.
-  if (cfg.agent.enrollment_key) decodeKeyBlob(cfg.agent.enrollment_key);
+  // (The config has no `agent` object when none of its settings is set.)
+  const enrollmentKey = cfg.agent?.enrollment_key;
+  if (enrollmentKey) decodeKeyBlob(enrollmentKey);
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
@@ -122,10 +124,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   http.state = 'ready';
   // The tunnel to the admin (enrolls in the background; deliveries run on the command runner).
   let tunnel: AgentTunnel | undefined;
-  if (cfg.agent.enrollment_key) {
+  if (enrollmentKey) {
     try {
       tunnel = new AgentTunnel({
-        dataDir: cfg.data_dir, enrollmentKey: cfg.agent.enrollment_key, name: cfg.agent.name, agentVersion: VERSION,
+        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent?.name, agentVersion: VERSION,
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
       });
     } catch (err) {
