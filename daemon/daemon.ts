@@ -9,6 +9,8 @@ import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
 import { CommandService } from './agent/commands';
+import { AgentTunnel } from './agent/tunnel';
+import { decodeKeyBlob } from './admin/tunnel/backend';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -39,6 +41,8 @@ export interface Daemon {
   ws: WsHub;
   ts: TsStore;
   commands: CommandService;
+  /** The tunnel to the admin, when ENROLLMENT_KEY is set. */
+  tunnel?: AgentTunnel;
   http: HttpServer;
   /** The control plane, when admin.enabled. */
   admin?: AdminService;
@@ -73,6 +77,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   // Proxy allow/deny CIDRs are checked before anything is opened.
   const denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
   if (cfg.ssh.enabled) denyPolicy.addOwnPort(cfg.ssh.port);
+  // A malformed ENROLLMENT_KEY fails the start here, with the reason.
+  // (The config has no `agent` object when none of its settings is set.)
+  const enrollmentKey = cfg.agent?.enrollment_key;
+  if (enrollmentKey) decodeKeyBlob(enrollmentKey);
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
@@ -198,7 +206,23 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   // 6. Ready.
   http.state = 'ready';
+  // The tunnel to the admin (enrolls in the background; deliveries run on the command runner).
+  let tunnel: AgentTunnel | undefined;
+  if (enrollmentKey) {
+    try {
+      tunnel = new AgentTunnel({
+        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent?.name, agentVersion: VERSION,
+        heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
+      });
+    } catch (err) {
+      await http.close(0);
+      await closeStores();
+      throw err;
+    }
+    tunnel.attachCommands(commands);
+  }
   commands.start();
+  tunnel?.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
@@ -210,6 +234,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ws,
     ts,
     commands,
+    tunnel,
     http,
     admin,
     native,
@@ -223,6 +248,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
+        // No new deliveries; results of commands the shutdown ends are reported after the restart.
+        await tunnel?.close();
         // Running commands get SIGTERM and are recorded as ended by the shutdown; pending ones
         // stay queued for the next start.
         await commands.stop();

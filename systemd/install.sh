@@ -191,7 +191,7 @@ fi
 log "installing code to $DEST"
 NEW="$DEST.new.$$"
 if [ "$DRY_RUN" = 1 ]; then
-  echo "[dry-run] copy package.json, package-lock.json, dist/ (without tests) and production node_modules to $DEST"
+  echo "[dry-run] copy package.json, package-lock.json, dist/ (without tests), daemon/**/*.proto and production node_modules to $DEST"
 else
   umask 022
   mkdir -p "$(dirname "$DEST")"
@@ -204,6 +204,10 @@ else
     cp -R "$d" "$NEW/dist/"
   done
   cp "$SRC/systemd/outpostd.service" "$SRC/systemd/install.sh" "$SRC/systemd/hardened.conf" "$NEW/systemd/"
+  # Protobuf schemas are read at run time from the source tree's layout (daemon/**/*.proto).
+  (cd "$SRC" && find daemon -name '*.proto') | while read -r f; do
+    mkdir -p "$NEW/$(dirname "$f")" && cp "$SRC/$f" "$NEW/$f"
+  done
   [ ! -f "$SRC/systemd/README.md" ] || cp "$SRC/systemd/README.md" "$NEW/systemd/"
   chmod 0755 "$NEW/dist/daemon/main.js"
   [ ! -f "$NEW/dist/daemon/cli/outpost.js" ] || chmod 0755 "$NEW/dist/daemon/cli/outpost.js"

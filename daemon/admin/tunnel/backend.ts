@@ -1,0 +1,161 @@
+// What the admin side of the tunnel needs from the control-plane store, as one small interface
+// (TunnelBackend), plus the enrollment-key blob format shared by the admin (which writes it)
+// and the agent (which reads it from ENROLLMENT_KEY). The tunnel never touches the store
+// directly: an adapter implements this interface over it.
+//
+// Rules every implementation follows:
+// - every method is safe to call again with the same input (the tunnel re-sends after a
+//   reconnect): results are idempotent by execution_id, events by id, acks by (kind, id);
+// - a promise resolves only once the write is committed (the tunnel acks the agent after it);
+// - batch methods get arrays so one transaction can hold them (1,000 results → one commit).
+import type { CommandDeliver, Heartbeat, SshUser } from './schema';
+
+/** Enrollment: what the agent posts (the key's secret, not the whole blob) plus what it knows of itself. */
+export interface EnrollRequest {
+  /** The secret from the key blob. */
+  secret: string;
+  node_id: string;
+  /** persistent (derived from /etc/machine-id) or random (generated and kept in the data dir). */
+  id_type: 'persistent' | 'random';
+  /** Node name; the admin may derive one when absent. */
+  name?: string;
+  host_name?: string;
+  agent_version?: string;
+  os?: string;
+  arch?: string;
+  /** Agent ports, as NodeResponse shows them (ssh_port, http_port, http_proxy_port, socks5_proxy_port). */
+  ports?: Partial<Record<'ssh_port' | 'http_port' | 'http_proxy_port' | 'socks5_proxy_port', number>>;
+}
+
+export interface EnrollResult {
+  node_id: string;
+  /** Opaque bearer token of this node (store only its hash; compare in constant time). */
+  api_token: string;
+  cluster_name: string;
+  /** True when this node id was already known (reregistration: a new token replaces the old). */
+  reregistered?: boolean;
+}
+
+/**
+ * Why an enrollment was refused. The route turns `code` into the HTTP answer:
+ * invalid_key → 401, key_expired / key_exhausted → 403, node_limit / node_conflict → 409.
+ */
+export type EnrollErrorCode = 'invalid_key' | 'key_expired' | 'key_exhausted' | 'node_limit' | 'node_conflict';
+
+export class EnrollError extends Error {
+  constructor(readonly code: EnrollErrorCode, message: string, readonly details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'EnrollError';
+  }
+}
+
+/** The node behind a token. */
+export interface TunnelNode { node_id: string; cluster_name: string }
+
+/** What the hub learns from Hello and hands to tunnelUp. */
+export interface TunnelInfo { agent_version: string; host_name: string; capabilities: string[]; remote_address: string; credentials_version: number }
+
+/** Everything the node is owed when its tunnel comes up. */
+export interface ResumeSet {
+  /** Executions still `pending` for this node (never acked by the agent), oldest first. */
+  deliveries: CommandDeliver[];
+  /** Executions whose cancel was requested while `sent` and not yet acked by the agent. */
+  cancels: string[];
+  /** The node's current credential set, or null when the store has none for it. */
+  credentials: CredentialSet | null;
+}
+
+/** Full SSH credential set of a node; version grows on every change that touches the node. */
+export interface CredentialSet { version: number; users: SshUser[] }
+
+export interface HeartbeatRecord extends Heartbeat { node_id: string; received_at: number }
+
+export type NodeStatus = 'healthy' | 'unhealthy' | 'offline';
+export interface StatusChange { node_id: string; status: NodeStatus; at: number; reason: string }
+
+/** The agent has durably taken something the admin sent. */
+export type DeliveryAck =
+  | { node_id: string; kind: 'command'; execution_id: string; at: number } // pending → sent (sent_at = at)
+  | { node_id: string; kind: 'cancel'; execution_id: string; at: number }
+  | { node_id: string; kind: 'credentials'; version: number; at: number };
+
+/** A command's outcome as the agent reports it (the CommandExecutionResponse fields). */
+export interface CommandResultRecord {
+  node_id: string;
+  execution_id: string;
+  status: 'completed' | 'cancelled' | 'expired';
+  exit_code: number | null;
+  output: string;
+  output_truncated: boolean;
+  output_dropped_bytes: number;
+  /** Why the agent could not run it to its own end; null when it did. */
+  error: string | null;
+  started_at: number | null;
+  completed_at: number | null;
+  cancelled_at: number | null;
+}
+
+export interface AgentEventRecord { node_id: string; id: string; type: string; time: number; data: unknown }
+
+export interface TunnelBackend {
+  /** Consumes one use of the key atomically and registers (or re-registers) the node. Throws EnrollError. */
+  enroll(req: EnrollRequest): Promise<EnrollResult>;
+  /** The node a token belongs to, or null (unknown, or the node was deleted). */
+  authenticate(apiToken: string): Promise<TunnelNode | null>;
+  /** The node's tunnel is up (status → healthy, last_seen_at, version). Returns what it is owed. */
+  tunnelUp(node: TunnelNode, info: TunnelInfo, at: number): Promise<ResumeSet>;
+  /** The node's tunnel is down (status → offline) unless a newer tunnel of the same node is up. */
+  tunnelDown(nodeId: string, at: number, reason: string): Promise<void>;
+  /** Batched heartbeats (one per node per flush, the latest): last_seen_at and brief metrics. */
+  recordHeartbeats(beats: HeartbeatRecord[]): Promise<void>;
+  /** Status changes decided by the hub from heartbeats (healthy ↔ unhealthy); emit status_changed on a real change. */
+  setStatus(changes: StatusChange[]): Promise<void>;
+  /** Things the agents acknowledged (deliveries, cancels, credential versions). */
+  delivered(acks: DeliveryAck[]): Promise<void>;
+  /** Command outcomes; a repeat of an execution already terminal is ignored. */
+  recordResults(results: CommandResultRecord[]): Promise<void>;
+  /** Agent events; a repeat of an id is ignored. */
+  recordEvents(events: AgentEventRecord[]): Promise<void>;
+  /** The node's current credential set (for a sync after a change). */
+  credentials(nodeId: string): Promise<CredentialSet | null>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrollment-key blob: base64 (standard or url-safe) of the JSON {"v":1,"urls":[...],"secret":"..."}.
+// urls: the admin base URLs (http(s)://host:port) the agent may enroll with and tunnel to, tried
+// in order; secret: the key's secret, sent to POST /api/v1/agent/enroll. Optional cluster_name
+// is informational.
+
+export interface EnrollmentKeyBlob { v: 1; urls: string[]; secret: string; cluster_name?: string }
+
+export function encodeKeyBlob(b: EnrollmentKeyBlob): string {
+  return Buffer.from(JSON.stringify(b)).toString('base64');
+}
+
+/** Decodes and checks a blob; the error says what is wrong with it (never echoes the secret). */
+export function decodeKeyBlob(blob: string): EnrollmentKeyBlob {
+  const bad = (why: string) => Object.assign(new Error(`ENROLLMENT_KEY is not a valid enrollment key: ${why}`), { code: 'ENROLLMENT_KEY_INVALID' });
+  const text = blob.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw bad('it is not base64 (copy the `key` field of the enrollment key as is)');
+  let v: unknown;
+  try { v = JSON.parse(Buffer.from(text, 'base64').toString('utf8')); } catch { throw bad('its base64 does not hold JSON'); }
+  if (!v || typeof v !== 'object') throw bad('its JSON is not an object');
+  const o = v as Record<string, unknown>;
+  if (o.v !== 1) throw bad(`unsupported version ${JSON.stringify(o.v)} (this agent reads version 1)`);
+  if (!Array.isArray(o.urls) || !o.urls.length) throw bad('urls must be a non-empty list of admin URLs');
+  for (const u of o.urls) {
+    let ok = false;
+    try { const p = new URL(String(u)); ok = p.protocol === 'http:' || p.protocol === 'https:'; } catch { /* not a URL */ }
+    if (!ok) throw bad(`${JSON.stringify(u)} is not an http(s) URL`);
+  }
+  if (typeof o.secret !== 'string' || o.secret.length < 16) throw bad('secret is missing or shorter than 16 characters');
+  return { v: 1, urls: (o.urls as string[]).map((u) => u.replace(/\/+$/, '')), secret: o.secret, ...(typeof o.cluster_name === 'string' ? { cluster_name: o.cluster_name } : {}) };
+}
+
+/** ws(s)://… tunnel endpoint of an admin base URL. */
+export function tunnelUrlOf(base: string): string {
+  const u = new URL(base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/api/v1/agent/tunnel`;
+  return u.toString();
+}

@@ -1,0 +1,71 @@
+// The tunnel's wire schema (tunnel.proto next to this file), loaded once with protobufjs, and
+// the plain-object shapes of its messages (numbers for 64-bit ints, Uint8Array for bytes).
+// Shared by the admin hub and the agent client.
+import fs from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+/** The .proto stays in the source tree: from dist/daemon/admin/tunnel up to the repo root, then down. */
+export const PROTO_PATH = [
+  path.join(__dirname, '..', '..', '..', '..', 'daemon', 'admin', 'tunnel', 'tunnel.proto'),
+  path.join(__dirname, 'tunnel.proto'),
+].find((p) => fs.existsSync(p)) ?? path.join(__dirname, 'tunnel.proto');
+
+const root = new protobuf.Root();
+root.loadSync(PROTO_PATH, { keepCase: true });
+root.resolveAll();
+
+export const EnvelopeType = root.lookupType('outpost.tunnel.v1.Envelope');
+
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, defaults: false, arrays: true, oneofs: false };
+
+export interface Hello { node_id: string; api_token?: string; agent_version?: string; host_name?: string; capabilities?: string[]; last_acked_seq?: number; credentials_version?: number; outbox_pending?: number }
+export interface HelloOk { node_id: string; cluster_name?: string; heartbeat_interval_ms?: number; server_time?: number }
+export interface HelloError { code: string; message: string; retry?: boolean }
+export interface Heartbeat { time: number; load_1m?: number; mem_used_bytes?: number; mem_total_bytes?: number; commands_running?: number; commands_queued?: number; outbox_pending?: number; uptime_s?: number }
+export interface HeartbeatAck { time: number }
+export type MetricsKind = 'host' | 'agent' | 'unified';
+export interface MetricsRequest { request_id: number; kind: MetricsKind }
+export interface MetricsResponse { request_id: number; ok?: boolean; json?: Uint8Array; error?: string }
+export interface CommandDeliver { execution_id: string; command_id?: string; command_text: string; timeout_ms?: number; expired_at?: number }
+export interface CommandCancel { execution_id: string }
+export type ResultStatus = 'completed' | 'cancelled' | 'expired';
+export interface CommandResult {
+  execution_id: string; status: ResultStatus; exit_code?: number; output?: string; output_truncated?: boolean; output_dropped_bytes?: number;
+  error?: string; started_at?: number; completed_at?: number; cancelled_at?: number;
+}
+export interface SshUser { username: string; password_hash?: string; public_keys?: Array<{ id?: string; public_key: string }> }
+export interface CredentialSync { version: number; users?: SshUser[] }
+export interface CredentialAck { version: number }
+export interface TunnelEvent { id: string; type: string; time: number; json?: Uint8Array }
+
+/** One frame: at most one body member set (none = an ack alone). */
+export interface Envelope {
+  seq?: number;
+  ack?: number;
+  hello?: Hello; hello_ok?: HelloOk; hello_error?: HelloError;
+  heartbeat?: Heartbeat; heartbeat_ack?: HeartbeatAck;
+  metrics_request?: MetricsRequest; metrics_response?: MetricsResponse;
+  command_deliver?: CommandDeliver; command_cancel?: CommandCancel; command_result?: CommandResult;
+  credential_sync?: CredentialSync; credential_ack?: CredentialAck;
+  event?: TunnelEvent;
+}
+
+/** Body members that are re-sent until acked. */
+export type ReliableBody = Pick<Envelope, 'command_deliver' | 'command_cancel' | 'credential_sync' | 'command_result' | 'event'>;
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  return EnvelopeType.encode(e as unknown as protobuf.Message).finish();
+}
+
+/** Throws on a frame that is not an Envelope. */
+export function decodeEnvelope(buf: Uint8Array): Envelope {
+  return EnvelopeType.toObject(EnvelopeType.decode(buf), TO_OBJECT) as Envelope;
+}
+
+const utf8 = new TextEncoder();
+export function jsonBytes(v: unknown): Uint8Array { return utf8.encode(JSON.stringify(v)); }
+export function parseJsonBytes(b: Uint8Array | undefined): unknown {
+  if (!b || !b.length) return null;
+  return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+}

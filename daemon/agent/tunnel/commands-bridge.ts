@@ -1,0 +1,126 @@
+// Bridges the tunnel to the local command runner (daemon/agent/commands): a CommandDeliver
+// becomes a local execution (its id kept with the delivery), a CommandCancel cancels it, and
+// its final state goes back as a CommandResult through the durable outbox. After the result is
+// queued the local execution is acknowledged (deleted): the outbox now holds the outcome.
+// At start, deliveries whose result was not queued yet are picked up again (the runner marks
+// executions a crash interrupted as failed, so each one ends and is reported exactly once
+// from the agent's side; the admin drops repeats).
+import type { CommandService, WireExecution } from '../commands';
+import type { Logger } from '../../log';
+import type { CommandDeliver, CommandResult } from '../../admin/tunnel/schema';
+import type { TunnelStore } from './store';
+
+type Commands = Pick<CommandService, 'create' | 'cancel' | 'get' | 'subscribe' | 'acknowledge'>;
+
+const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
+const ms = (iso: string | null) => (iso ? Date.parse(iso) : 0);
+
+export function toResult(executionId: string, e: WireExecution): CommandResult {
+  return {
+    execution_id: executionId,
+    status: e.status as CommandResult['status'],
+    ...(e.exit_code === null ? {} : { exit_code: e.exit_code }),
+    output: e.output ?? '',
+    output_truncated: e.output_truncated,
+    output_dropped_bytes: e.output_dropped_bytes,
+    error: e.error ?? '',
+    started_at: ms(e.sent_at),
+    completed_at: ms(e.completed_at),
+    cancelled_at: ms(e.cancelled_at),
+  };
+}
+
+export class CommandsBridge {
+  private readonly watching = new Map<string, () => void>();
+
+  constructor(
+    private readonly commands: Commands,
+    private readonly store: TunnelStore,
+    private readonly report: (r: CommandResult) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Hook: a new delivery. Resolves with the local execution id once it is stored. */
+  async deliver(d: CommandDeliver): Promise<string | null> {
+    let local: WireExecution;
+    try {
+      local = await this.commands.create({
+        command_text: d.command_text,
+        timeout: d.timeout_ms ?? null,
+        expired_at: d.expired_at ? new Date(d.expired_at).toISOString() : null,
+        ...(d.command_id ? { command_id: d.command_id } : {}),
+      });
+    } catch (err) {
+      // The runner refused it (full, shutting down): report that instead of leaving it hanging.
+      const now = Date.now();
+      await this.store.putDelivery(d.execution_id, { ref: null, done: true, at: now });
+      await this.report({ execution_id: d.execution_id, status: 'completed', output: '', error: `the agent could not take the command: ${(err as Error).message}`, completed_at: now });
+      return null;
+    }
+    await this.store.putDelivery(d.execution_id, { ref: local.id, done: false, at: Date.now() });
+    this.watch(d.execution_id, local.id);
+    return local.id;
+  }
+
+  /** Hook: cancel; the runner's own semantics apply (pending → cancelled, running → SIGTERM). */
+  async cancel(executionId: string, ref: string | null): Promise<void> {
+    if (!ref) return;
+    try { await this.commands.cancel(ref); } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'conflict' && code !== 'not_found') throw err; // already over: its result says how
+    }
+  }
+
+  /** Picks up deliveries whose outcome is not queued yet (after a restart). */
+  resume(): void {
+    for (const { id, rec } of this.store.deliveries()) {
+      if (rec.done || !rec.ref) continue;
+      let e: WireExecution;
+      try { e = this.commands.get(rec.ref); } catch {
+        // Gone from the runner without a queued result: report it as lost rather than never.
+        void this.finish(id, rec.ref, null);
+        continue;
+      }
+      if (TERMINAL.has(e.status)) void this.finish(id, rec.ref, e);
+      else this.watch(id, rec.ref);
+    }
+  }
+
+  close(): void {
+    for (const un of this.watching.values()) un();
+    this.watching.clear();
+  }
+
+  private watch(executionId: string, ref: string): void {
+    if (this.watching.has(executionId)) return;
+    let un: (() => void) | undefined;
+    let ended = false;
+    un = this.commands.subscribe(ref, {
+      output: () => {},
+      status: (_e, final) => {
+        if (!final || ended) return;
+        ended = true;
+        un?.();
+        this.watching.delete(executionId);
+        // The listener gets the state without output: read the stored execution.
+        let full: WireExecution | null = null;
+        try { full = this.commands.get(ref); } catch { /* acknowledged meanwhile */ }
+        void this.finish(executionId, ref, full);
+      },
+    });
+    if (ended) un();
+    else this.watching.set(executionId, un);
+  }
+
+  private async finish(executionId: string, ref: string, e: WireExecution | null): Promise<void> {
+    try {
+      const rec = this.store.delivery(executionId);
+      if (rec?.done) return;
+      await this.report(e ? toResult(executionId, e) : { execution_id: executionId, status: 'completed', output: '', error: 'the agent lost this execution (its local record is gone)', completed_at: Date.now() });
+      await this.store.putDelivery(executionId, { ref, done: true, at: Date.now() });
+      await this.commands.acknowledge(ref).catch(() => { /* already gone */ });
+    } catch (err) {
+      this.log.error({ err, execution_id: executionId }, 'tunnel: queuing a command result failed (it is reported after the next restart)');
+    }
+  }
+}

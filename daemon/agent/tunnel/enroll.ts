@@ -1,0 +1,75 @@
+// Enrollment, agent side: POST {admin}/api/v1/agent/enroll with the key's secret and what the
+// agent knows of itself, trying the key's admin URLs in order. A refusal (4xx) is final and
+// says why in words a person can act on; an unreachable admin or a 5xx/429 is retryable.
+import os from 'node:os';
+import { request } from 'undici';
+import type { EnrollmentKeyBlob, EnrollRequest } from '../../admin/tunnel/backend';
+import type { NodeIdentity } from './identity';
+
+export interface EnrollAnswer { node_id: string; api_token: string; cluster_name: string; tunnel_url: string; heartbeat_interval_ms?: number; admin_url: string }
+
+export class EnrollFailure extends Error {
+  constructor(message: string, readonly retryable: boolean, readonly status?: number, readonly reason?: string) {
+    super(message);
+    this.name = 'EnrollFailure';
+  }
+}
+
+const HINTS: Record<string, string> = {
+  invalid_key: 'the admin does not know this enrollment key (deleted, or from another admin): create a new key and set ENROLLMENT_KEY again',
+  key_expired: 'the enrollment key has expired: create a new key (or PATCH its expired_at) and set ENROLLMENT_KEY again',
+  key_exhausted: 'the enrollment key has no uses left: create a new key (or PATCH its uses_remaining) and set ENROLLMENT_KEY again',
+  node_limit: 'the cluster is at its node_limit: raise it (PATCH the cluster) or use a key of another cluster',
+  node_conflict: 'the admin refused this node id',
+};
+
+export interface EnrollInput { key: EnrollmentKeyBlob; identity: NodeIdentity; name?: string; agentVersion: string; ports?: EnrollRequest['ports']; timeoutMs?: number }
+
+export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
+  const body = JSON.stringify({
+    enrollment_key: inp.key.secret, node_id: inp.identity.node_id, id_type: inp.identity.id_type,
+    ...(inp.name ? { name: inp.name } : {}), host_name: os.hostname(), agent_version: inp.agentVersion, os: process.platform, arch: process.arch,
+    ...(inp.ports ? { ports: inp.ports } : {}),
+  });
+  const failures: string[] = [];
+  let retryable = false;
+  for (const base of inp.key.urls) {
+    const url = `${base}/api/v1/agent/enroll`;
+    let status: number;
+    let text: string;
+    try {
+      const r = await request(url, {
+        method: 'POST', body, headers: { 'content-type': 'application/json' },
+        headersTimeout: inp.timeoutMs ?? 10_000, bodyTimeout: inp.timeoutMs ?? 10_000, maxRedirections: 0,
+      } as Parameters<typeof request>[1]);
+      status = r.statusCode;
+      text = await r.body.text();
+    } catch (err) {
+      failures.push(`${base}: ${(err as Error).message}`);
+      retryable = true;
+      continue;
+    }
+    let parsed: Record<string, unknown> = {};
+    try { parsed = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+    if (status === 200 || status === 201) {
+      const d = (parsed.data ?? parsed) as Partial<EnrollAnswer>;
+      if (typeof d.node_id !== 'string' || typeof d.api_token !== 'string' || typeof d.tunnel_url !== 'string') {
+        throw new EnrollFailure(`enrollment at ${url} answered ${status} without node_id/api_token/tunnel_url: is this an Outpost admin?`, false, status);
+      }
+      return { node_id: d.node_id, api_token: d.api_token, cluster_name: d.cluster_name ?? '', tunnel_url: d.tunnel_url, heartbeat_interval_ms: d.heartbeat_interval_ms, admin_url: base };
+    }
+    // Both error shapes: data plane {"error": code, message, details} and control plane {"error": {code, message, details}}.
+    const e = parsed.error;
+    const errObj = (e && typeof e === 'object' ? e : parsed) as { message?: string; details?: { reason?: string } };
+    const reason = errObj.details?.reason;
+    const msg = errObj.message ?? (text.slice(0, 200) || `HTTP ${status}`);
+    if (status === 429 || status >= 500) {
+      failures.push(`${base}: HTTP ${status}: ${msg}`);
+      retryable = true;
+      continue;
+    }
+    const hint = reason && HINTS[reason] ? ` — ${HINTS[reason]}` : '';
+    throw new EnrollFailure(`enrollment refused by ${base} (HTTP ${status}): ${msg}${hint}`, false, status, reason);
+  }
+  throw new EnrollFailure(`cannot reach any admin of the enrollment key (${failures.join('; ')})`, retryable);
+}

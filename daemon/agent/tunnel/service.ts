@@ -1,0 +1,149 @@
+// AgentTunnel: the agent's connection to its admin, start to stop. With an ENROLLMENT_KEY it
+// enrolls once (retrying an unreachable admin with backoff, giving up with a clear log line on
+// a refusal), keeps what enrollment gave in data_dir/agent/tunnel.json, and then holds the
+// tunnel. Runs in the background: the daemon starts and serves whether or not the admin is up.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { decodeKeyBlob, type CredentialSet } from '../../admin/tunnel/backend';
+import { jsonBytes, type CommandResult } from '../../admin/tunnel/schema';
+import type { Logger } from '../../log';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { TunnelClient, type TunnelClientStats, type TunnelHooks } from './client';
+import { CommandsBridge } from './commands-bridge';
+import { enroll, EnrollFailure } from './enroll';
+import { agentDir, nodeIdentity, readCredentials, readEnrolled, sha256, writeCredentials, writeEnrolled, type EnrolledState } from './identity';
+import { LmdbTunnelStore, type TunnelStore } from './store';
+
+export interface AgentTunnelOptions {
+  dataDir: string;
+  enrollmentKey: string;
+  name?: string;
+  agentVersion: string;
+  heartbeatIntervalMs: number;
+  log: Logger;
+  hooks?: TunnelHooks;
+  ports?: Partial<Record<'ssh_port' | 'http_port' | 'http_proxy_port' | 'socks5_proxy_port', number>>;
+  backoff?: BackoffOptions;
+  /** Where the machine id is read (tests point it elsewhere). */
+  machineIdFile?: string;
+}
+
+export interface AgentTunnelStats extends Partial<TunnelClientStats> { enrolled: boolean; node_id: string | null; cluster_name: string | null; enroll_error: string | null }
+
+export class AgentTunnel {
+  readonly store: TunnelStore;
+  client?: TunnelClient;
+  state?: EnrolledState;
+  enrollError: string | null = null;
+  private readonly hooks: TunnelHooks;
+  private bridge?: CommandsBridge;
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  private enrolledWaiters: Array<() => void> = [];
+
+  /** Checks the key (a malformed key fails the start, with the reason) and opens the outbox. */
+  constructor(private readonly o: AgentTunnelOptions) {
+    decodeKeyBlob(o.enrollmentKey);
+    this.hooks = { ...o.hooks };
+    this.store = new LmdbTunnelStore(path.join(agentDir(o.dataDir), 'tunnel.mdb'));
+  }
+
+  /** Hooks may be set before start() (the daemon wires the command runner, SSH credentials, metrics). */
+  setHooks(h: TunnelHooks): void { Object.assign(this.hooks, h); }
+
+  /** Runs deliveries on the local command runner and reports their outcomes (call before start()). */
+  attachCommands(commands: ConstructorParameters<typeof CommandsBridge>[0]): void {
+    const bridge = new CommandsBridge(commands, this.store, (r) => this.reportResult(r), this.o.log);
+    this.bridge = bridge;
+    this.setHooks({
+      onCommandDeliver: (d) => bridge.deliver(d),
+      onCommandCancel: (id, ref) => bridge.cancel(id, ref),
+      heartbeat: () => ({ commands_running: (commands as { running?: number }).running ?? 0, commands_queued: (commands as { queued?: number }).queued ?? 0 }),
+    });
+  }
+
+  /** Queues a command outcome durably (sent when the tunnel is up). */
+  async reportResult(r: CommandResult): Promise<void> {
+    const { frame } = await this.store.append({ command_result: r });
+    // The client may have come up while the append committed: it decides whether to send now.
+    this.client?.sendQueued(frame);
+  }
+
+  /** Queues an agent event durably (delivered at least once, even across restarts). */
+  async reportEvent(type: string, data: unknown): Promise<void> {
+    const { frame } = await this.store.append({ event: { id: randomUUID(), type, time: Date.now(), json: jsonBytes(data) } });
+    this.client?.sendQueued(frame);
+  }
+
+  /** The last credential set received (kept across restarts), for the SSH server at start. */
+  credentials(): CredentialSet | undefined { return readCredentials(this.o.dataDir); }
+
+  start(): void {
+    const key = decodeKeyBlob(this.o.enrollmentKey);
+    this.bridge?.resume();
+    const prior = readEnrolled(this.o.dataDir);
+    if (prior && prior.key_sha256 === sha256(key.secret)) {
+      this.state = prior;
+      this.connect();
+      return;
+    }
+    if (prior) this.o.log.info('ENROLLMENT_KEY changed since the last enrollment: enrolling again');
+    void this.enrollLoop(0);
+  }
+
+  whenEnrolled(): Promise<void> {
+    if (this.state) return Promise.resolve();
+    return new Promise((r) => this.enrolledWaiters.push(r));
+  }
+
+  private async enrollLoop(attempt: number): Promise<void> {
+    if (this.stopped) return;
+    const key = decodeKeyBlob(this.o.enrollmentKey);
+    const identity = nodeIdentity(this.o.dataDir, this.o.machineIdFile);
+    try {
+      const a = await enroll({ key, identity, name: this.o.name, agentVersion: this.o.agentVersion, ports: this.o.ports });
+      if (this.stopped) return;
+      this.state = {
+        node_id: a.node_id, id_type: identity.id_type, api_token: a.api_token, cluster_name: a.cluster_name,
+        urls: key.urls, tunnel_url: a.tunnel_url, key_sha256: sha256(key.secret), enrolled_at: new Date().toISOString(),
+      };
+      writeEnrolled(this.o.dataDir, this.state);
+      this.enrollError = null;
+      this.o.log.info({ node_id: a.node_id, cluster_name: a.cluster_name, admin: a.admin_url }, 'enrolled with the admin');
+      for (const w of this.enrolledWaiters.splice(0)) w();
+      this.connect();
+    } catch (err) {
+      this.enrollError = (err as Error).message;
+      if (err instanceof EnrollFailure && !err.retryable) {
+        this.o.log.error({ status: err.status, reason: err.reason }, `${err.message}; the agent keeps running without a control plane`);
+        return;
+      }
+      const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+      this.o.log.warn({ retry_in_ms: delay }, `enrollment failed: ${(err as Error).message}`);
+      this.timer = setTimeout(() => void this.enrollLoop(attempt + 1), delay);
+    }
+  }
+
+  private connect(): void {
+    const s = this.state!;
+    this.client = new TunnelClient({
+      url: s.tunnel_url, token: s.api_token, nodeId: s.node_id, agentVersion: this.o.agentVersion, store: this.store,
+      hooks: this.hooks, log: this.o.log, heartbeatIntervalMs: this.o.heartbeatIntervalMs, backoff: this.o.backoff,
+      credentials: readCredentials(this.o.dataDir), saveCredentials: (set) => writeCredentials(this.o.dataDir, set),
+    });
+    this.client.start();
+  }
+
+  stats(): AgentTunnelStats {
+    return { enrolled: Boolean(this.state), node_id: this.state?.node_id ?? null, cluster_name: this.state?.cluster_name ?? null, enroll_error: this.enrollError, ...this.client?.stats() };
+  }
+
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.client?.stop();
+    this.bridge?.close();
+    await this.store.close();
+  }
+}
