@@ -216,8 +216,11 @@ export function resolveConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process
     if (f.env && env[f.env] !== undefined && env[f.env] !== '') { v = coerce(f, env[f.env], `environment ${f.env}`); src = 'env'; }
     if (f.flag && args.flags.has(f.flag)) { v = coerce(f, args.flags.get(f.flag), `flag ${f.flag}`); src = 'flag'; }
     if (v !== undefined) setPath(out, f.key, v);
+    else if (f.key.includes('.')) setPath(out, f.key.slice(0, f.key.lastIndexOf('.')) + '.__section', true); // the section exists even when all of it is unset
     sources[f.key] = src;
   }
+  const strip = (o: Record<string, unknown>) => { delete o.__section; for (const v of Object.values(o)) if (v && typeof v === 'object') strip(v as Record<string, unknown>); };
+  strip(out);
   const cfg = out as unknown as Config;
   cfg.sources = sources;
   cfg.config_file = configFile;
