@@ -3,14 +3,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine } from '../core';
-import { DenyPolicy } from './agent/net/deny';
-import { PROXY_DRAIN_GRACE_MS, ProxyService } from './agent/proxy';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
 import { CommandService } from './agent/commands';
-import { AgentTunnel } from './agent/tunnel';
-import { decodeKeyBlob } from './admin/tunnel/backend';
+import { AgentServices } from './agent/services';
+import type { AgentTunnel } from './agent/tunnel';
+import type { DenyPolicy } from './agent/net/deny';
+import type { ProxyService } from './agent/proxy';
+import type { SshUserStore } from './agent/ssh-users/store';
+import type { SshService } from './agent/ssh/server';
 import { loadNative, type NativeReport } from '../native';
 import type { Config } from './config';
 import { HttpServer, prepareKeys } from './http';
@@ -26,10 +28,6 @@ import { tsRoutes } from './routes/ts';
 import { agentCommandRoutes } from './routes/agent-commands';
 import { WsHub } from './ws/server';
 import { systemRoutes } from './routes/system';
-import { SshUserStore } from './agent/ssh-users/store';
-import { RecordingStore } from './agent/ssh/recording';
-import { SshService } from './agent/ssh/server';
-import { agentSshRoutes } from './routes/agent-ssh';
 import { VERSION } from './version';
 import type { AdminService } from './admin';
 
@@ -74,14 +72,6 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
   }
 
-  // Proxy allow/deny CIDRs are checked before anything is opened.
-  const denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
-  if (cfg.ssh.enabled) denyPolicy.addOwnPort(cfg.ssh.port);
-  // A malformed ENROLLMENT_KEY fails the start here, with the reason.
-  // (The config has no `agent` object when none of its settings is set.)
-  const enrollmentKey = cfg.agent?.enrollment_key;
-  if (enrollmentKey) decodeKeyBlob(enrollmentKey);
-
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
   const engine = await Engine.open({
@@ -122,23 +112,24 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
   metrics.agent = agentMetrics;
   agentMetricsRoutes(http, agentMetrics);
-  // The agent's SSH credentials and recordings (the routes work with the server off, too).
-  const agentDir = path.join(cfg.data_dir, 'agent');
-  const sshUsers = new SshUserStore(path.join(agentDir, 'ssh.mdb'), engine.nodeId);
-  const recordings = new RecordingStore(sshUsers.env, path.join(agentDir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
-  const ssh = cfg.ssh.enabled ? new SshService({
-    checkTarget: (host, port) => denyPolicy.checkTarget(host, port),
-    dir: agentDir, store: sshUsers, recordings, log, runAs: cfg.ssh.run_as,
-    idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute,
-  }) : undefined;
-  systemRoutes(http, engine, metrics, native, startedAt, () => ssh?.fingerprints);
+  // The agent's network services: CIDRs and ENROLLMENT_KEY are checked here, before anything listens.
+  let agent: AgentServices;
+  try {
+    agent = new AgentServices(cfg, log, engine.nodeId);
+  } catch (err) {
+    await Promise.all([commands.close(), queues.close(), streams.close()]);
+    await engine.close();
+    await ts.close();
+    throw err;
+  }
+  systemRoutes(http, engine, metrics, native, startedAt, () => agent.ssh?.fingerprints);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
   streamRoutes(http, engine, streams);
   tsRoutes(http, engine, ts);
   agentCommandRoutes(http, commands);
-  agentSshRoutes(http, sshUsers, recordings);
+  agent.routes(http);
   http.finish();
   // Stores close after the engine, whose pool workers read ts.mdb.
   const closeStores = async () => {
@@ -148,7 +139,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     await streams.close();
     await engine.close();
     await ts.close();
-    await sshUsers.close();
+    await agent.closeStores();
   };
   let port: number;
   try {
@@ -158,71 +149,28 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     throw err;
   }
 
-  // 4b. Agent services, once the API is up.
-  let sshPort: number | undefined;
-  if (ssh) {
-    try {
-      sshPort = await ssh.listen(cfg.ssh.bind ?? cfg.bind, cfg.ssh.port);
-    } catch (err) {
-      await http.close(0);
-      await ssh.close();
-      await closeStores();
-      throw err;
-    }
-    log.info({ port: sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
-  }
-  if (sshPort) denyPolicy.addOwnPort(sshPort);
-  denyPolicy.addOwnPort(port);
-
-  // 4b. Agent proxies (HTTP + SOCKS5).
-  const proxy = new ProxyService(denyPolicy, cfg.proxy.idle_timeout_ms, log);
-  if (cfg.proxy.enabled) {
-    try {
-      await proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir });
-    } catch (err) {
-      await http.close(0);
-      await closeStores();
-      throw err;
-    }
-  }
-
-  // 5. Control plane (admin role): store + migrations, then its own API port.
+  // 4b. Agent services (SSH, proxies), 5. the control plane (admin role), then the tunnel to the
+  // admin (in all-in-one mode, to the admin just started).
   let admin: AdminService | undefined;
-  if (cfg.admin.enabled) {
-    try {
+  try {
+    await agent.start(port, commands, agentMetrics);
+    if (cfg.admin.enabled) {
       // Loaded only for the admin role: an agent does not carry Kysely and the store.
       const { startAdmin } = await import('./admin');
       admin = await startAdmin(cfg, log);
-    } catch (err) {
-      await http.close(0);
-      await closeStores();
-      throw err;
     }
+    agent.startTunnel(port, commands, agentMetrics);
+  } catch (err) {
+    await agent.stopTunnel().catch(() => undefined);
+    await agent.close(0).catch(() => undefined);
+    await http.close(0);
+    await closeStores();
+    throw err;
   }
-
-  // Agent services report their counters to the metrics (each source's stats() returns its
-  // sub-object of the reference's AgentMetricsResponse; an absent one reads as zero).
-  agentMetrics.sources = { commands: () => commands.stats(), proxy: () => proxy.stats(), ...(ssh ? { ssh: () => ssh.stats() } : {}) };
 
   // 6. Ready.
   http.state = 'ready';
-  // The tunnel to the admin (enrolls in the background; deliveries run on the command runner).
-  let tunnel: AgentTunnel | undefined;
-  if (enrollmentKey) {
-    try {
-      tunnel = new AgentTunnel({
-        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent?.name, agentVersion: VERSION,
-        heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log, ports: { http_port: port, ...(cfg.ssh.enabled ? { ssh_port: cfg.ssh.port } : {}) },
-      });
-    } catch (err) {
-      await http.close(0);
-      await closeStores();
-      throw err;
-    }
-    tunnel.attachCommands(commands);
-  }
   commands.start();
-  tunnel?.start();
   log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
@@ -234,28 +182,27 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ws,
     ts,
     commands,
-    tunnel,
+    tunnel: agent.tunnel,
     http,
     admin,
     native,
     agentMetrics,
-    ssh,
-    sshPort,
-    sshUsers,
-    denyPolicy,
-    proxy,
+    ssh: agent.ssh,
+    sshPort: agent.sshPort,
+    sshUsers: agent.sshUsers,
+    denyPolicy: agent.denyPolicy,
+    proxy: agent.proxy,
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');
         queues.interrupt();
         // No new deliveries; results of commands the shutdown ends are reported after the restart.
-        await tunnel?.close();
+        await agent.stopTunnel();
         // Running commands get SIGTERM and are recorded as ended by the shutdown; pending ones
         // stay queued for the next start.
         await commands.stop();
         ws.closeAll();
-        await ssh?.close();
-        const [drained] = await Promise.all([http.close(cfg.http.drain_timeout_ms), proxy.close(Math.min(cfg.http.drain_timeout_ms, PROXY_DRAIN_GRACE_MS))]);
+        const [drained] = await Promise.all([http.close(cfg.http.drain_timeout_ms), agent.close(cfg.http.drain_timeout_ms)]);
         if (!drained) log.warn({ inflight: http.inflight }, 'drain timeout: in-flight requests abandoned');
         await admin?.close();
         await closeStores();

@@ -1,0 +1,100 @@
+// The agent's network services, in the order the daemon starts them: the deny policy (checked
+// before anything opens), the SSH credential store and server, the HTTP and SOCKS5 proxies and
+// the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
+// metrics requests → host/agent metrics, deliveries → command runner).
+import path from 'node:path';
+import { decodeKeyBlob } from '../admin/tunnel/backend';
+import type { Config } from '../config';
+import type { HttpServer } from '../http';
+import type { Logger } from '../log';
+import { agentSshRoutes } from '../routes/agent-ssh';
+import { VERSION } from '../version';
+import type { CommandService } from './commands';
+import type { AgentMetricsService } from './metrics';
+import { DenyPolicy } from './net/deny';
+import { PROXY_DRAIN_GRACE_MS, ProxyService } from './proxy';
+import { SshUserStore } from './ssh-users/store';
+import { RecordingStore } from './ssh/recording';
+import { SshService } from './ssh/server';
+import { AgentTunnel } from './tunnel';
+
+export class AgentServices {
+  readonly denyPolicy: DenyPolicy;
+  readonly sshUsers: SshUserStore;
+  readonly recordings: RecordingStore;
+  readonly ssh?: SshService;
+  readonly proxy: ProxyService;
+  tunnel?: AgentTunnel;
+  sshPort?: number;
+  private readonly enrollmentKey?: string;
+
+  /** Synchronous checks and stores; throws on bad CIDRs or a malformed ENROLLMENT_KEY before anything listens. */
+  constructor(private readonly cfg: Config, private readonly log: Logger, nodeId: string) {
+    this.denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
+    if (cfg.ssh.enabled && cfg.ssh.port) this.denyPolicy.addOwnPort(cfg.ssh.port);
+    this.enrollmentKey = cfg.agent.enrollment_key;
+    if (this.enrollmentKey) decodeKeyBlob(this.enrollmentKey);
+    const dir = path.join(cfg.data_dir, 'agent');
+    this.sshUsers = new SshUserStore(path.join(dir, 'ssh.mdb'), nodeId);
+    this.recordings = new RecordingStore(this.sshUsers.env, path.join(dir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
+    this.ssh = cfg.ssh.enabled ? new SshService({
+      checkTarget: (host, port) => this.denyPolicy.checkTarget(host, port),
+      dir, store: this.sshUsers, recordings: this.recordings, log, runAs: cfg.ssh.run_as,
+      idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute,
+    }) : undefined;
+    this.proxy = new ProxyService(this.denyPolicy, cfg.proxy.idle_timeout_ms, log);
+  }
+
+  /** Local API routes (they work with the SSH server off, too). */
+  routes(http: HttpServer): void {
+    agentSshRoutes(http, this.sshUsers, this.recordings);
+  }
+
+  /** Once the API listens on `apiPort`: SSH and the proxies. */
+  async start(apiPort: number, commands: CommandService, metrics: AgentMetricsService): Promise<void> {
+    const { cfg, log } = this;
+    this.denyPolicy.addOwnPort(apiPort);
+    if (this.ssh) {
+      this.sshPort = await this.ssh.listen(cfg.ssh.bind ?? cfg.bind, cfg.ssh.port);
+      this.denyPolicy.addOwnPort(this.sshPort);
+      log.info({ port: this.sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: this.ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
+    }
+    if (cfg.proxy.enabled) {
+      await this.proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir });
+    }
+    metrics.sources = { commands: () => commands.stats(), proxy: () => this.proxy.stats(), ...(this.ssh ? { ssh: () => this.ssh!.stats() } : {}) };
+  }
+
+  /** The tunnel to the admin, when ENROLLMENT_KEY is set; it enrolls and connects in the background. */
+  startTunnel(apiPort: number, commands: CommandService, metrics: AgentMetricsService): void {
+    const { cfg, log } = this;
+    if (this.enrollmentKey) {
+      const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
+      this.tunnel = new AgentTunnel({
+        dataDir: cfg.data_dir, enrollmentKey: this.enrollmentKey, name: cfg.agent.name, agentVersion: VERSION,
+        heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,
+        ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
+      });
+      this.tunnel.attachCommands(commands);
+      this.tunnel.setHooks({
+        onMetricsRequest: async (kind) => (kind === 'host' ? metrics.host() : kind === 'agent' ? metrics.agent() : metrics.unified()),
+      });
+      this.tunnel.start();
+    }
+  }
+
+  /** First step of shutdown: no new deliveries from the admin. */
+  async stopTunnel(): Promise<void> {
+    await this.tunnel?.close();
+  }
+
+  /** Closes SSH and drains the proxies (within drainMs). */
+  async close(drainMs: number): Promise<void> {
+    await this.ssh?.close();
+    await this.proxy.close(Math.min(drainMs, PROXY_DRAIN_GRACE_MS));
+  }
+
+  async closeStores(): Promise<void> {
+    await this.sshUsers.close();
+  }
+}
