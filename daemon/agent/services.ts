@@ -2,6 +2,7 @@
 // before anything opens), the SSH credential store and server, the HTTP and SOCKS5 proxies and
 // the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
 // metrics requests → host/agent metrics, deliveries → command runner).
+import net from 'node:net';
 import path from 'node:path';
 import { decodeKeyBlob } from '../admin/tunnel/backend';
 import type { Config } from '../config';
@@ -78,6 +79,13 @@ export class AgentServices {
       this.tunnel.attachCommands(commands);
       this.tunnel.setHooks({
         onMetricsRequest: async (kind) => (kind === 'host' ? metrics.host() : kind === 'agent' ? metrics.agent() : metrics.unified()),
+        // The admin's SSH jump reaches this node's SSH server through the tunnel (and nothing else).
+        onStreamOpen: (target) => new Promise((resolve, reject) => {
+          if (target !== 'ssh') return reject(new Error(`unknown stream target ${JSON.stringify(target)}`));
+          if (!this.sshPort) return reject(new Error('the SSH server is not running on this node'));
+          const sock = net.connect(this.sshPort, '127.0.0.1', () => { sock.setNoDelay(true); resolve(sock); });
+          sock.once('error', reject);
+        }),
       });
       this.tunnel.start();
     }

@@ -9,6 +9,8 @@ import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket } from '
 import type { HttpServer } from '../../http';
 import type { Logger } from '../../log';
 import type { AgentEventRecord, CommandResultRecord, CredentialSet, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
+import type { Duplex } from 'node:stream';
+import { StreamMux } from './streams';
 import { decodeEnvelope, encodeEnvelope, parseJsonBytes, type CommandDeliver, type Envelope, type MetricsKind } from './schema';
 
 export const TUNNEL_PATH = '/api/v1/agent/tunnel';
@@ -46,6 +48,8 @@ interface Conn {
   inAck: number;
   lastBeat: number;
   unhealthy: boolean;
+  /** Byte streams (SSH jump) over this tunnel, created on first use. */
+  mux?: StreamMux;
 }
 
 export type MetricsOutcome = { ok: true; data: unknown } | { ok: false; reason: string };
@@ -113,6 +117,14 @@ export class TunnelHub {
     if (!c?.ready) return false;
     this.counters.deliveries_total++;
     return this.sendReliable(c, { command_deliver: d }, { kind: 'command', id: d.execution_id });
+  }
+
+  /** A byte stream to one of the node's own services through its tunnel ("ssh": its SSH server). */
+  openStream(nodeId: string, target = 'ssh'): Promise<Duplex> {
+    const c = this.byNode.get(nodeId);
+    if (!c?.ready) return Promise.reject(new Error('the node is not connected'));
+    c.mux ??= new StreamMux((e) => this.send(c, e));
+    return c.mux.open(target);
   }
 
   /** Asks the node to stop an execution; its CommandResult reports the real outcome. */
@@ -211,6 +223,7 @@ export class TunnelHub {
   private onClose(c: Conn, code: number): void {
     c.open = false;
     c.ready = false;
+    c.mux?.closeAll('tunnel closed');
     for (const [id, p] of this.metrics) {
       if (p.conn !== c) continue;
       clearTimeout(p.timer);
@@ -287,6 +300,7 @@ export class TunnelHub {
       try { p.resolve({ ok: true, data: parseJsonBytes(e.metrics_response.json) }); } catch { p.resolve({ ok: false, reason: 'the agent sent invalid JSON' }); }
       return;
     }
+    if ((e.stream_data || e.stream_close || e.stream_opened) && c.mux) { c.mux.handle(e); return; }
     if (!e.seq) return; // unreliable and not understood (credential_ack, future bodies)
     if (e.command_result) {
       const r = e.command_result;

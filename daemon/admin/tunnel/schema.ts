@@ -37,6 +37,10 @@ export interface CommandResult {
 export interface SshUser { username: string; password_hash?: string; public_keys?: Array<{ id?: string; public_key: string }> }
 export interface CredentialSync { version: number; users?: SshUser[] }
 export interface CredentialAck { version: number }
+export interface StreamOpen { stream_id: number; target: string }
+export interface StreamOpened { stream_id: number; ok?: boolean; error?: string }
+export interface StreamData { stream_id: number; data?: Uint8Array; window?: number }
+export interface StreamClose { stream_id: number; reason?: string }
 export interface TunnelEvent { id: string; type: string; time: number; json?: Uint8Array }
 
 /** One frame: at most one body member set (none = an ack alone). */
@@ -49,6 +53,7 @@ export interface Envelope {
   command_deliver?: CommandDeliver; command_cancel?: CommandCancel; command_result?: CommandResult;
   credential_sync?: CredentialSync; credential_ack?: CredentialAck;
   event?: TunnelEvent;
+  stream_open?: StreamOpen; stream_opened?: StreamOpened; stream_data?: StreamData; stream_close?: StreamClose;
 }
 
 /** Body members that are re-sent until acked. */

@@ -4,6 +4,8 @@
 // connection (or an admin silent for 3 intervals) is retried with exponential backoff and full
 // jitter. Whatever is reported while disconnected waits in the durable outbox.
 import os from 'node:os';
+import type { Duplex } from 'node:stream';
+import { StreamMux } from '../../admin/tunnel/streams';
 import { WebSocket } from 'undici';
 import type { CredentialSet } from '../../admin/tunnel/backend';
 import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind } from '../../admin/tunnel/schema';
@@ -20,6 +22,8 @@ export interface TunnelHooks {
   onCredentialSync?(set: CredentialSet): Promise<void> | void;
   /** Metrics for the admin; throw to report them unavailable. */
   onMetricsRequest?(kind: MetricsKind): Promise<unknown>;
+  /** A byte stream the admin opens to one of this agent's services ("ssh"); reject to refuse it. */
+  onStreamOpen?(target: string): Promise<Duplex>;
   /** Extra heartbeat fields (commands running/queued…). */
   heartbeat?(): Partial<Heartbeat>;
 }
@@ -47,6 +51,8 @@ export interface TunnelClientStats { state: TunnelState; connects_total: number;
 
 export class TunnelClient {
   private ws?: WebSocket;
+  /** Streams (SSH jump) of the current connection. */
+  private mux?: StreamMux;
   state: TunnelState = 'idle';
   private attempt = 0;
   private retryTimer?: NodeJS.Timeout;
@@ -130,6 +136,12 @@ export class TunnelClient {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    this.mux?.closeAll('tunnel reconnecting');
+    this.mux = new StreamMux((e) => {
+      if (this.ws !== ws || ws.readyState !== 1) return false;
+      this.sendEnvelope(e);
+      return true;
+    });
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.lastRx = Date.now();
@@ -156,6 +168,8 @@ export class TunnelClient {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
+      this.mux?.closeAll('tunnel closed');
+      this.mux = undefined;
       const wasUp = this.state === 'up';
       clearInterval(this.beatTimer);
       if (wasUp) { this.disconnects++; this.connectedSince = null; }
@@ -216,6 +230,8 @@ export class TunnelClient {
     }
     if (e.heartbeat_ack) return;
     if (e.metrics_request) { void this.metrics(e.metrics_request.request_id, e.metrics_request.kind); return; }
+    if (e.stream_open) { void this.openStream(e.stream_open.stream_id, e.stream_open.target); return; }
+    if (e.stream_data || e.stream_close || e.stream_opened) { this.mux?.handle(e); return; }
     if (!e.seq) return;
     const seq = e.seq;
     const ws = this.ws;
@@ -268,6 +284,27 @@ export class TunnelClient {
       this.ackTimer = false;
       if (this.state === 'up' && this.inAck) this.sendEnvelope({});
     });
+  }
+
+  private async openStream(id: number, target: string): Promise<void> {
+    const mux = this.mux;
+    if (!mux) return;
+    let local: Duplex;
+    try {
+      if (!this.o.hooks.onStreamOpen) throw new Error('this agent serves no streams');
+      local = await this.o.hooks.onStreamOpen(target);
+    } catch (err) {
+      mux.refuse(id, (err as Error).message);
+      return;
+    }
+    if (mux !== this.mux) { local.destroy(); return; }
+    const s = mux.accept(id);
+    const done = () => { s.destroy(); local.destroy(); };
+    local.on('error', done);
+    s.on('error', done);
+    local.on('close', done);
+    s.on('close', done);
+    local.pipe(s).pipe(local);
   }
 
   private async metrics(requestId: number, kind: MetricsKind): Promise<void> {
