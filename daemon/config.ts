@@ -72,6 +72,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'admin.database_url', kind: 'string', def: undefined, env: 'DATABASE_URL', secret: true, doc: 'PostgreSQL URL for the control-plane store (default: embedded SQLite at data_dir/admin.sqlite)' },
   { key: 'admin.default_cluster_name', kind: 'string', def: undefined, env: 'DEFAULT_CLUSTER_NAME', doc: 'cluster used by the default-cluster enrollment-key routes (created on start when missing)' },
   { key: 'admin.public_enrollment_key_enabled', kind: 'bool', def: false, env: 'PUBLIC_ENROLLMENT_KEY_ENABLED', doc: 'serve the public (unauthenticated) enrollment-key route; needs DEFAULT_CLUSTER_NAME' },
+  { key: 'admin.self_enroll', kind: 'bool', def: true, env: 'OUTPOST_ADMIN_SELF_ENROLL', doc: 'with the admin role and no ENROLLMENT_KEY, the local agent enrolls into this admin (all-in-one; cluster DEFAULT_CLUSTER_NAME or "local")' },
   { key: 'admin.public_url', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_PUBLIC_URL', flag: '--admin-public-url', doc: 'URL agents use to reach this admin, put in enrollment keys (default: http://<admin bind>:<admin port>)' },
   { key: 'admin.ssh_port', kind: 'int', def: 4022, min: 0, max: 65535, env: 'OUTPOST_ADMIN_SSH_PORT', flag: '--admin-ssh-port', doc: 'SSH jump endpoint of the admin (ssh -J); 0 = pick a free port' },
   { key: 'admin.ssh_authorized_keys', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_SSH_AUTHORIZED_KEYS', flag: '--admin-ssh-authorized-keys', doc: 'authorized_keys file of operators allowed to use the SSH jump (the jump is off without it)' },
@@ -100,7 +101,7 @@ export interface Config {
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
-  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
+  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
   agent: { enrollment_key?: string; name?: string };
   http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
   /** Where each setting came from, for the startup log. */

@@ -159,7 +159,13 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
       const { startAdmin } = await import('./admin');
       admin = await startAdmin(cfg, log);
     }
-    agent.startTunnel(port, commands, agentMetrics);
+    // All-in-one: without an ENROLLMENT_KEY, the local agent enrolls into the admin just started.
+    let selfKey: string | undefined;
+    if (admin && !cfg.agent.enrollment_key && cfg.admin.self_enroll) {
+      const { selfEnrollmentKey } = await import('./admin/self-enroll');
+      selfKey = await selfEnrollmentKey(admin.ctx);
+    }
+    agent.startTunnel(port, commands, agentMetrics, selfKey);
   } catch (err) {
     await agent.stopTunnel().catch(() => undefined);
     await agent.close(0).catch(() => undefined);

@@ -67,12 +67,13 @@ export class AgentServices {
   }
 
   /** The tunnel to the admin, when ENROLLMENT_KEY is set; it enrolls and connects in the background. */
-  startTunnel(apiPort: number, commands: CommandService, metrics: AgentMetricsService): void {
+  startTunnel(apiPort: number, commands: CommandService, metrics: AgentMetricsService, selfKey?: string): void {
     const { cfg, log } = this;
-    if (this.enrollmentKey) {
+    const enrollmentKey = this.enrollmentKey ?? selfKey;
+    if (enrollmentKey) {
       const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
       this.tunnel = new AgentTunnel({
-        dataDir: cfg.data_dir, enrollmentKey: this.enrollmentKey, name: cfg.agent.name, agentVersion: VERSION,
+        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent.name, agentVersion: VERSION,
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,
         ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
       });
