@@ -116,7 +116,7 @@ export const clustersCommand: CommandGroup = makeGroup({
   ],
 });
 
-const NODE_COLS: Array<[string, (r: Row) => unknown]> = [['ID', (r) => r.id], ['NAME', (r) => r.name ?? r.hostname], ['CLUSTER', (r) => r.cluster_name], ['STATUS', (r) => r.status], ['VERSION', (r) => r.version ?? r.agent_version], ['LAST SEEN', (r) => r.last_seen_at]];
+const NODE_COLS: Array<[string, (r: Row) => unknown]> = [['ID', (r) => r.id], ['NAME', (r) => r.node_name], ['CLUSTER', (r) => r.cluster_name], ['STATUS', (r) => r.status], ['VERSION', (r) => r.version], ['LAST SEEN', (r) => r.last_seen_at]];
 
 export const nodesCommand: CommandGroup = makeGroup({
   name: 'nodes', summary: 'list, inspect, move and delete nodes; manage aliases', globalOpts: ADMIN_GLOBAL_OPTS,
