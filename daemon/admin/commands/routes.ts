@@ -67,13 +67,13 @@ export const commandListSpec: ListSpec = {
   id: 'commands.id',
 };
 
-const NODE_CLUSTER = sql`(select clusters.name from nodes inner join clusters on clusters.id = nodes.cluster_id where nodes.id = command_executions.node_id)`;
 
 export const executionListSpec: ListSpec = {
   filters: {
     command_id: { kind: 'exact', expr: 'command_executions.command_id', description: 'Filter by command ID' },
     node_id: { kind: 'exact', expr: 'command_executions.node_id', description: 'Filter by node ID' },
-    cluster_name: { kind: 'text', expr: NODE_CLUSTER, description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, staging*, etc.)" },
+    // Joined in only when this filter is given (see executionBase).
+    cluster_name: { kind: 'text', expr: 'node_cluster.name', description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, staging*, etc.)" },
     status: { kind: 'enum', expr: 'command_executions.status', values: EXECUTION_STATUSES, description: 'Filter by execution status' },
     exit_code: { kind: 'int', expr: 'command_executions.exit_code', ops: ['eq', 'gte', 'lte'], description: 'Filter by exit code (exit_code__gte=1 for all failures)' },
     output: { kind: 'text', expr: 'command_executions.output', description: 'Text search in output (exact match or wildcard: error, *failed*, etc.)' },
@@ -95,6 +95,13 @@ export const executionListSpec: ListSpec = {
   defaultSort: [['inserted_at', 'desc']],
   id: 'command_executions.id',
 };
+
+/** FROM part of the execution list: the node's cluster is joined only when filtered on. */
+function executionBase(db: AdminCtx['db'], query: Record<string, unknown>) {
+  const q = db.selectFrom('command_executions');
+  if (typeof query.cluster_name !== 'string') return q;
+  return q.innerJoin('nodes', 'nodes.id', 'command_executions.node_id').innerJoin('clusters as node_cluster', 'node_cluster.id', 'nodes.cluster_id');
+}
 
 /** A future ISO datetime from the body, or 422 naming it. */
 function futureDate(value: string, field: string): string {
@@ -173,7 +180,7 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
     responses: { 200: { description: 'a page of executions', schema: paginated(executionSchema) } },
     async handler(req: Req, res: Res) {
       // The page's ids first (sorted over narrow index columns), then those rows in full.
-      const { rows, pagination } = await runList<{ id: string }>(db.selectFrom('command_executions'), (q) => q.select('command_executions.id'), executionListSpec, req.query);
+      const { rows, pagination } = await runList<{ id: string }>(executionBase(db, req.query), (q) => q.select('command_executions.id'), executionListSpec, req.query);
       const ids = rows.map((r) => r.id);
       const full = ids.length ? await db.selectFrom('command_executions').selectAll().select(COMMAND_TEXT.as('command_text')).where('id', 'in', ids).execute() : [];
       const byId = new Map(full.map((r) => [r.id, r as ExecutionWithText]));

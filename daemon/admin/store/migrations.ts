@@ -199,11 +199,14 @@ export const MIGRATIONS: readonly Migration[] = [
       await s.createIndex('agent_events_node_time').on('agent_events').columns(['node_id', 'time']).execute();
       // The expiry sweeper: executions still open with a deadline.
       await s.createIndex('command_executions_open_expiry').on('command_executions').columns(['status', 'expired_at']).execute();
-      // Filtered, sorted pages (status=…&order_by=<time>): one index per sortable time column, led by status.
+      // Filtered, sorted pages (status=…&order_by=<time>&order_directions=desc, newest first, ties
+      // by id): one covering index per sortable time column, led by status, in that order (DESC
+      // puts NULLs first on PostgreSQL, as the lists sort them; SQLite walks it the same way).
       for (const col of ['completed_at', 'sent_at', 'cancelled_at', 'updated_at'] as const) {
-        await s.createIndex(`command_executions_status_${col}`).on('command_executions').columns(['status', col, 'id']).execute();
+        await s.createIndex(`command_executions_status_${col}`).on('command_executions').columns(['status', `${col} desc`, 'id']).execute();
       }
-      await s.createIndex('command_executions_completed').on('command_executions').columns(['completed_at', 'id']).execute();
+      await s.createIndex('command_executions_completed').on('command_executions').columns(['completed_at desc', 'id']).execute();
+      await s.createIndex('command_executions_status_exit_code').on('command_executions').columns(['status', 'exit_code']).execute();
     },
   },
 ];
