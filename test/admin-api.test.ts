@@ -122,8 +122,8 @@ bothDialects(t, 'enrollment keys: per cluster, default and public routes, blob, 
   t.equal(created.status, 201);
   t.match(created.json.data, { cluster_name: 'home', name: 'prod rollout', uses_remaining: 1, expired_at: null, last_used_at: null });
   const blob = decodeEnrollmentKey(created.json.data.key);
-  t.same(blob.admin_urls, [`http://127.0.0.1:${a.port}`], 'the blob holds the admin URL');
-  t.equal(blob.cluster, 'home');
+  t.same(blob.urls, [`http://127.0.0.1:${a.port}`], 'the blob holds the admin URL');
+  t.equal(blob.cluster_name, 'home');
 
   t.equal((await call('POST', '/api/v1/clusters/default/enrollment_keys/public', undefined, { authorization: '' })).status, 403, 'public route off by default');
   t.equal((await call('POST', '/api/v1/clusters/nope/enrollment_keys', {})).status, 404);

@@ -14,16 +14,24 @@ import { adminEnvelope } from './api/envelope';
 import { eventTypeRoutes } from './api/events';
 import { nodeRoutes } from './api/nodes';
 import { docRoutes } from './api/openapi';
+import { CommandDispatch } from './commands/dispatch';
+import { commandRoutes } from './commands/routes';
 import type { AdminCtx, AdminIdentity } from './context';
 import { ensureCluster } from './store/clusters';
 import { openStore, type AdminStore, type Db } from './store/db';
 import { resetTunnels, sweepNodeStatuses } from './store/status';
 import { iso } from './store/util';
+import { tunnelRoutes, type TunnelHub } from './tunnel';
+import { SqlTunnelBackend } from './tunnel-backend';
 
 export interface AdminService {
   http: HttpServer;
   store: AdminStore;
   ctx: AdminCtx;
+  /** The agent tunnels (deliveries, cancels, credential syncs, live metrics). */
+  hub: TunnelHub;
+  /** Command delivery after commit and the expiry sweeper. */
+  commands: CommandDispatch;
   port: number;
   /** URLs that go into enrollment keys. */
   urls(): string[];
@@ -66,6 +74,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   log.info({ dialect: store.dialect, location: store.location }, 'admin store open (migrations applied)');
   let http: HttpServer | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let hub: TunnelHub | undefined;
+  let commands: CommandDispatch | undefined;
   try {
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
@@ -86,6 +96,9 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     nodeRoutes(http, ctx);
     aliasRoutes(http, ctx);
     eventTypeRoutes(http);
+    hub = tunnelRoutes(http, new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, '') });
+    commands = new CommandDispatch(store.db, hub, log);
+    commandRoutes(http, ctx, commands);
     docRoutes(http, () => urls()[0]);
     http.finish();
     port = await http.listen(bind, cfg.admin.port);
@@ -100,15 +113,20 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       sweepNodeStatuses(store.db, interval).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
+    commands.start();
 
     const server = http;
+    const tunnels = hub;
+    const dispatch = commands;
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
     let closing: Promise<void> | undefined;
     return {
-      http: server, store, ctx, port, urls,
+      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls,
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
+          dispatch.stop();
+          await tunnels.close();
           const drained = await server.close(cfg.http.drain_timeout_ms);
           if (!drained) log.warn({ inflight: server.inflight }, 'admin drain timeout: in-flight requests abandoned');
           await store.close();
@@ -118,6 +136,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     };
   } catch (err) {
     clearInterval(sweeper);
+    commands?.stop();
+    await hub?.close().catch(() => undefined);
     await http?.close(0).catch(() => undefined);
     await store.close();
     throw err;

@@ -74,7 +74,7 @@ export async function createEnrollmentKey(ctx: AdminCtx, cluster: ClusterRow, in
   const at = iso();
   const row: EnrollmentKeyRow = {
     id, cluster_id: cluster.id, name: input.name ?? null,
-    key: encodeEnrollmentKey({ admin_urls: ctx.adminUrls(), secret, cluster: cluster.name }),
+    key: encodeEnrollmentKey({ urls: ctx.adminUrls(), secret, cluster_name: cluster.name }),
     secret,
     uses_remaining: input.uses_remaining === undefined ? 1 : input.uses_remaining,
     expired_at: input.expired_at == null ? null : futureDate(input.expired_at, 'body.expired_at', true),

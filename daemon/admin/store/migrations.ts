@@ -178,6 +178,37 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // Commands engineer (wave 2): the SQL tunnel backend and the commands API.
+    version: 3,
+    name: '0003_commands: cancel acks, node heartbeats, agent events, execution list indexes',
+    async up(trx, d) {
+      const s = trx.schema;
+      const T = ts(d);
+      await s.alterTable('command_executions').addColumn('cancel_acked_at', T).execute();
+      await s.alterTable('nodes').addColumn('last_heartbeat', 'text').execute();
+      // Events agents report over the tunnel, kept once per id (the agent re-sends after a reconnect).
+      await s.createTable('agent_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('data', 'text')
+        .addColumn('time', T, (c) => c.notNull())
+        .addColumn('inserted_at', T, (c) => c.notNull())
+        .execute();
+      await s.createIndex('agent_events_node_time').on('agent_events').columns(['node_id', 'time']).execute();
+      // The expiry sweeper: executions still open with a deadline.
+      await s.createIndex('command_executions_open_expiry').on('command_executions').columns(['status', 'expired_at']).execute();
+      // Filtered, sorted pages (status=…&order_by=<time>&order_directions=desc, newest first, ties
+      // by id): one covering index per sortable time column, led by status, in that order (DESC
+      // puts NULLs first on PostgreSQL, as the lists sort them; SQLite walks it the same way).
+      for (const col of ['completed_at', 'sent_at', 'cancelled_at', 'updated_at'] as const) {
+        await s.createIndex(`command_executions_status_${col}`).on('command_executions').columns(['status', `${col} desc`, 'id']).execute();
+      }
+      await s.createIndex('command_executions_completed').on('command_executions').columns(['completed_at desc', 'id']).execute();
+      await s.createIndex('command_executions_status_exit_code').on('command_executions').columns(['status', 'exit_code']).execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */

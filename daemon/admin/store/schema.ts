@@ -29,6 +29,8 @@ export interface NodeRow {
   self_update_enabled: Bool01; status: NodeStatus; tunnel_connected: Bool01;
   /** Agent-reported extras (JSON object text). */
   info: string | null;
+  /** The latest heartbeat's brief metrics (JSON, 0003_commands). */
+  last_heartbeat: string | null;
   last_seen_at: Ts | null; inserted_at: Ts; updated_at: Ts;
 }
 
@@ -42,6 +44,8 @@ export interface CommandExecutionRow {
   id: string; command_id: string; node_id: string | null; cluster_name: string | null; target_all: Bool01;
   status: string; exit_code: number | null; output: string | null;
   sent_at: Ts | null; completed_at: Ts | null; cancelled_at: Ts | null; cancel_requested_at: Ts | null;
+  /** The agent took the cancel (0003_commands). */
+  cancel_acked_at: Ts | null;
   timeout: number | null; expired_at: Ts | null; inserted_at: Ts; updated_at: Ts;
 }
 
@@ -64,6 +68,9 @@ export interface WebhookDeliveryRow {
 /** The durable event outbox: written in the same transaction as the change it describes. */
 export interface EventRow { id: string; type: string; source: string; subject: string | null; data: string; time: Ts; dispatched_at: Ts | null }
 
+/** An event an agent reported over the tunnel (0003_commands). */
+export interface AgentEventRow { id: string; node_id: string; type: string; data: string | null; time: Ts; inserted_at: Ts }
+
 export interface AdminMetadataRow { key: string; value: string; updated_at: Ts }
 export interface SchemaMigrationRow { version: number; name: string; applied_at: Ts }
 
@@ -80,6 +87,7 @@ export interface Schema {
   webhooks: WebhookRow;
   webhook_deliveries: WebhookDeliveryRow;
   events: EventRow;
+  agent_events: AgentEventRow;
   admin_metadata: AdminMetadataRow;
   schema_migrations: SchemaMigrationRow;
 }
