@@ -87,11 +87,12 @@ export function sqlTunnelBackend(db: DbOrTrx, heartbeatIntervalMs: number): Tunn
 export interface TunnelEndpoint { hub: TunnelHub; url: string; stop(): Promise<void> }
 
 /** The tunnel endpoint (enroll + WebSocket) on its own loopback port, mounted as the admin's hub. */
-export async function attachTunnel(t: Test, a: TestAdmin, heartbeatIntervalMs = 200): Promise<TunnelEndpoint> {
+export async function attachTunnel(t: Test, a: TestAdmin, opts: { port?: number; heartbeatIntervalMs?: number } = {}): Promise<TunnelEndpoint> {
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 200;
   const http = new HttpServer({ maxBodyBytes: 1 << 20, maxInflight: 1000, keys: {}, log });
   const hub = tunnelRoutes(http, sqlTunnelBackend(a.db, heartbeatIntervalMs), { log, heartbeatIntervalMs, heartbeatFlushMs: 50, metricsTimeoutMs: 5000 });
   http.finish();
-  const port = await http.listen('127.0.0.1', 0);
+  const port = await http.listen('127.0.0.1', opts.port ?? 0);
   http.state = 'ready';
   a.admin.ctx.hub = hub;
   let stopped = false;
