@@ -13,7 +13,7 @@ import type { DbOrTrx } from '../store/db';
 import { resolveNode } from '../store/nodes';
 import type { SshPublicKeyRow, SshUsernameRow } from '../store/schema';
 import { addPublicKey, createSshUsername, deletePublicKey, deleteSshUsername, getSshUsername, keysOf, type KeyInsert } from '../store/ssh';
-import { invalid, noContent, notFound, ok, paged } from './envelope';
+import { conflict, invalid, noContent, notFound, ok, paged } from './envelope';
 import { listQuerySchema, runList, type ListSpec } from './list';
 import { paginated, single, uuidParam } from './schemas';
 
@@ -150,6 +150,9 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
         if (j !== undefined) throw invalid({ [`public_keys.${i}.public_key`]: `repeats public_keys.${j} (${k.fingerprint})` });
         seen.set(k.fingerprint, i);
       });
+      // Checked again in the transaction; this only spares an Argon2 hash for a certain 409.
+      const taken = await db.selectFrom('ssh_usernames').select('id').where('node_id', '=', node.id).where('username', '=', b.username).executeTakeFirst();
+      if (taken) throw conflict(`SSH username '${b.username}' already exists on this node`, { username: 'has already been taken' });
       const hash = b.password == null ? null : await hashPassword(b.password);
       const u = await createSshUsername(db, node.id, b.username, hash, keys);
       changed(node.id);
