@@ -2,6 +2,9 @@
 // identity and URLs.
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import type { CredentialSet } from './tunnel/backend';
+import type { MetricsOutcome, TunnelStats } from './tunnel/hub';
+import type { MetricsKind } from './tunnel/schema';
 import type { AdminStore, Db } from './store/db';
 
 export interface AdminIdentity {
@@ -22,7 +25,22 @@ export interface AdminCtx {
   /** Base URLs agents use to reach this admin (go into enrollment keys). */
   adminUrls(): string[];
   startedAt: number;
+  /** The agent tunnel hub (TunnelHub), once tunnelRoutes() is mounted; routes read it per request. */
+  hub?: AdminHub;
+  /** Webhook delivery counters for Admins.Metrics, once the webhooks are mounted. */
+  webhookStats?: () => WebhookCounters;
 }
+
+/** What the routes use of the tunnel hub (TunnelHub implements it). */
+export interface AdminHub {
+  syncCredentials(nodeId: string, set?: CredentialSet | null): Promise<boolean>;
+  requestMetrics(nodeId: string, kind: MetricsKind, timeoutMs?: number): Promise<MetricsOutcome>;
+  isConnected(nodeId: string): boolean;
+  stats(): TunnelStats;
+}
+
+/** The reference's AdminMetricsResponse `webhook` section. */
+export interface WebhookCounters { fan_outs_total: number; deliveries_total: number; deliveries_ok_total: number; deliveries_recoverable_total: number; deliveries_terminal_total: number }
 
 /** DNS names of the reference's shapes (no VPN here: names for hosts files and the SSH jump). */
 export const DOMAIN = 'outpost.internal';

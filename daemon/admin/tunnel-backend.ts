@@ -2,6 +2,7 @@
 // hub learns from agents becomes rows and outbox events, committed before the hub acks. Same
 // contract as tunnel/memory-backend.ts (its executable reference): idempotent by execution id,
 // event id and ack; batches commit in one transaction each.
+import { credentialSet, markCredentialsSynced } from './store/ssh';
 import { EnrollError, type AgentEventRecord, type CommandResultRecord, type CredentialSet, type DeliveryAck, type EnrollRequest, type EnrollResult, type HeartbeatRecord, type ResumeSet, type StatusChange, type TunnelBackend, type TunnelInfo, type TunnelNode } from './tunnel/backend';
 import { deliverOf, emitEvents, executionEventData, isTerminal } from './commands/store';
 import { inTx, type Db, type DbOrTrx } from './store/db';
@@ -25,12 +26,14 @@ const AGENT_OUTBOX_TYPES: ReadonlySet<EventType> = new Set(['edge.ssh_username.v
  * The node's credential set (SSH usernames and keys) for the tunnel. Filled in by the SSH part;
  * null means "the store has none for it".
  */
-export async function nodeCredentials(_db: DbOrTrx, _nodeId: string): Promise<CredentialSet | null> {
-  return null;
+export async function nodeCredentials(db: DbOrTrx, nodeId: string): Promise<CredentialSet | null> {
+  return credentialSet(db, nodeId);
 }
 
-/** An agent took credential set `version` (SSH part; nothing is kept yet). */
-export async function credentialsAcked(_db: DbOrTrx, _acks: Array<{ node_id: string; version: number; at: number }>): Promise<void> {}
+/** An agent took credential set `version`. */
+export async function credentialsAcked(db: DbOrTrx, acks: Array<{ node_id: string; version: number; at: number }>): Promise<void> {
+  await markCredentialsSynced(db, acks);
+}
 
 /** "::ffff:10.0.0.1" → "10.0.0.1"; empty → null. */
 function plainAddress(a: string): string | null {

@@ -4,7 +4,7 @@
 // metrics requests → host/agent metrics, deliveries → command runner).
 import net from 'node:net';
 import path from 'node:path';
-import { decodeKeyBlob } from '../admin/tunnel/backend';
+import { decodeKeyBlob, type CredentialSet } from '../admin/tunnel/backend';
 import type { Config } from '../config';
 import type { HttpServer } from '../http';
 import type { Logger } from '../log';
@@ -78,6 +78,10 @@ export class AgentServices {
         ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
       });
       this.tunnel.attachCommands(commands);
+      // The last set the admin pushed is applied again at start (it may not have been applied
+      // before a crash), so logins work while the admin is down; newer sets wait for it.
+      const saved = this.tunnel.credentials();
+      const initial = (saved ? this.applyCredentials(saved) : Promise.resolve()).catch((err: unknown) => log.error({ err }, 'ssh: applying the saved admin credential set failed'));
       this.tunnel.setHooks({
         onMetricsRequest: async (kind) => (kind === 'host' ? metrics.host() : kind === 'agent' ? metrics.agent() : metrics.unified()),
         // The admin's SSH jump reaches this node's SSH server through the tunnel (and nothing else).
@@ -87,9 +91,18 @@ export class AgentServices {
           const sock = net.connect(this.sshPort, '127.0.0.1', () => { sock.setNoDelay(true); resolve(sock); });
           sock.once('error', reject);
         }),
+        onCredentialSync: async (set) => { await initial; await this.applyCredentials(set); },
       });
       this.tunnel.start();
     }
+  }
+
+  /** Applies the admin's SSH credential set to the local store and logs what changed. */
+  private async applyCredentials(set: CredentialSet): Promise<void> {
+    const r = await this.sshUsers.applyAdminSet(set);
+    for (const u of r.replaced_local) this.log.warn({ username: u }, 'ssh: the admin manages this username now; the local username of the same name was replaced');
+    for (const s of r.skipped) this.log.warn({ username: s.username, key_id: s.key_id, reason: s.reason }, 'ssh: an entry of the admin credential set was skipped');
+    this.log.info({ version: r.version, users: r.users, keys: r.keys, removed: r.removed.length }, 'ssh: admin credential set applied');
   }
 
   /** First step of shutdown: no new deliveries from the admin. */

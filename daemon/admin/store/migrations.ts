@@ -209,6 +209,26 @@ export const MIGRATIONS: readonly Migration[] = [
       await s.createIndex('command_executions_status_exit_code').on('command_executions').columns(['status', 'exit_code']).execute();
     },
   },
+  {
+    // Named after its area so the merge can renumber it (daemon/admin/store/ssh.ts).
+    version: 4,
+    name: '0004_ssh: node credential versions, public key fingerprints',
+    async up(trx, d) {
+      const s = trx.schema;
+      // version: what the node's SSH credential set is at (bumped in the transaction of every
+      // change that touches it); synced_version: the last one its agent acknowledged.
+      await s.createTable('node_credentials')
+        .addColumn('node_id', 'text', (c) => c.primaryKey().references('nodes.id').onDelete('cascade'))
+        .addColumn('version', 'bigint', (c) => c.notNull())
+        .addColumn('synced_version', 'bigint')
+        .addColumn('synced_at', ts(d))
+        .addColumn('updated_at', ts(d), (c) => c.notNull())
+        .execute();
+      await s.alterTable('ssh_public_keys').addColumn('fingerprint', 'text').execute();
+      await s.createIndex('ssh_public_keys_username_fingerprint').on('ssh_public_keys').columns(['ssh_username_id', 'fingerprint']).unique().execute();
+      await s.createIndex('ssh_usernames_node').on('ssh_usernames').column('node_id').execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */

@@ -50,7 +50,9 @@ export interface CommandExecutionRow {
 }
 
 export interface SshUsernameRow { id: string; node_id: string; username: string; password_hash: string | null; inserted_at: Ts; updated_at: Ts }
-export interface SshPublicKeyRow { id: string; ssh_username_id: string; key_name: string; public_key: string; inserted_at: Ts; updated_at: Ts }
+export interface SshPublicKeyRow { id: string; ssh_username_id: string; key_name: string; public_key: string; fingerprint: string | null; inserted_at: Ts; updated_at: Ts }
+/** Per node: the SSH credential set's version and the last one the agent acknowledged. */
+export interface NodeCredentialsRow { node_id: string; version: number; synced_version: number | null; synced_at: Ts | null; updated_at: Ts }
 
 export interface SelfUpdateRequestRow { id: string; targeting: string; status: string; summary: string | null; inserted_at: Ts; updated_at: Ts }
 
@@ -83,6 +85,7 @@ export interface Schema {
   command_executions: CommandExecutionRow;
   ssh_usernames: SshUsernameRow;
   ssh_public_keys: SshPublicKeyRow;
+  node_credentials: NodeCredentialsRow;
   self_update_requests: SelfUpdateRequestRow;
   webhooks: WebhookRow;
   webhook_deliveries: WebhookDeliveryRow;

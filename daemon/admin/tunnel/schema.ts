@@ -34,7 +34,7 @@ export interface CommandResult {
   execution_id: string; status: ResultStatus; exit_code?: number; output?: string; output_truncated?: boolean; output_dropped_bytes?: number;
   error?: string; started_at?: number; completed_at?: number; cancelled_at?: number;
 }
-export interface SshUser { username: string; password_hash?: string; public_keys?: Array<{ id?: string; public_key: string }> }
+export interface SshUser { username: string; password_hash?: string; public_keys?: Array<{ id?: string; public_key: string; key_name?: string; fingerprint?: string }> }
 export interface CredentialSync { version: number; users?: SshUser[] }
 export interface CredentialAck { version: number }
 export interface StreamOpen { stream_id: number; target: string }

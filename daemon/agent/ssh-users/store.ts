@@ -1,11 +1,15 @@
 // The agent's local SSH credential store (data_dir/agent/ssh.mdb): SSH usernames with optional
 // Argon2id password hashes and OpenSSH public keys, in the reference's SshUsername /
 // SshPublicKey shapes. The SSH server reads it at every login, so changes apply at once.
+// Two sources share it: usernames created through the local API (source 'local') and the set
+// the admin pushes over the tunnel (source 'admin', replaced as a whole by applyAdminSet; the
+// local API cannot change those).
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { loadArgon2, loadLmdb } from '../../../native';
+import type { CredentialSet } from '../../admin/tunnel/backend';
 import { HttpError } from '../../errors';
 import { parsePublicKey } from './keys';
 
@@ -17,13 +21,26 @@ export const PASSWORD_MAX = 128;
 /** Argon2id (the @node-rs/argon2 const enum value; OWASP memory/time defaults). */
 const ARGON2ID = 2;
 
-interface UserRecord { id: string; username: string; password_hash?: string; inserted_at: string; updated_at: string }
+export type UserSource = 'local' | 'admin';
+interface UserRecord { id: string; username: string; password_hash?: string; source?: UserSource; inserted_at: string; updated_at: string }
 interface KeyRecord { id: string; ssh_username_id: string; key_name: string; public_key: string; algo: string; blob: string; fingerprint: string; inserted_at: string; updated_at: string }
 
 export interface SshPublicKey { id: string; ssh_username_id: string; key_name: string; public_key: string; fingerprint: string; inserted_at: string; updated_at: string }
-export interface SshUsername { id: string; node_id: string; username: string; has_password: boolean; public_keys: SshPublicKey[]; inserted_at: string; updated_at: string }
+export interface SshUsername { id: string; node_id: string; username: string; has_password: boolean; public_keys: SshPublicKey[]; source: UserSource; inserted_at: string; updated_at: string }
 export interface KeyCreate { key_name: string; public_key: string }
 export interface UserCreate { username: string; password?: string | null; public_keys?: KeyCreate[] | null }
+
+/** What applyAdminSet did. */
+export interface AdminSetReport {
+  version: number;
+  users: number;
+  keys: number;
+  /** Admin usernames no longer in the set. */
+  removed: string[];
+  /** Local usernames the admin's set took over. */
+  replaced_local: string[];
+  skipped: Array<{ username: string; key_id?: string; reason: string }>;
+}
 
 /** What the SSH server needs at login. */
 export interface LoginRecord { id: string; username: string; passwordHash?: string; keys: Array<{ id: string; algo: string; blob: Buffer; fingerprint: string; public_key: string }> }
@@ -70,7 +87,7 @@ export class SshUserStore {
   }
 
   private wire(u: UserRecord): SshUsername {
-    return { id: u.id, node_id: this.nodeId, username: u.username, has_password: Boolean(u.password_hash), public_keys: this.keysOf(u.id).map(keyWire), inserted_at: u.inserted_at, updated_at: u.updated_at };
+    return { id: u.id, node_id: this.nodeId, username: u.username, has_password: Boolean(u.password_hash), public_keys: this.keysOf(u.id).map(keyWire), source: u.source ?? 'local', inserted_at: u.inserted_at, updated_at: u.updated_at };
   }
 
   private keysOf(userId: string): KeyRecord[] {
@@ -126,10 +143,16 @@ export class SshUserStore {
     return this.wire(u);
   }
 
+  private adminManaged(u: UserRecord): HttpError {
+    return new HttpError('conflict', `SSH username ${JSON.stringify(u.username)} is managed by the admin: change it through the control plane`, { id: u.id, username: u.username, source: 'admin' });
+  }
+
   async remove(id: string): Promise<void> {
+    const managed = this.users.get(id);
+    if (managed?.source === 'admin') throw this.adminManaged(managed);
     const ok = await this.env.transaction(() => {
       const u = this.users.get(id);
-      if (!u) return false;
+      if (!u || u.source === 'admin') return false;
       for (const k of this.keysOf(id)) this.keys.removeSync([id, k.id]);
       this.names.removeSync(u.username);
       this.users.removeSync(id);
@@ -139,7 +162,9 @@ export class SshUserStore {
   }
 
   async addKey(userId: string, req: KeyCreate): Promise<SshPublicKey> {
-    if (!this.users.get(userId)) throw new HttpError('not_found', `no SSH username with id ${userId}`, { id: userId });
+    const owner = this.users.get(userId);
+    if (!owner) throw new HttpError('not_found', `no SSH username with id ${userId}`, { id: userId });
+    if (owner.source === 'admin') throw this.adminManaged(owner);
     const k = this.prepareKey(req, 'body', userId, new Date().toISOString());
     const r = await this.env.transaction(() => {
       if (!this.users.get(userId)) return 'gone';
@@ -153,6 +178,8 @@ export class SshUserStore {
   }
 
   async removeKey(userId: string, keyId: string): Promise<void> {
+    const owner = this.users.get(userId);
+    if (owner?.source === 'admin') throw this.adminManaged(owner);
     const ok = await this.env.transaction(() => {
       if (!this.keys.get([userId, keyId])) return false;
       this.keys.removeSync([userId, keyId]);
@@ -180,6 +207,64 @@ export class SshUserStore {
   }
 
   count(): number { return this.users.getCount(); }
+
+  /**
+   * Replaces the admin-managed usernames with `set` (the admin's full credential set for this
+   * node) in one LMDB transaction: admin users absent from the set go, the others are written
+   * with exactly the set's keys and Argon2id hash (as given; verifyPassword checks it). Local
+   * users are left alone, except one whose name the set claims: the admin wins and the local
+   * user (and its keys) is removed, reported in `replaced_local`. Entries that cannot be used
+   * (bad username, unparsable key) are skipped and reported, the rest still applies.
+   */
+  async applyAdminSet(set: CredentialSet): Promise<AdminSetReport> {
+    const now = new Date().toISOString();
+    const report: AdminSetReport = { version: set.version ?? 0, users: 0, keys: 0, removed: [], replaced_local: [], skipped: [] };
+    const wanted = new Map<string, { hash?: string; keys: Array<Omit<KeyRecord, 'ssh_username_id'>> }>();
+    for (const u of set.users ?? []) {
+      try { checkUsername(u.username, 'username'); } catch (err) { report.skipped.push({ username: String(u.username), reason: (err as Error).message }); continue; }
+      if (wanted.has(u.username)) { report.skipped.push({ username: u.username, reason: 'appears twice in the set' }); continue; }
+      const keys: Array<Omit<KeyRecord, 'ssh_username_id'>> = [];
+      const seen = new Set<string>();
+      (u.public_keys ?? []).forEach((k, i) => {
+        try {
+          const p = parsePublicKey(k.public_key, `public_keys.${i}`);
+          if (seen.has(p.fingerprint)) return;
+          seen.add(p.fingerprint);
+          keys.push({ id: k.id || randomUUID(), key_name: k.key_name || p.fingerprint, public_key: p.line, algo: p.algo, blob: p.blob, fingerprint: p.fingerprint, inserted_at: now, updated_at: now });
+        } catch (err) {
+          report.skipped.push({ username: u.username, key_id: k.id, reason: (err as Error).message });
+        }
+      });
+      wanted.set(u.username, { hash: u.password_hash || undefined, keys });
+    }
+    await this.env.transaction(() => {
+      for (const { value: u } of this.users.getRange()) {
+        if (u.source === 'admin' && !wanted.has(u.username)) { this.dropSync(u); report.removed.push(u.username); }
+      }
+      for (const [username, w] of wanted) {
+        const existingId = this.names.get(username);
+        const existing = existingId === undefined ? undefined : this.users.get(existingId);
+        if (existing && existing.source !== 'admin') { this.dropSync(existing); report.replaced_local.push(username); }
+        const prior = existing?.source === 'admin' ? existing : undefined;
+        const id = prior?.id ?? randomUUID();
+        if (prior) for (const k of this.keysOf(id)) this.keys.removeSync([id, k.id]);
+        const rec: UserRecord = { id, username, password_hash: w.hash, source: 'admin', inserted_at: prior?.inserted_at ?? now, updated_at: now };
+        this.users.putSync(id, rec);
+        this.names.putSync(username, id);
+        for (const k of w.keys) this.keys.putSync([id, k.id], { ...k, ssh_username_id: id });
+        report.users++;
+        report.keys += w.keys.length;
+      }
+    });
+    return report;
+  }
+
+  /** Removes a user, its keys and its name (inside a transaction). */
+  private dropSync(u: UserRecord): void {
+    for (const k of this.keysOf(u.id)) this.keys.removeSync([u.id, k.id]);
+    if (this.names.get(u.username) === u.id) this.names.removeSync(u.username);
+    this.users.removeSync(u.id);
+  }
 
   async close(): Promise<void> { await this.env.close(); }
 }
