@@ -35,6 +35,8 @@ export interface WebhooksDeps {
   envelope?: AdminEnvelope;
   /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
   resolve?: Resolver;
+  /** Include GET /api/v1/event_types in `routes` (default true; false where the app already serves the catalog). */
+  catalogRoute?: boolean;
   /** Dispatcher tuning (timeouts, backoff, polling) — tests shorten these. */
   tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'leaseMarginMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
 }
@@ -58,9 +60,12 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
   });
-  return { service, dispatcher, routes: webhookRoutes(service, deps.envelope ?? referenceEnvelope), box, policy };
+    const routes = webhookRoutes(service, deps.envelope ?? referenceEnvelope).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
+  return { service, dispatcher, routes, box, policy };
 }
 
 export { EVENT_TYPES, isEventType } from './catalog';
+export { SqlWebhookStore } from './sql-store';
+export { adminAppEnvelope } from './admin-envelope';
 export type * from './ports';
 export type { WebhookStats } from './dispatcher';
