@@ -3,6 +3,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { AdminStore, Db } from './store/db';
+import type { Webhooks } from './webhooks';
 
 export interface AdminIdentity {
   /** 12 lowercase alphanumerics, generated on the first start and kept in admin_metadata. */
@@ -22,6 +23,13 @@ export interface AdminCtx {
   /** Base URLs agents use to reach this admin (go into enrollment keys). */
   adminUrls(): string[];
   startedAt: number;
+  /**
+   * Call after committing a transaction that emitted events (emitEvent writes them in the
+   * caller's transaction): the webhook dispatcher runs now instead of at its next 1 s poll.
+   */
+  wake(): void;
+  /** The webhook feature; `webhooks.stats()` is Admins.Metrics `webhook`. */
+  webhooks: Webhooks;
 }
 
 /** DNS names of the reference's shapes (no VPN here: names for hosts files and the SSH jump). */

@@ -1,6 +1,8 @@
 // The admin role (control plane): opens the store (migrations first), makes sure the default
 // cluster exists, serves the control-plane API on its own uWS app (admin.bind ?? bind :
 // admin.port) with the Edge Admin envelope, and sweeps node statuses every heartbeat interval.
+// Webhooks: routes on the same app, the dispatcher started once the store is open and woken
+// (ctx.wake()) after every commit that wrote events; it also polls every second.
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { isLoopback, type Config } from '../config';
@@ -14,6 +16,9 @@ import { adminEnvelope } from './api/envelope';
 import { eventTypeRoutes } from './api/events';
 import { nodeRoutes } from './api/nodes';
 import { docRoutes } from './api/openapi';
+import { tunnelRoutes, type TunnelHub } from './tunnel';
+import { SqlNodeBackend } from './tunnel/sql-nodes';
+import { adminAppEnvelope, createWebhooks, SqlWebhookStore, type Webhooks } from './webhooks';
 import type { AdminCtx, AdminIdentity } from './context';
 import { ensureCluster } from './store/clusters';
 import { openStore, type AdminStore, type Db } from './store/db';
@@ -24,6 +29,10 @@ export interface AdminService {
   http: HttpServer;
   store: AdminStore;
   ctx: AdminCtx;
+  /** Webhook API and dispatcher; `webhooks.stats()` is Admins.Metrics `webhook`. */
+  webhooks: Webhooks;
+  /** The agent tunnel hub (enrollment route + WebSocket endpoint). */
+  tunnel: TunnelHub;
   port: number;
   /** URLs that go into enrollment keys. */
   urls(): string[];
@@ -66,6 +75,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   log.info({ dialect: store.dialect, location: store.location }, 'admin store open (migrations applied)');
   let http: HttpServer | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let webhooks: Webhooks | undefined;
+  let tunnel: TunnelHub | undefined;
   try {
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
@@ -79,17 +90,29 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       const host = bind === '0.0.0.0' || bind === '::' ? os.hostname() : bind;
       return [`http://${urlHost(host)}:${port}`];
     };
-    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt };
+    const repo = new SqlWebhookStore(store.db, store.dialect);
+    const wh = createWebhooks(
+      { allowPrivateIps: cfg.admin.webhook_allow_private_ips, maxAttempts: cfg.admin.webhook_max_attempts, masterKey: cfg.master_key, dataDir: cfg.data_dir, adminId: identity.id },
+      { webhooks: repo, deliveries: repo, outbox: repo, log, envelope: adminAppEnvelope(log), catalogRoute: false },
+    );
+    webhooks = wh;
+    const wake = () => wh.dispatcher.wake();
+    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt, wake, webhooks: wh };
     adminRoutes(http, ctx);
     clusterRoutes(http, ctx);
     enrollmentKeyRoutes(http, ctx);
     nodeRoutes(http, ctx);
     aliasRoutes(http, ctx);
     eventTypeRoutes(http);
+    for (const r of wh.routes) http.add(r);
+    tunnel = tunnelRoutes(http, new SqlNodeBackend(store.db, { heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, committed: wake }), {
+      log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url,
+    });
     docRoutes(http, () => urls()[0]);
     http.finish();
     port = await http.listen(bind, cfg.admin.port);
     http.state = 'ready';
+    wh.dispatcher.start();
     if (!cfg.admin.public_url && (bind === '0.0.0.0' || bind === '::')) log.warn({ url: urls()[0] }, 'admin.public_url is not set: enrollment keys point agents at this host name');
 
     const interval = cfg.admin.heartbeat_interval_ms;
@@ -97,20 +120,24 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      sweepNodeStatuses(store.db, interval).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+      sweepNodeStatuses(store.db, interval).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
 
     const server = http;
+    const hub = tunnel;
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
     let closing: Promise<void> | undefined;
     return {
-      http: server, store, ctx, port, urls,
+      http: server, store, ctx, port, urls, webhooks: wh, tunnel: hub,
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
+          await hub.close();
           const drained = await server.close(cfg.http.drain_timeout_ms);
           if (!drained) log.warn({ inflight: server.inflight }, 'admin drain timeout: in-flight requests abandoned');
+          // Attempts in flight get a moment to finish; the rest stay leased and are re-sent later.
+          await wh.dispatcher.close();
           await store.close();
         })();
         return closing;
@@ -118,7 +145,9 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     };
   } catch (err) {
     clearInterval(sweeper);
+    await tunnel?.close().catch(() => undefined);
     await http?.close(0).catch(() => undefined);
+    await webhooks?.dispatcher.close(0).catch(() => undefined);
     await store.close();
     throw err;
   }

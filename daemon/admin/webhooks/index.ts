@@ -7,7 +7,7 @@ import { HttpNotifier } from '../../../plugins/notifiers/http';
 import type { RouteSpec } from '../../http';
 import type { Logger } from '../../log';
 import { VERSION } from '../../version';
-import { WebhookDispatcher, type DispatcherOptions } from './dispatcher';
+import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
 import { referenceEnvelope, type AdminEnvelope } from './envelope';
 import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
@@ -47,6 +47,10 @@ export interface Webhooks {
   routes: RouteSpec[];
   box: SecretBox;
   policy: AddressPolicy;
+  /** The dispatcher's counters: the reference's Admins.Metrics `webhook` object. */
+  stats(): WebhookStats;
+  /** Run the dispatcher now (after a commit that emitted events). */
+  wake(): void;
 }
 
 export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhooks {
@@ -61,7 +65,7 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
   });
     const routes = webhookRoutes(service, deps.envelope ?? referenceEnvelope).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
-  return { service, dispatcher, routes, box, policy };
+  return { service, dispatcher, routes, box, policy, stats: () => dispatcher.stats(), wake: () => dispatcher.wake() };
 }
 
 export { EVENT_TYPES, isEventType } from './catalog';
