@@ -1,4 +1,4 @@
-// Webhooks on the real admin, end to end: an in-process admin (admin.enabled, SQLite store,
+// Webhooks on the real admin, end to end: an in-process admin (admin.enabled, on SQLite and on PostgreSQL,
 // WEBHOOK_ALLOW_PRIVATE_IPS=true) and a loopback receiver. A webhook created through the admin
 // API gets signed CloudEvents (X-Edge-Signature verified over the raw body) when a real agent
 // daemon enrolls with an enrollment key made through the API (edge.node.registered) and its
@@ -13,6 +13,7 @@ import { loadConfig } from '../daemon/config';
 import { startDaemon, type Daemon } from '../daemon/daemon';
 import { createLogger } from '../daemon/log';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
+import { bothDialects } from './helpers/postgres';
 
 const KEY = 'webhook-admin-test-master-key';
 const SECRET = 'whsec-admin-e2e-0123456789abcdef0123';
@@ -56,9 +57,9 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
   }
 }
 
-async function startAdmin(t: Test, dataDir: string): Promise<Daemon> {
+async function startAdmin(t: Test, dataDir: string, databaseUrl?: string): Promise<Daemon> {
   const cfg = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--log-level', 'silent', '--admin', 'true', '--admin-port', '0', ...AGENT_OFF], {
-    MASTER_KEY: KEY, WEBHOOK_ALLOW_PRIVATE_IPS: 'true', OUTPOST_HEARTBEAT_INTERVAL_MS: '1000',
+    MASTER_KEY: KEY, WEBHOOK_ALLOW_PRIVATE_IPS: 'true', OUTPOST_HEARTBEAT_INTERVAL_MS: '1000', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   const d = await startDaemon(cfg, log);
   t.teardown(() => d.close());
@@ -85,11 +86,10 @@ function api(admin: Daemon) {
 
 const statusTo = (hits: Hit[], nodeId: string, to: string) => hits.filter((h) => h.ce.type === 'edge.node.status_changed' && h.ce.subject === nodeId && h.ce.data.status === to);
 
-t.test('agent lifecycle events reach a webhook as signed CloudEvents, and survive an admin restart', async (t) => {
-  t.setTimeout(90_000);
+bothDialects(t, 'agent lifecycle events reach a webhook as signed CloudEvents, and survive an admin restart', async (t, ctx) => {
   const rx = await receiver(t);
-  const adminDir = tempDir(t, 'outpost-admin-');
-  let admin = await startAdmin(t, adminDir);
+  const adminDir = ctx.dataDir;
+  let admin = await startAdmin(t, adminDir, ctx.databaseUrl);
   let call = api(admin);
 
   // The webhook, through the admin API (the routes live on the admin app).
@@ -145,10 +145,10 @@ t.test('agent lifecycle events reach a webhook as signed CloudEvents, and surviv
 
   // Receiver back, admin restarted on the same database: what was owed is delivered.
   await rx.up();
-  admin = await startAdmin(t, adminDir);
+  admin = await startAdmin(t, adminDir, ctx.databaseUrl);
   call = api(admin);
   await until('owed deliveries after the restart', () => owed.every((id) => rx.hits.some((h) => h.ce.id === id)), 30_000);
   t.equal(statusTo(rx.hits, nodeId, 'healthy').length, before + 1, 'the healthy change that failed before the restart arrived once');
   t.ok(rx.hits.every((h) => verify(h.raw, h.headers['x-edge-signature'])), 'every request signed');
   await until('nothing pending', async () => (await admin.admin!.store.db.selectFrom('webhook_deliveries').select('id').where('status', '=', 'pending').execute()).length === 0);
-});
+}, 90_000);
