@@ -6,6 +6,7 @@ import type { CredentialSet } from './tunnel/backend';
 import type { MetricsOutcome, TunnelStats } from './tunnel/hub';
 import type { MetricsKind } from './tunnel/schema';
 import type { AdminStore, Db } from './store/db';
+import type { Webhooks } from './webhooks';
 
 export interface AdminIdentity {
   /** 12 lowercase alphanumerics, generated on the first start and kept in admin_metadata. */
@@ -29,6 +30,13 @@ export interface AdminCtx {
   hub?: AdminHub;
   /** Webhook delivery counters for Admins.Metrics, once the webhooks are mounted. */
   webhookStats?: () => WebhookCounters;
+  /**
+   * Call after committing a transaction that emitted events (emitEvent writes them in the
+   * caller's transaction): the webhook dispatcher runs now instead of at its next 1 s poll.
+   */
+  wake(): void;
+  /** The webhook feature; `webhooks.stats()` is Admins.Metrics `webhook`. */
+  webhooks: Webhooks;
 }
 
 /** What the routes use of the tunnel hub (TunnelHub implements it). */

@@ -1,6 +1,8 @@
 // The admin role (control plane): opens the store (migrations first), makes sure the default
 // cluster exists, serves the control-plane API on its own uWS app (admin.bind ?? bind :
 // admin.port) with the Edge Admin envelope, and sweeps node statuses every heartbeat interval.
+// Webhooks: routes on the same app, the dispatcher started once the store is open and woken
+// (ctx.wake()) after every commit that wrote events; it also polls every second.
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { isLoopback, type Config } from '../config';
@@ -19,12 +21,14 @@ import { docRoutes } from './api/openapi';
 import { CommandDispatch } from './commands/dispatch';
 import { commandRoutes } from './commands/routes';
 import { sshRoutes } from './api/ssh';
+import { adminAppEnvelope, createWebhooks, SqlWebhookStore, type Webhooks } from './webhooks';
 import type { AdminCtx, AdminIdentity } from './context';
 import { ensureCluster } from './store/clusters';
 import { openStore, type AdminStore, type Db } from './store/db';
 import { resetTunnels, sweepNodeStatuses } from './store/status';
 import { iso } from './store/util';
 import { tunnelRoutes, type TunnelHub } from './tunnel';
+import type { TunnelBackend } from './tunnel/backend';
 import { SqlTunnelBackend } from './tunnel-backend';
 
 export interface AdminService {
@@ -35,6 +39,8 @@ export interface AdminService {
   hub: TunnelHub;
   /** Command delivery after commit and the expiry sweeper. */
   commands: CommandDispatch;
+  /** Webhook API and dispatcher; `webhooks.stats()` is Admins.Metrics `webhook`. */
+  webhooks: Webhooks;
   port: number;
   /** URLs that go into enrollment keys. */
   urls(): string[];
@@ -63,6 +69,27 @@ async function loadIdentity(db: Db): Promise<AdminIdentity> {
   return { id, name: `admin-${id}`, host_id: hostId, admin_cluster_name: 'admin-cluster-1', hostname: os.hostname() };
 }
 
+/** The backend, with `wake` called after every call that commits (they may have emitted events). */
+function wakeAfterCommits(b: TunnelBackend, wake: () => void): TunnelBackend {
+  const after = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    const r = await fn(...a);
+    wake();
+    return r;
+  };
+  return {
+    enroll: after(b.enroll.bind(b)),
+    authenticate: b.authenticate.bind(b),
+    tunnelUp: after(b.tunnelUp.bind(b)),
+    tunnelDown: after(b.tunnelDown.bind(b)),
+    recordHeartbeats: b.recordHeartbeats.bind(b),
+    setStatus: after(b.setStatus.bind(b)),
+    delivered: after(b.delivered.bind(b)),
+    recordResults: after(b.recordResults.bind(b)),
+    recordEvents: after(b.recordEvents.bind(b)),
+    credentials: b.credentials.bind(b),
+  };
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -79,6 +106,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   let sweeper: NodeJS.Timeout | undefined;
   let hub: TunnelHub | undefined;
   let commands: CommandDispatch | undefined;
+  let webhooks: Webhooks | undefined;
   try {
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
@@ -92,7 +120,14 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       const host = bind === '0.0.0.0' || bind === '::' ? os.hostname() : bind;
       return [`http://${urlHost(host)}:${port}`];
     };
-    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt };
+    const repo = new SqlWebhookStore(store.db, store.dialect);
+    const wh = createWebhooks(
+      { allowPrivateIps: cfg.admin.webhook_allow_private_ips, maxAttempts: cfg.admin.webhook_max_attempts, masterKey: cfg.master_key, dataDir: cfg.data_dir, adminId: identity.id },
+      { webhooks: repo, deliveries: repo, outbox: repo, log, envelope: adminAppEnvelope(log), catalogRoute: false },
+    );
+    webhooks = wh;
+    const wake = () => wh.dispatcher.wake();
+    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt, wake, webhooks: wh, webhookStats: () => wh.stats() };
     adminRoutes(http, ctx);
     clusterRoutes(http, ctx);
     enrollmentKeyRoutes(http, ctx);
@@ -101,7 +136,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     adminMetricsRoutes(http, ctx, nodeMetricsRoutes(http, ctx));
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
-    hub = tunnelRoutes(http, new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, '') });
+    for (const r of wh.routes) http.add(r);
+    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, '') });
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);
@@ -109,6 +145,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     http.finish();
     port = await http.listen(bind, cfg.admin.port);
     http.state = 'ready';
+    wh.dispatcher.start();
     if (!cfg.admin.public_url && (bind === '0.0.0.0' || bind === '::')) log.warn({ url: urls()[0] }, 'admin.public_url is not set: enrollment keys point agents at this host name');
 
     const interval = cfg.admin.heartbeat_interval_ms;
@@ -116,7 +153,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      sweepNodeStatuses(store.db, interval).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+      sweepNodeStatuses(store.db, interval).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
     commands.start();
@@ -127,7 +164,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
     let closing: Promise<void> | undefined;
     return {
-      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls,
+      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls, webhooks: wh,
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
@@ -135,6 +172,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
           await tunnels.close();
           const drained = await server.close(cfg.http.drain_timeout_ms);
           if (!drained) log.warn({ inflight: server.inflight }, 'admin drain timeout: in-flight requests abandoned');
+          // Attempts in flight get a moment to finish; the rest stay leased and are re-sent later.
+          await wh.dispatcher.close();
           await store.close();
         })();
         return closing;
@@ -145,6 +184,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     commands?.stop();
     await hub?.close().catch(() => undefined);
     await http?.close(0).catch(() => undefined);
+    await webhooks?.dispatcher.close(0).catch(() => undefined);
     await store.close();
     throw err;
   }

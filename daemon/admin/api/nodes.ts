@@ -71,7 +71,9 @@ export function nodeRoutes(http: HttpServer, ctx: AdminCtx): void {
     body: { type: 'object', required: ['cluster_name'], additionalProperties: false, properties: { cluster_name: { type: 'string', maxLength: 24, pattern: NAME_PATTERN, description: 'Name of the target cluster' } } },
     responses: { 200: { description: 'moved', schema: single(nodeSchema) }, 404: { description: 'no such node' }, 409: { description: 'target cluster full' }, 422: { description: 'no such target cluster' } },
     async handler(req: Req, res: Res) {
-      ok(req, res, nodeView(await changeNodeCluster(db, req.params.id, (req.body as { cluster_name: string }).cluster_name)));
+      const moved = await changeNodeCluster(db, req.params.id, (req.body as { cluster_name: string }).cluster_name);
+      ctx.wake(); // edge.node.cluster_changed committed
+      ok(req, res, nodeView(moved));
     },
   });
 }

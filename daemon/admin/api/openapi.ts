@@ -14,7 +14,7 @@ const ERRORS: Record<string, string> = {
   503: 'service_unavailable: starting, draining, or the database is unreachable',
 };
 
-const TAG_ORDER = ['Admins.Metadata', 'Admins.Metrics', 'Nodes.Cluster', 'Nodes.EnrollmentKey', 'Nodes.Node', 'Nodes.Alias', 'Nodes.Metrics', 'Commands.Command', 'Commands.CommandExecution', 'Ssh.SshUsername', 'Ssh.SshPublicKey', 'SelfUpdates.Request', 'Events.Type', 'Events.Webhook', 'system'];
+const TAG_ORDER = ['Admins.Metadata', 'Admins.Metrics', 'Nodes.Cluster', 'Nodes.EnrollmentKey', 'Nodes.Node', 'Nodes.Alias', 'Nodes.Metrics', 'Commands.Command', 'Commands.CommandExecution', 'Ssh.SshUsername', 'Ssh.SshPublicKey', 'SelfUpdates.Request', 'Events.Type', 'Events.Webhook', 'Agent.Tunnel', 'system'];
 
 export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};

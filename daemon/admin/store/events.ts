@@ -1,4 +1,5 @@
-// The event catalog of the reference (Events.Type) and the durable outbox. emitEvent() writes
+// The event catalog of the reference (Events.Type; the one list of the admin — the webhook code
+// re-exports it) and the durable outbox. emitEvent() writes
 // the event in the caller's transaction, so an event exists exactly when its change committed;
 // the webhook dispatcher (and later NATS) reads undispatched rows in (time, id) order.
 import type { DbOrTrx } from './db';
@@ -27,8 +28,11 @@ export type EventType = (typeof EVENT_TYPES)[number];
 const KNOWN = new Set<string>(EVENT_TYPES);
 export const isEventType = (s: string): s is EventType => KNOWN.has(s);
 
-/** CloudEvents `source` of events from this admin. */
-export const EVENT_SOURCE = '/outpost/admin';
+/**
+ * CloudEvents `source` stored with the admin's own events: empty, meaning "the admin that
+ * delivers it" — the webhook dispatcher sends `/outpost/admin/<admin id>` in its place.
+ */
+export const EVENT_SOURCE = '';
 
 export interface OutboxEvent { id: string; type: EventType; source: string; subject: string | null; time: string; data: Record<string, unknown> }
 

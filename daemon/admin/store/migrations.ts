@@ -229,15 +229,44 @@ export const MIGRATIONS: readonly Migration[] = [
       await s.createIndex('ssh_usernames_node').on('ssh_usernames').column('node_id').execute();
     },
   },
+  {
+    // 0005_webhooks. webhook_deliveries already has its (webhook_id, event_id) unique constraint
+    // and its (status, next_attempt_at) index from migration 1; this adds the delivery log.
+    version: 5,
+    name: 'webhooks: delivery attempt log (webhook_delivery_attempts)',
+    async up(trx, d) {
+      const T = ts(d);
+      await trx.schema.createTable('webhook_delivery_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('delivery_id', 'text', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+        .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('inserted_at', T, (c) => c.notNull())
+        .execute();
+      await trx.schema.createIndex('webhook_delivery_attempts_webhook').on('webhook_delivery_attempts').columns(['webhook_id', 'inserted_at']).execute();
+      await trx.schema.createIndex('webhook_delivery_attempts_delivery').on('webhook_delivery_attempts').column('delivery_id').execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */
 export async function migrate(db: Kysely<Schema>, dialect: Dialect, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await db.schema.createTable('schema_migrations').ifNotExists()
-    .addColumn('version', 'integer', (c) => c.primaryKey())
-    .addColumn('name', 'text', (c) => c.notNull())
-    .addColumn('applied_at', ts(dialect), (c) => c.notNull())
-    .execute();
+  // Under the lock too: two admins starting together would both try to create it (PostgreSQL's
+  // CREATE TABLE IF NOT EXISTS is not safe against a concurrent create).
+  await db.transaction().execute(async (trx) => {
+    if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`.execute(trx);
+    await trx.schema.createTable('schema_migrations').ifNotExists()
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', ts(dialect), (c) => c.notNull())
+      .execute();
+  });
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     const done = await db.transaction().execute(async (trx) => {

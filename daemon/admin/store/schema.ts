@@ -67,6 +67,16 @@ export interface WebhookDeliveryRow {
   next_attempt_at: Ts | null; last_status_code: number | null; last_error: string | null; delivered_at: Ts | null; inserted_at: Ts; updated_at: Ts;
 }
 
+/** One HTTP attempt of a webhook delivery: the delivery log (migration 5). */
+export interface WebhookDeliveryAttemptRow {
+  id: string; delivery_id: string; webhook_id: string; event_id: string; event_type: string;
+  /** 1-based attempt number within its delivery. */
+  attempt: number;
+  /** ok | recoverable | terminal */
+  outcome: string;
+  status_code: number | null; duration_ms: number; error: string | null; inserted_at: Ts;
+}
+
 /** The durable event outbox: written in the same transaction as the change it describes. */
 export interface EventRow { id: string; type: string; source: string; subject: string | null; data: string; time: Ts; dispatched_at: Ts | null }
 
@@ -89,6 +99,7 @@ export interface Schema {
   self_update_requests: SelfUpdateRequestRow;
   webhooks: WebhookRow;
   webhook_deliveries: WebhookDeliveryRow;
+  webhook_delivery_attempts: WebhookDeliveryAttemptRow;
   events: EventRow;
   agent_events: AgentEventRow;
   admin_metadata: AdminMetadataRow;

@@ -141,6 +141,9 @@ export function decodeKeyBlob(blob: string): EnrollmentKeyBlob {
   try { v = JSON.parse(Buffer.from(text, 'base64').toString('utf8')); } catch { throw bad('its base64 does not hold JSON'); }
   if (!v || typeof v !== 'object') throw bad('its JSON is not an object');
   const o = v as Record<string, unknown>;
+  // The admin API writes the URL list as `admin_urls` (and the cluster as `cluster`): same key, same meaning.
+  if (o.urls === undefined && o.admin_urls !== undefined) o.urls = o.admin_urls;
+  if (o.cluster_name === undefined && typeof o.cluster === 'string') o.cluster_name = o.cluster;
   if (o.v !== 1) throw bad(`unsupported version ${JSON.stringify(o.v)} (this agent reads version 1)`);
   if (!Array.isArray(o.urls) || !o.urls.length) throw bad('urls must be a non-empty list of admin URLs');
   for (const u of o.urls) {

@@ -7,7 +7,7 @@ import { HttpNotifier } from '../../../plugins/notifiers/http';
 import type { RouteSpec } from '../../http';
 import type { Logger } from '../../log';
 import { VERSION } from '../../version';
-import { WebhookDispatcher, type DispatcherOptions } from './dispatcher';
+import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
 import { referenceEnvelope, type AdminEnvelope } from './envelope';
 import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
@@ -35,6 +35,8 @@ export interface WebhooksDeps {
   envelope?: AdminEnvelope;
   /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
   resolve?: Resolver;
+  /** Include GET /api/v1/event_types in `routes` (default true; false where the app already serves the catalog). */
+  catalogRoute?: boolean;
   /** Dispatcher tuning (timeouts, backoff, polling) — tests shorten these. */
   tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'leaseMarginMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
 }
@@ -45,6 +47,10 @@ export interface Webhooks {
   routes: RouteSpec[];
   box: SecretBox;
   policy: AddressPolicy;
+  /** The dispatcher's counters: the reference's Admins.Metrics `webhook` object. */
+  stats(): WebhookStats;
+  /** Run the dispatcher now (after a commit that emitted events). */
+  wake(): void;
 }
 
 export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhooks {
@@ -58,9 +64,12 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
   });
-  return { service, dispatcher, routes: webhookRoutes(service, deps.envelope ?? referenceEnvelope), box, policy };
+    const routes = webhookRoutes(service, deps.envelope ?? referenceEnvelope).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
+  return { service, dispatcher, routes, box, policy, stats: () => dispatcher.stats(), wake: () => dispatcher.wake() };
 }
 
 export { EVENT_TYPES, isEventType } from './catalog';
+export { SqlWebhookStore } from './sql-store';
+export { adminAppEnvelope } from './admin-envelope';
 export type * from './ports';
 export type { WebhookStats } from './dispatcher';
