@@ -5,6 +5,7 @@
 // (ctx.wake()) after every commit that wrote events; it also polls every second.
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
+import path from 'node:path';
 import { isLoopback, type Config } from '../config';
 import { HttpServer, prepareKeys } from '../http';
 import type { Logger } from '../log';
@@ -28,6 +29,8 @@ import { openStore, type AdminStore, type Db } from './store/db';
 import { resetTunnels, sweepNodeStatuses } from './store/status';
 import { iso } from './store/util';
 import { tunnelRoutes, type TunnelHub } from './tunnel';
+import { JumpServer } from './jump/server';
+import { resolveNode } from './store/nodes';
 import type { TunnelBackend } from './tunnel/backend';
 import { SqlTunnelBackend } from './tunnel-backend';
 
@@ -41,6 +44,9 @@ export interface AdminService {
   commands: CommandDispatch;
   /** Webhook API and dispatcher; `webhooks.stats()` is Admins.Metrics `webhook`. */
   webhooks: Webhooks;
+  /** The SSH jump endpoint and its port, when admin.ssh_authorized_keys is set. */
+  jump?: JumpServer;
+  jumpPort?: number;
   port: number;
   /** URLs that go into enrollment keys. */
   urls(): string[];
@@ -107,6 +113,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   let hub: TunnelHub | undefined;
   let commands: CommandDispatch | undefined;
   let webhooks: Webhooks | undefined;
+  let jump: JumpServer | undefined;
+  let jumpPort: number | undefined;
   try {
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
@@ -146,6 +154,22 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     port = await http.listen(bind, cfg.admin.port);
     http.state = 'ready';
     wh.dispatcher.start();
+    // The SSH jump (ssh -J), when operators' keys are configured: direct-tcpip to a node's SSH
+    // server through its tunnel, the node named by id, alias or name.
+    if (cfg.admin.ssh_authorized_keys) {
+      const tunnels = hub;
+      jump = new JumpServer({
+        dir: path.join(cfg.data_dir, 'admin'), authorizedKeysFile: cfg.admin.ssh_authorized_keys, log,
+        idleTimeoutMs: cfg.ssh.idle_timeout_ms, failuresPerMinute: cfg.ssh.auth_failures_per_minute,
+        resolve: async (target) => {
+          const n = await resolveNode(store.db, target);
+          return n ? { nodeId: n.id, name: n.node_name } : undefined;
+        },
+        open: (nodeId) => tunnels.openStream(nodeId, 'ssh'),
+      });
+      jumpPort = await jump.listen(bind, cfg.admin.ssh_port);
+      log.info({ port: jumpPort, bind, host_keys: jump.fingerprints, authorized_keys: cfg.admin.ssh_authorized_keys }, 'admin ssh jump listening');
+    }
     if (!cfg.admin.public_url && (bind === '0.0.0.0' || bind === '::')) log.warn({ url: urls()[0] }, 'admin.public_url is not set: enrollment keys point agents at this host name');
 
     const interval = cfg.admin.heartbeat_interval_ms;
@@ -164,10 +188,11 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
     let closing: Promise<void> | undefined;
     return {
-      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls, webhooks: wh,
+      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls, webhooks: wh, jump, jumpPort,
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
+          await jump?.close();
           dispatch.stop();
           await tunnels.close();
           const drained = await server.close(cfg.http.drain_timeout_ms);
@@ -181,6 +206,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     };
   } catch (err) {
     clearInterval(sweeper);
+    await jump?.close().catch(() => undefined);
     commands?.stop();
     await hub?.close().catch(() => undefined);
     await http?.close(0).catch(() => undefined);
