@@ -30,7 +30,7 @@ bothDialects(t, 'create: targeting variants, filters, dedup, validation', async 
     command_id: all.cmd.id, command_text: 'uptime', status: 'pending', target_all: true, cluster_name: null, timeout: 30_000, expired_at: '2099-12-31T23:59:59.000Z',
     exit_code: null, output: null, sent_at: null, completed_at: null, cancelled_at: null,
   });
-  t.same(Object.keys(all.execs[0]).sort(), ['cancelled_at', 'cluster_name', 'command_id', 'command_text', 'completed_at', 'exit_code', 'expired_at', 'id', 'inserted_at', 'node_id', 'output', 'sent_at', 'status', 'target_all', 'timeout', 'updated_at']);
+  t.same(Object.keys(all.execs[0]).sort(), ['cancelled_at', 'cluster_name', 'command_id', 'command_text', 'completed_at', 'error', 'exit_code', 'expired_at', 'id', 'inserted_at', 'node_id', 'output', 'sent_at', 'status', 'target_all', 'timeout', 'updated_at']);
 
   const byNodes = await create({ type: 'nodes', node_ids: [a, a, 'db-1', 'web-2'] });
   t.same(byNodes.nodes, sorted(a, b, c), 'a node targeted twice (or by id and alias) gets one execution');

@@ -65,7 +65,7 @@ bothDialects(t, 'enroll, authenticate, tunnel up/down, heartbeats and status', a
 
   // Tunnel up: healthy, version/host/ip stored, version_changed + status_changed.
   const r = await b.tunnelUp({ node_id: id, cluster_name: 'prod' }, info('1.1.0'), Date.now());
-  t.same(r, { deliveries: [], cancels: [], credentials: null });
+  t.same(r, { deliveries: [], cancels: [], credentials: { version: 0, users: [] } }, 'nothing owed; an empty credential set (version 0)');
   n = await node(db, id);
   t.match(n, { status: 'healthy', tunnel_connected: 1, version: '1.1.0', hostname: 'host-b', ip_address: '127.0.0.1' });
   t.ok(n.last_seen_at, 'last_seen_at');

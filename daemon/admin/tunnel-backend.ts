@@ -169,7 +169,7 @@ export class SqlTunnelBackend implements TunnelBackend {
         if (!e || e.node_id !== r.node_id || isTerminal(e.status)) continue;
         const end = iso(r.completed_at ?? r.cancelled_at ?? now);
         const upd = await trx.updateTable('command_executions').set({
-          status: r.status, exit_code: r.exit_code, output: r.output,
+          status: r.status, exit_code: r.exit_code, output: r.output, error: r.error,
           // A result can overtake its delivery ack (both in one flush): it was sent, then.
           sent_at: e.sent_at ?? iso(r.started_at ?? now),
           completed_at: r.status === 'completed' ? end : e.completed_at,

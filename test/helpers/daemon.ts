@@ -19,7 +19,7 @@ export function tempDir(t: Test, prefix = 'outpost-test-'): string {
 }
 
 /** Agent services (SSH, proxies) are off unless a test turns them on: they bind ports and make host keys. */
-export const AGENT_OFF = ['--ssh-enabled', 'false', '--proxy-enabled', 'false'];
+export const AGENT_OFF = ['--ssh-enabled', 'false', '--proxy-enabled', 'false', '--admin-self-enroll', 'false'];
 
 export interface InProc { daemon: Daemon; url: string; dataDir: string }
 

@@ -46,6 +46,7 @@ export const executionSchema: JsonSchema = {
     status: { type: 'string', enum: [...EXECUTION_STATUSES] },
     exit_code: { type: ['integer', 'null'], description: 'Final exit code (0 = success; 143 = terminated by a cancel or timeout)' },
     output: { type: ['string', 'null'], description: 'Combined output from command execution' },
+    error: { type: ['string', 'null'], description: 'Outpost addition: why the agent could not run it to its own end (e.g. "agent restarted while the command was running"), null when it did' },
     target_all: { type: 'boolean', description: 'Whether this execution was created from a system-wide command' },
     timeout: { type: ['integer', 'null'] },
     sent_at: tsNull, completed_at: tsNull, cancelled_at: tsNull, expired_at: tsNull, inserted_at: ts, updated_at: ts,

@@ -83,7 +83,7 @@ export function commandView(c: CommandRow): Record<string, unknown> {
 export function executionView(e: ExecutionWithText): Record<string, unknown> {
   return {
     id: e.id, command_id: e.command_id, node_id: e.node_id, cluster_name: e.cluster_name, command_text: e.command_text,
-    status: e.status, exit_code: e.exit_code, output: e.output, target_all: e.target_all === 1, timeout: e.timeout,
+    status: e.status, exit_code: e.exit_code, output: e.output, error: e.error ?? null, target_all: e.target_all === 1, timeout: e.timeout,
     sent_at: e.sent_at, completed_at: e.completed_at, cancelled_at: e.cancelled_at, expired_at: e.expired_at,
     inserted_at: e.inserted_at, updated_at: e.updated_at,
   };

@@ -253,6 +253,13 @@ export const MIGRATIONS: readonly Migration[] = [
       await trx.schema.createIndex('webhook_delivery_attempts_delivery').on('webhook_delivery_attempts').column('delivery_id').execute();
     },
   },
+  {
+    version: 6,
+    name: '0006_execution_error: why an agent could not run an execution to its own end',
+    async up(trx) {
+      await trx.schema.alterTable('command_executions').addColumn('error', 'text').execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */

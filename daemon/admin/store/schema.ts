@@ -46,6 +46,8 @@ export interface CommandExecutionRow {
   sent_at: Ts | null; completed_at: Ts | null; cancelled_at: Ts | null; cancel_requested_at: Ts | null;
   /** The agent took the cancel (0003_commands). */
   cancel_acked_at: Ts | null;
+  /** Why the agent could not run it to its own end, e.g. "agent restarted while the command was running" (0006). */
+  error?: string | null;
   timeout: number | null; expired_at: Ts | null; inserted_at: Ts; updated_at: Ts;
 }
 

@@ -49,7 +49,11 @@ export interface CommandOptions {
   log: Logger;
 }
 
-export interface CreateRequest { command_text: string; timeout?: number | null; expired_at?: string | null; command_id?: string }
+export interface CreateRequest {
+  command_text: string; timeout?: number | null; expired_at?: string | null; command_id?: string;
+  /** Internal (tunnel deliveries): the admin's execution id, so a re-delivery finds the same execution. */
+  id?: string;
+}
 
 /** The reference's AgentMetricsResponse `commands` object. */
 export interface CommandStats { completed_total: number; enqueued_total: number; reported_total: number; synced_total: number }
@@ -125,6 +129,10 @@ export class CommandService {
   }
 
   async create(req: CreateRequest): Promise<WireExecution> {
+    if (req.id) {
+      const known = this.store.get(req.id);
+      if (known) return toWire(known); // delivered again after a crash: the same execution, not a second run
+    }
     if (this.stopping) throw new CommandError('unavailable', 'the agent is shutting down');
     if (this.queue.length >= MAX_QUEUED) throw new CommandError('overloaded', `${MAX_QUEUED} command executions are already waiting to run`, { queued: this.queue.length });
     if (this.store.count >= MAX_STORED) {
@@ -132,7 +140,7 @@ export class CommandService {
     }
     const now = iso();
     const e: Execution = {
-      id: randomUUID(),
+      id: req.id ?? randomUUID(),
       command_id: req.command_id ?? randomUUID(),
       node_id: this.o.nodeId,
       command_text: req.command_text,

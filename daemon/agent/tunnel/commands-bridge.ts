@@ -45,6 +45,7 @@ export class CommandsBridge {
     let local: WireExecution;
     try {
       local = await this.commands.create({
+        id: d.execution_id,
         command_text: d.command_text,
         timeout: d.timeout_ms ?? null,
         expired_at: d.expired_at ? new Date(d.expired_at).toISOString() : null,
