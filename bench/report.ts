@@ -1,5 +1,6 @@
 // Turns the collected series into the stdout table, the ratios against the issue's targets,
 // bench/RESULTS.md and the raw JSON in bench/out/.
+import { standaloneSections } from './lib/results-md';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchConfig, Section } from './lib/config';
@@ -188,6 +189,8 @@ export function writeReports(r: Results, benchDir: string, writeResultsMd: boole
   fs.writeFileSync(json, payload);
   fs.writeFileSync(path.join(outDir, 'latest.json'), payload);
   const md = writeResultsMd ? path.join(benchDir, 'RESULTS.md') : path.join(outDir, `RESULTS-${r.sections.join('-')}${r.config.quick ? '-quick' : ''}.md`);
-  fs.writeFileSync(md, markdown(r));
+  // The main run rewrites RESULTS.md but keeps the standalone benches' sections.
+  const kept = writeResultsMd && fs.existsSync(md) ? standaloneSections(fs.readFileSync(md, 'utf8')) : [];
+  fs.writeFileSync(md, markdown(r).trimEnd() + '\n' + kept.map((k) => '\n' + k + '\n').join(''));
   return { md, json };
 }

@@ -244,6 +244,12 @@ bothDialects(t, 'admin metadata, event catalog, OpenAPI and Swagger UI', async (
   const ui = await request(`${base}/swaggerui`);
   t.equal(ui.statusCode, 200);
   t.match(await ui.body.text(), /SwaggerUIBundle\(\{ url: '\/openapi.json'/);
+  for (const [asset, type] of [['swagger-ui-bundle.js', /javascript/], ['swagger-ui.css', /text\/css/]] as const) {
+    const a = await request(`${base}/swaggerui/${asset}`);
+    t.equal(a.statusCode, 200, `${asset} served locally (no CDN)`);
+    t.match(String(a.headers['content-type']), type);
+    t.ok((await a.body.arrayBuffer()).byteLength > 10_000);
+  }
 });
 
 t.test('outpostd --admin as a process: logs "admin listening" with its port, serves, stops on SIGTERM', async (t) => {

@@ -1,6 +1,8 @@
 // The admin API's OpenAPI 3.1 document, built from the same route specs (and schemas) that
 // validate requests, with the reference's envelope and error bodies; served at /openapi.json
 // on the admin port, with a Swagger UI page at /swaggerui.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { HttpServer, Req, Res, RouteSpec } from '../../http';
 import { VERSION } from '../../version';
 import { errorSchema } from './schemas';
@@ -59,9 +61,9 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
 
 const SWAGGER_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Outpost admin API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"><p style="font-family:sans-serif;margin:2em">Loading Swagger UI… It is fetched from unpkg.com; offline, read the document itself at <a href="/openapi.json">/openapi.json</a>.</p></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+<link rel="stylesheet" href="/swaggerui/swagger-ui.css"></head>
+<body><div id="swagger-ui"><p style="font-family:sans-serif;margin:2em">Loading Swagger UI… (the document itself: <a href="/openapi.json">/openapi.json</a>)</p></div>
+<script src="/swaggerui/swagger-ui-bundle.js"></script>
 <script>window.onload = function () { if (window.SwaggerUIBundle) window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true }); };</script>
 </body></html>
 `;
@@ -82,6 +84,18 @@ export function docRoutes(http: HttpServer, serverUrl: () => string): void {
     responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
     handler(_req: Req, res: Res) { res.send(200, SWAGGER_HTML, 'text/html; charset=utf-8'); },
   });
+  // Swagger UI's assets, served from the swagger-ui-dist package (no CDN: admins run offline too).
+  for (const [file, type] of [['swagger-ui.css', 'text/css; charset=utf-8'], ['swagger-ui-bundle.js', 'application/javascript; charset=utf-8']] as const) {
+    let body: Buffer | undefined;
+    http.add({
+      method: 'get', path: `/swaggerui/${file}`, auth: 'public', tags: ['system'], summary: `Swagger UI asset ${file}`,
+      responses: { 200: { description: file, contentType: type.split(';')[0] } },
+      handler(_req: Req, res: Res) {
+        body ??= fs.readFileSync(path.join(path.dirname(require.resolve('swagger-ui-dist/package.json')), file));
+        res.send(200, body, type);
+      },
+    });
+  }
   http.add({
     method: 'get', path: '/healthz', auth: 'public', always: true, tags: ['system'], summary: 'Liveness of the admin API: 200 ok when serving, 503 otherwise',
     responses: { 200: { description: 'ok', contentType: 'text/plain' }, 503: { description: 'not serving', contentType: 'text/plain' } },
