@@ -101,7 +101,8 @@ export class PtyRun {
     }
     const proc = pty.spawn(file, args, { name: 'xterm-256color', cols: 200, rows: 50, cwd: home, env, encoding: null, ...ids } as Parameters<typeof pty.spawn>[2]);
     this.pid = proc.pid;
-    proc.onData((d: string | Buffer) => onData(typeof d === 'string' ? Buffer.from(d, 'utf8') : d));
+    let lastData = Date.now();
+    proc.onData((d: string | Buffer) => { lastData = Date.now(); onData(typeof d === 'string' ? Buffer.from(d, 'utf8') : d); });
     // stdin is the terminal: one end-of-file up front, so a command that reads input does not
     // wait for a keyboard that will never come.
     proc.write(EOT);
@@ -111,7 +112,11 @@ export class PtyRun {
         if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
         const sig = signal ? signal : null;
         const code = sig ? 128 + sig : exitCode;
+        // node-pty reports the exit before it has read everything the command wrote to the
+        // terminal: the result waits until the output has been quiet for a moment (at most 2 s).
+        const exitedAt = Date.now();
         const finish = () => {
+          if (Date.now() - lastData < 50 && Date.now() - exitedAt < 2000) { setTimeout(finish, 20); return; }
           if (this.killTimer) clearTimeout(this.killTimer);
           resolve({ code, signal: sig, stoppedBy: this.stoppedBy });
         };
