@@ -13,7 +13,10 @@ async function timed(seconds: number, workers: number, step: () => Promise<numbe
   const end = Date.now() + seconds * 1000;
   const t0 = Date.now();
   await Promise.all(Array.from({ length: workers }, async () => {
-    while (Date.now() < end) total += await step();
+    while (Date.now() < end) {
+      const n = await step(); // not `total += await step()`: that reads total before the await and loses the other workers' counts
+      total += n;
+    }
   }));
   return { perSec: Math.round(total / ((Date.now() - t0) / 1000)), total };
 }
