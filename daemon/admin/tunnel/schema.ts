@@ -11,6 +11,11 @@ export const PROTO_PATH = [
   path.join(__dirname, 'tunnel.proto'),
 ].find((p) => fs.existsSync(p)) ?? path.join(__dirname, 'tunnel.proto');
 
+// 64-bit integers decode to JS numbers (exact up to 2^53), never to Long objects: every schema
+// of this codebase is used that way, and decoding without a toObject pass is then safe and fast.
+protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
+protobuf.configure();
+
 const root = new protobuf.Root();
 root.loadSync(PROTO_PATH, { keepCase: true });
 root.resolveAll();
