@@ -20,7 +20,7 @@ export interface RunningDaemon {
 export async function startDaemon(cfg: BenchConfig, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RunningDaemon> {
   const dataDir = tempDir('daemon');
   const port = await freePort();
-  const args = [...nodeArgs, DAEMON_MAIN, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', ...cfg.daemonArgs, ...extraArgs];
+  const args = [...nodeArgs, DAEMON_MAIN, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', '--ssh-enabled', 'false', '--proxy-enabled', 'false', ...cfg.daemonArgs, ...extraArgs];
   const [cmd, argv] = pinned(cfg.serverCpu, process.execPath, args);
   const proc = start('outpostd', cmd, argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME } });
   // At --log-level warn the "outpostd listening" line is not logged: poll /healthz instead,

@@ -145,10 +145,16 @@ export async function queueStreamTsSection(cfg: BenchConfig, results: Results, p
     log(`    ${query} (raw points, streaming fold): ${lat.map((x) => fmtMs(x)).join(' / ')}  median ${fmtMs(medianMs)}  min ${fmtMs(q.res.min)}  (${q.res.pointsReturned} windows returned)  RSS ${processMemory(pid).rssMiB} MiB (HWM ${processMemory(pid).hwmMiB} MiB)`);
     // Rollups: the daemon seals points older than a minute every ts.rollup_interval_ms; wait for it.
     const rollStart = Date.now();
+    // Both resolutions fold every point older than the seal lag (the last minute, and the
+    // unfinished hour at 1 h resolution, stay raw): done when the count stops growing.
+    let last = -1;
+    let stableSince = Date.now();
     for (;;) {
       const m = JSON.parse((await request(d.port, 'GET', '/api/v1/metrics')).body) as { timeseries?: { rollup_points_total: number } };
-      if ((m.timeseries?.rollup_points_total ?? 0) >= 2 * (points - 120)) break; // both resolutions; the last minute or so stays raw
-      if (Date.now() - rollStart > 300_000) throw new Error('rollups did not catch up in 5 minutes');
+      const n = m.timeseries?.rollup_points_total ?? 0;
+      if (n !== last) { last = n; stableSince = Date.now(); }
+      if (n > 1.9 * points && Date.now() - stableSince > 3000) break;
+      if (Date.now() - rollStart > 300_000) throw new Error(`rollups did not catch up in 5 minutes (${n} points folded)`);
       await new Promise((r) => setTimeout(r, 500));
     }
     const rollupSeconds = (Date.now() - rollStart) / 1000;
