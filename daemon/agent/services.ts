@@ -3,6 +3,7 @@
 // the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
 // metrics requests → host/agent metrics, deliveries → command runner).
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { decodeKeyBlob, type CredentialSet } from '../admin/tunnel/backend';
 import type { Config } from '../config';
@@ -73,7 +74,7 @@ export class AgentServices {
     if (enrollmentKey) {
       const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
       this.tunnel = new AgentTunnel({
-        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent.name, agentVersion: VERSION,
+        dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent.name ?? os.hostname(), agentVersion: VERSION,
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,
         ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
       });

@@ -26,7 +26,10 @@ export function loadHostKeys(dir: string): HostKey[] {
   for (const spec of SPECS) {
     const file = path.join(dir, spec.file);
     if (!fs.existsSync(file)) {
-      const pair = utils.generateKeyPairSync(spec.type, spec.opts as never);
+      // ssh2's generator now and then (~0.4 % of ed25519 keys) writes a key its own parser
+      // rejects: generate until it parses.
+      let pair = utils.generateKeyPairSync(spec.type, spec.opts as never);
+      for (let i = 0; i < 20 && utils.parseKey(pair.private) instanceof Error; i++) pair = utils.generateKeyPairSync(spec.type, spec.opts as never);
       writeExclusive(`${file}.pub`, pair.public + '\n', 0o644);
       writeExclusive(file, pair.private, 0o600);
     }
