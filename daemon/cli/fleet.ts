@@ -229,7 +229,7 @@ function getSubNamed(name: string, synopsis: string, path: (id: string) => strin
 export const sshUsersCommand: CommandGroup = makeGroup({
   name: 'ssh-users', summary: 'SSH usernames and public keys of nodes', globalOpts: ADMIN_GLOBAL_OPTS,
   subs: [
-    listSub('api/v1/ssh_usernames', [['ID', (r) => r.id], ['USERNAME', (r) => r.username], ['NODE', (r) => r.node_id], ['KEYS', (r) => (Array.isArray(r.ssh_public_keys) ? r.ssh_public_keys.length : r.public_key_count)], ['CREATED', (r) => r.inserted_at]], 'list SSH usernames'),
+    listSub('api/v1/ssh_usernames', [['ID', (r) => r.id], ['USERNAME', (r) => r.username], ['NODE', (r) => r.node_id], ['KEYS', (r) => (Array.isArray(r.public_keys) ? r.public_keys.length : '-')], ['CREATED', (r) => r.inserted_at]], 'list SSH usernames'),
     getSub((id) => `api/v1/ssh_usernames/${enc(id)}`, 'username'),
     {
       name: 'add', synopsis: 'add NODE USERNAME', doc: 'create a username on a node, with keys and/or a password', args: [2, 2],
