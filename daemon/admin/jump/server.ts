@@ -4,6 +4,7 @@
 // thing the endpoint does is open direct-tcpip channels to a node's SSH server through the
 // agent tunnel (`open`), so it works behind NAT and the node's own SSH server still
 // authenticates the node-level username. Every jump (and every refusal) is audited.
+import { listenOn } from '../../agent/net/listen';
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -87,13 +88,7 @@ export class JumpServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen(port, host, () => {
-        this.tcp.off('error', reject);
-        resolve((this.tcp.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.tcp, host, port);
   }
 
   /** The operators' keys, re-read when the file changes. A missing file means nobody may jump. */

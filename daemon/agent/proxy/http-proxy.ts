@@ -2,6 +2,7 @@
 // authenticated with Proxy-Authorization Basic `_:<proxy password>`. Targets pass the deny policy
 // at connect time; request and response bodies stream both ways with backpressure; the client
 // connection is kept alive between requests.
+import { listenOn } from '../net/listen';
 import http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -42,13 +43,7 @@ export class HttpProxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting and closes idle keep-alive connections; in-flight requests continue. */

@@ -1,6 +1,7 @@
 // The SOCKS5 proxy: RFC 1928 CONNECT (IPv4, IPv6 and domain targets) with RFC 1929
 // username/password authentication (user `_` and the node's proxy password; method 0x02 only,
 // never unauthenticated). Targets pass the deny policy at connect time.
+import { listenOn } from '../net/listen';
 import net from 'node:net';
 import type { Logger } from '../../log';
 import { formatIp, parseIp } from '../net/cidr';
@@ -45,13 +46,7 @@ export class Socks5Proxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   stopAccepting(): Promise<void> {
