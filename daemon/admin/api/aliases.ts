@@ -1,5 +1,6 @@
 // Nodes.Alias routes: create for a node, list, get, delete, and a hosts-file export
 // (GET /api/v1/aliases/hosts, text/plain) for an existing DNS server (dnsmasq, CoreDNS hosts).
+import { listRoute } from './routes';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { vpnDomain, type AdminCtx } from '../context';
@@ -7,9 +8,9 @@ import type { DbOrTrx } from '../store/db';
 import { getNode } from '../store/nodes';
 import type { AliasRow } from '../store/schema';
 import { iso, isForeignKeyViolation, isUniqueViolation, newId } from '../store/util';
-import { noContent, notFound, ok, paged } from './envelope';
-import { listQuerySchema, runList, type ListSpec } from './list';
-import { aliasSchema, NAME_PATTERN, nodeIdParam, paginated, single, uuidParam } from './schemas';
+import { noContent, notFound, ok } from './envelope';
+import type { ListSpec } from './list';
+import { aliasSchema, NAME_PATTERN, nodeIdParam, single, uuidParam } from './schemas';
 
 const TAGS = ['Nodes.Alias'];
 
@@ -83,14 +84,9 @@ export function aliasRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/aliases', auth: 'api', tags: TAGS, summary: 'List aliases (paginated, filtered, sorted)',
-    query: listQuerySchema(aliasListSpec),
-    responses: { 200: { description: 'a page of aliases', schema: paginated(aliasSchema) } },
-    async handler(req: Req, res: Res) {
-      const { rows, pagination } = await runList<AliasWithCluster>(withCluster(db), (q) => q.selectAll('aliases').select('clusters.name as cluster_name'), aliasListSpec, req.query);
-      paged(req, res, rows.map(aliasView), pagination);
-    },
+  listRoute<AliasWithCluster>(http, {
+    path: '/api/v1/aliases', tags: TAGS, summary: 'List aliases (paginated, filtered, sorted)', what: 'aliases', schema: aliasSchema, spec: aliasListSpec,
+    base: () => withCluster(db), select: (q) => q.selectAll('aliases').select('clusters.name as cluster_name'), view: aliasView,
   });
 
   http.add({

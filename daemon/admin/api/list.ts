@@ -10,7 +10,7 @@ import { HttpError } from '../../errors';
 import type { JsonSchema } from '../../http';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type AnyQb = SelectQueryBuilder<any, any, any>;
+export type AnyQb = SelectQueryBuilder<any, any, any>;
 
 /** A column ('table.col') or any SQL expression. */
 export type Sqlish = string | RawBuilder<unknown>;

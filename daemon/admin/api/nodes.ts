@@ -1,11 +1,12 @@
 // Nodes.Node routes: list with the reference's filters, get, delete (cascade), change_cluster.
+import { getRoute, listRoute } from './routes';
 import { sql } from 'kysely';
 import type { HttpServer, Req, Res } from '../../http';
 import type { AdminCtx } from '../context';
 import { changeNodeCluster, deleteNode, getNode, nodesWithCluster, nodeView, type NodeWithCluster } from '../store/nodes';
-import { noContent, notFound, ok, paged } from './envelope';
-import { listQuerySchema, runList, type ListSpec } from './list';
-import { NAME_PATTERN, nodeIdParam, nodeSchema, paginated, single } from './schemas';
+import { noContent, notFound, ok } from './envelope';
+import type { ListSpec } from './list';
+import { NAME_PATTERN, nodeIdParam, nodeSchema, single } from './schemas';
 
 const TAGS = ['Nodes.Node'];
 
@@ -35,25 +36,11 @@ export function nodeRoutes(http: HttpServer, ctx: AdminCtx): void {
   const { db } = ctx;
   const params = { type: 'object', required: ['id'], properties: { id: nodeIdParam } };
 
-  http.add({
-    method: 'get', path: '/api/v1/nodes', auth: 'api', tags: TAGS, summary: 'List nodes (paginated, filtered, sorted)',
-    query: listQuerySchema(nodeListSpec),
-    responses: { 200: { description: 'a page of nodes', schema: paginated(nodeSchema) } },
-    async handler(req: Req, res: Res) {
-      const { rows, pagination } = await runList<NodeWithCluster>(nodesWithCluster(db), (q) => q.selectAll('nodes').select('clusters.name as cluster_name'), nodeListSpec, req.query);
-      paged(req, res, rows.map(nodeView), pagination);
-    },
+  listRoute<NodeWithCluster>(http, {
+    path: '/api/v1/nodes', tags: TAGS, summary: 'List nodes (paginated, filtered, sorted)', what: 'nodes', schema: nodeSchema, spec: nodeListSpec,
+    base: () => nodesWithCluster(db), select: (q) => q.selectAll('nodes').select('clusters.name as cluster_name'), view: nodeView,
   });
-
-  http.add({
-    method: 'get', path: '/api/v1/nodes/:id', auth: 'api', tags: TAGS, summary: 'Get a node', params,
-    responses: { 200: { description: 'the node', schema: single(nodeSchema) }, 404: { description: 'no such node' } },
-    async handler(req: Req, res: Res) {
-      const n = await getNode(db, req.params.id);
-      if (!n) throw notFound('node', req.params.id);
-      ok(req, res, nodeView(n));
-    },
-  });
+  getRoute(http, { path: '/api/v1/nodes/:id', tags: TAGS, summary: 'Get a node', params, what: 'node', schema: nodeSchema, load: (id) => getNode(db, id), view: nodeView });
 
   http.add({
     method: 'delete', path: '/api/v1/nodes/:id', auth: 'api', tags: TAGS,

@@ -2,6 +2,7 @@
 // hashed with Argon2id before it is stored and never returned; optional public keys), their
 // keys, list/get/delete with the reference's filters. Every change bumps the node's credential
 // version in its transaction and, once committed, is pushed to the node over the tunnel.
+import { getRoute } from './routes';
 import { sql } from 'kysely';
 import { loadArgon2 } from '../../../native';
 import { HttpError } from '../../errors';
@@ -216,14 +217,9 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/ssh_public_keys/:id', auth: 'api', tags: KEY_TAGS, summary: 'Get an SSH public key', params: idParams,
-    responses: { 200: { description: 'the key', schema: single(sshPublicKeySchema) }, 404: { description: 'no such key' } },
-    async handler(req: Req, res: Res) {
-      const k = await db.selectFrom('ssh_public_keys').selectAll().where('id', '=', req.params.id).executeTakeFirst();
-      if (!k) throw notFound('SSH public key', req.params.id);
-      ok(req, res, keyView(k));
-    },
+  getRoute(http, {
+    path: '/api/v1/ssh_public_keys/:id', tags: KEY_TAGS, summary: 'Get an SSH public key', params: idParams, what: 'SSH public key', schema: sshPublicKeySchema,
+    load: (id) => db.selectFrom('ssh_public_keys').selectAll().where('id', '=', id).executeTakeFirst(), view: keyView,
   });
 
   http.add({

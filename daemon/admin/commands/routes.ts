@@ -2,10 +2,11 @@
 // timeout, expired_at; executions delivered right after the commit), list/get/delete commands,
 // list/get/delete executions, and cancel (pending → cancelled at once; sent → cancel sent to the
 // agent, whose result is the outcome; terminal → 409).
+import { getRoute } from '../api/routes';
 import { sql } from 'kysely';
 import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http';
-import { invalid, noContent, notFound, ok, paged } from '../api/envelope';
+import { invalid, noContent, ok, paged } from '../api/envelope';
 import { filterDate, listQuerySchema, runList, type ListSpec } from '../api/list';
 import { paginated, single, uuidParam } from '../api/schemas';
 import type { AdminCtx } from '../context';
@@ -155,15 +156,7 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/commands/:id', auth: 'api', tags: CMD, summary: 'Get a command', params,
-    responses: { 200: { description: 'the command', schema: single(commandSchema) }, 404: { description: 'no such command' } },
-    async handler(req: Req, res: Res) {
-      const c = await getCommand(db, req.params.id);
-      if (!c) throw notFound('command', req.params.id);
-      ok(req, res, commandView(c));
-    },
-  });
+  getRoute(http, { path: '/api/v1/commands/:id', tags: CMD, summary: 'Get a command', params, what: 'command', schema: commandSchema, load: (id) => getCommand(db, id), view: commandView });
 
   http.add({
     method: 'delete', path: '/api/v1/commands/:id', auth: 'api', tags: CMD,
@@ -189,15 +182,7 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/command_executions/:id', auth: 'api', tags: EXE, summary: 'Get a command execution', params,
-    responses: { 200: { description: 'the execution', schema: single(executionSchema) }, 404: { description: 'no such execution' } },
-    async handler(req: Req, res: Res) {
-      const e = await getExecution(db, req.params.id);
-      if (!e) throw notFound('command execution', req.params.id);
-      ok(req, res, executionView(e));
-    },
-  });
+  getRoute(http, { path: '/api/v1/command_executions/:id', tags: EXE, summary: 'Get a command execution', params, what: 'command execution', schema: executionSchema, load: (id) => getExecution(db, id), view: executionView });
 
   http.add({
     method: 'delete', path: '/api/v1/command_executions/:id', auth: 'api', tags: EXE,

@@ -1,0 +1,56 @@
+// Route shapes every control-plane resource repeats: get one by id (404 with its name when
+// missing) and list a page (filters, order, pagination through api/list.ts).
+import type { HttpServer, Req, Res } from '../../http';
+import type { JsonSchema } from '../../http/validate';
+import { notFound, ok, paged } from './envelope';
+import { listQuerySchema, runList, type AnyQb, type ListSpec } from './list';
+import { paginated, single } from './schemas';
+
+export interface GetRoute<T> {
+  path: string;
+  tags: string[];
+  summary: string;
+  params: JsonSchema;
+  /** Singular name in descriptions and 404 messages ("command execution"). */
+  what: string;
+  schema: JsonSchema;
+  load(id: string): Promise<T | undefined>;
+  view(row: T): unknown;
+}
+
+export function getRoute<T>(http: HttpServer, r: GetRoute<T>): void {
+  http.add({
+    method: 'get', path: r.path, auth: 'api', tags: r.tags, summary: r.summary, params: r.params,
+    responses: { 200: { description: `the ${r.what}`, schema: single(r.schema) }, 404: { description: `no such ${r.what}` } },
+    async handler(req: Req, res: Res) {
+      const row = await r.load(req.params.id);
+      if (row === undefined) throw notFound(r.what, req.params.id);
+      ok(req, res, r.view(row));
+    },
+  });
+}
+
+export interface ListRoute<R> {
+  path: string;
+  tags: string[];
+  summary: string;
+  /** Plural name in the response description ("nodes"). */
+  what: string;
+  schema: JsonSchema;
+  spec: ListSpec;
+  base(): AnyQb;
+  select(q: AnyQb): AnyQb;
+  view(row: R): unknown;
+}
+
+export function listRoute<R>(http: HttpServer, r: ListRoute<R>): void {
+  http.add({
+    method: 'get', path: r.path, auth: 'api', tags: r.tags, summary: r.summary,
+    query: listQuerySchema(r.spec),
+    responses: { 200: { description: `a page of ${r.what}`, schema: paginated(r.schema) } },
+    async handler(req: Req, res: Res) {
+      const { rows, pagination } = await runList<R>(r.base(), r.select, r.spec, req.query);
+      paged(req, res, rows.map(r.view), pagination);
+    },
+  });
+}
