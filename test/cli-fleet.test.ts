@@ -81,6 +81,10 @@ t.test('fleet commands against an admin', async (t) => {
   r = await cli(['commands', 'execution', exec.id, '--json'], env);
   t.equal(JSON.parse(r.out).status, 'cancelled');
 
+  r = await cli(['run', '--cluster', 'prod', '--filter', 'status=healthy', '--', 'true'], env);
+  t.equal(r.code, 1, 'a targeting that matches no node fails at once');
+  t.match(r.err, /matched no nodes/);
+
   // Settings from the config file; a bad file is a usage error; no admin is exit 3.
   fs.mkdirSync(path.join(home, '.config', 'outpost'), { recursive: true });
   fs.writeFileSync(path.join(home, '.config', 'outpost', 'config.toml'), `admin_url = "${base}"\ntoken = "${ADMIN_KEY}"\n`);

@@ -108,7 +108,8 @@ export const runCommand: CommandGroup = {
         }
         const done = execs.length > 0 && execs.every((e) => TERMINAL.has(e.status));
         if (tty) await write(ctx.stderr, `\r\x1b[2K${progressLine(counts, execs.length)}`);
-        if (done || (execs.length === 0 && created.data && Date.now() > deadline)) break;
+        // Executions are created with the command, in one transaction: none now means none ever.
+        if (done || execs.length === 0) break;
         if (interrupted) {
           if (tty) await write(ctx.stderr, '\n');
           await write(ctx.stderr, 'interrupted: cancelling executions that have not finished\n');
