@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { emitEvent } from '../daemon/admin/store/events';
 import type { AdminStore } from '../daemon/admin/store/db';
 import { createWebhooks, SqlWebhookStore, type StoredWebhook, type Webhooks } from '../daemon/admin/webhooks';
-import { bothDialects, pgBinDir, sharedPostgres } from './helpers/postgres';
+import { bothDialects, sharedPostgres } from './helpers/postgres';
 import { openStore } from '../daemon/admin/store/db';
 import { tempDir } from './helpers/daemon';
 
@@ -168,7 +168,7 @@ bothDialects(t, 'the dispatcher over the SQL store: signed CloudEvents, retry af
   t.match(wh.dispatcher.stats(), { fan_outs_total: 1, deliveries_total: 2, deliveries_ok_total: 1, deliveries_recoverable_total: 1 });
 });
 
-t.test('PostgreSQL: two admins on one database', { skip: pgBinDir() ? false : 'PostgreSQL binaries not installed' }, async (t) => {
+t.test('PostgreSQL: two admins on one database', async (t) => {
   t.setTimeout(90_000);
   const url = await (await sharedPostgres()).createDatabase();
   const open = async () => { const s = await openStore({ dataDir: tempDir(t), databaseUrl: url }); t.teardown(() => s.close()); return s; };

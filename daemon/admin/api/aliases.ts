@@ -1,6 +1,6 @@
 // Nodes.Alias routes: create for a node, list, get, delete, and a hosts-file export
 // (GET /api/v1/aliases/hosts, text/plain) for an existing DNS server (dnsmasq, CoreDNS hosts).
-import { listRoute } from './routes';
+import { deleteRoute, listRoute } from './routes';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { vpnDomain, type AdminCtx } from '../context';
@@ -8,7 +8,7 @@ import type { DbOrTrx } from '../store/db';
 import { getNode } from '../store/nodes';
 import type { AliasRow } from '../store/schema';
 import { iso, isForeignKeyViolation, isUniqueViolation, newId } from '../store/util';
-import { noContent, notFound, ok } from './envelope';
+import { notFound, ok } from './envelope';
 import type { ListSpec } from './list';
 import { aliasSchema, NAME_PATTERN, nodeIdParam, single, uuidParam } from './schemas';
 
@@ -103,13 +103,8 @@ export function aliasRoutes(http: HttpServer, ctx: AdminCtx): void {
     async handler(req: Req, res: Res) { ok(req, res, aliasView(await get(req.params.id))); },
   });
 
-  http.add({
-    method: 'delete', path: '/api/v1/aliases/:id', auth: 'api', tags: TAGS, summary: 'Delete an alias', params,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such alias' } },
-    async handler(req: Req, res: Res) {
-      const r = await db.deleteFrom('aliases').where('id', '=', req.params.id).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw notFound('alias', req.params.id);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/aliases/:id', tags: TAGS, summary: 'Delete an alias', params, what: 'alias',
+    remove: async (id) => Number((await db.deleteFrom('aliases').where('id', '=', id).executeTakeFirst()).numDeletedRows) > 0,
   });
 }

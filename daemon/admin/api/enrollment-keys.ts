@@ -1,6 +1,7 @@
 // Nodes.EnrollmentKey routes: create per cluster (`default` = DEFAULT_CLUSTER_NAME), the public
 // route (only with PUBLIC_ENROLLMENT_KEY_ENABLED=true and DEFAULT_CLUSTER_NAME), list with the
 // reference's filters, get, patch, delete. The key blob holds the admin URLs and the secret.
+import { deleteRoute, listRoute } from './routes';
 import { sql } from 'kysely';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
@@ -10,9 +11,9 @@ import type { DbOrTrx } from '../store/db';
 import { encodeEnrollmentKey, newKeySecret } from '../store/enrollment-key';
 import type { ClusterRow, EnrollmentKeyRow } from '../store/schema';
 import { iso, newId } from '../store/util';
-import { invalid, noContent, notFound, ok, paged } from './envelope';
-import { filterDate, listQuerySchema, runList, type ListSpec } from './list';
-import { enrollmentKeySchema, nameParam, paginated, single, uuidParam } from './schemas';
+import { invalid, notFound, ok } from './envelope';
+import { filterDate, type ListSpec } from './list';
+import { enrollmentKeySchema, nameParam, single, uuidParam } from './schemas';
 
 const TAGS = ['Nodes.EnrollmentKey'];
 const nowParam = () => iso();
@@ -129,15 +130,9 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/enrollment_keys', auth: 'api', tags: TAGS,
-    summary: 'List enrollment keys (paginated, filtered, sorted)',
-    query: listQuerySchema(enrollmentKeyListSpec),
-    responses: { 200: { description: 'a page of keys', schema: paginated(enrollmentKeySchema) } },
-    async handler(req: Req, res: Res) {
-      const { rows, pagination } = await runList<KeyWithCluster>(withCluster(db), (q) => q.selectAll('enrollment_keys').select('clusters.name as cluster_name'), enrollmentKeyListSpec, req.query);
-      paged(req, res, rows.map(keyView), pagination);
-    },
+  listRoute<KeyWithCluster>(http, {
+    path: '/api/v1/enrollment_keys', tags: TAGS, summary: 'List enrollment keys (paginated, filtered, sorted)', what: 'enrollment keys', schema: enrollmentKeySchema, spec: enrollmentKeyListSpec,
+    base: () => withCluster(db), select: (q) => q.selectAll('enrollment_keys').select('clusters.name as cluster_name'), view: keyView,
   });
 
   const params = { type: 'object', required: ['id'], properties: { id: uuidParam } };
@@ -164,13 +159,8 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'delete', path: '/api/v1/enrollment_keys/:id', auth: 'api', tags: TAGS, summary: 'Delete an enrollment key (enrolled nodes stay)', params,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such key' } },
-    async handler(req: Req, res: Res) {
-      const r = await db.deleteFrom('enrollment_keys').where('id', '=', req.params.id).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw notFound('enrollment key', req.params.id);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/enrollment_keys/:id', tags: TAGS, summary: 'Delete an enrollment key (enrolled nodes stay)', params, what: 'enrollment key',
+    remove: async (id) => Number((await db.deleteFrom('enrollment_keys').where('id', '=', id).executeTakeFirst()).numDeletedRows) > 0,
   });
 }

@@ -2,7 +2,7 @@
 // missing) and list a page (filters, order, pagination through api/list.ts).
 import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http/validate';
-import { notFound, ok, paged } from './envelope';
+import { noContent, notFound, ok, paged } from './envelope';
 import { listQuerySchema, runList, type AnyQb, type ListSpec } from './list';
 import { paginated, single } from './schemas';
 
@@ -51,6 +51,29 @@ export function listRoute<R>(http: HttpServer, r: ListRoute<R>): void {
     async handler(req: Req, res: Res) {
       const { rows, pagination } = await runList<R>(r.base(), r.select, r.spec, req.query);
       paged(req, res, rows.map(r.view), pagination);
+    },
+  });
+}
+
+export interface DeleteRoute {
+  path: string;
+  tags: string[];
+  summary: string;
+  params: JsonSchema;
+  what: string;
+  /** Extra documented answers (e.g. 409 while something still depends on it). */
+  responses?: Record<number, { description: string }>;
+  /** Deletes; false = there was none (404). Throws for refusals such as 409. */
+  remove(id: string): Promise<boolean | void>;
+}
+
+export function deleteRoute(http: HttpServer, r: DeleteRoute): void {
+  http.add({
+    method: 'delete', path: r.path, auth: 'api', tags: r.tags, summary: r.summary, params: r.params,
+    responses: { 204: { description: 'deleted' }, 404: { description: `no such ${r.what}` }, ...r.responses },
+    async handler(req: Req, res: Res) {
+      if ((await r.remove(req.params.id)) === false) throw notFound(r.what, req.params.id);
+      noContent(res);
     },
   });
 }

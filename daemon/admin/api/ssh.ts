@@ -2,7 +2,7 @@
 // hashed with Argon2id before it is stored and never returned; optional public keys), their
 // keys, list/get/delete with the reference's filters. Every change bumps the node's credential
 // version in its transaction and, once committed, is pushed to the node over the tunnel.
-import { getRoute } from './routes';
+import { deleteRoute, getRoute, listRoute } from './routes';
 import { sql } from 'kysely';
 import { loadArgon2 } from '../../../native';
 import { HttpError } from '../../errors';
@@ -14,7 +14,7 @@ import type { DbOrTrx } from '../store/db';
 import { resolveNode } from '../store/nodes';
 import type { SshPublicKeyRow, SshUsernameRow } from '../store/schema';
 import { addPublicKey, createSshUsername, deletePublicKey, deleteSshUsername, getSshUsername, keysOf, type KeyInsert } from '../store/ssh';
-import { conflict, invalid, noContent, notFound, ok, paged } from './envelope';
+import { conflict, invalid, notFound, ok, paged } from './envelope';
 import { listQuerySchema, runList, type ListSpec } from './list';
 import { paginated, single, uuidParam } from './schemas';
 
@@ -182,15 +182,9 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'delete', path: '/api/v1/ssh_usernames/:id', auth: 'api', tags: USER_TAGS, summary: 'Delete an SSH username and all its public keys (logins stop as soon as the node has the change)', params: idParams,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such SSH username' } },
-    async handler(req: Req, res: Res) {
-      const nodeId = await deleteSshUsername(db, req.params.id);
-      if (!nodeId) throw notFound('SSH username', req.params.id);
-      changed(nodeId);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/ssh_usernames/:id', tags: USER_TAGS, summary: 'Delete an SSH username and all its public keys (logins stop as soon as the node has the change)', params: idParams, what: 'SSH username',
+    remove: async (id) => { const nodeId = await deleteSshUsername(db, id); if (nodeId) changed(nodeId); return Boolean(nodeId); },
   });
 
   http.add({
@@ -207,14 +201,9 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/ssh_public_keys', auth: 'api', tags: KEY_TAGS, summary: 'List SSH public keys (paginated, filtered, sorted)',
-    query: listQuerySchema(sshPublicKeyListSpec),
-    responses: { 200: { description: 'a page of SSH public keys', schema: paginated(sshPublicKeySchema) } },
-    async handler(req: Req, res: Res) {
-      const { rows, pagination } = await runList<SshPublicKeyRow>(keysJoined(db), (q) => q.selectAll('ssh_public_keys'), sshPublicKeyListSpec, req.query);
-      paged(req, res, rows.map(keyView), pagination);
-    },
+  listRoute<SshPublicKeyRow>(http, {
+    path: '/api/v1/ssh_public_keys', tags: KEY_TAGS, summary: 'List SSH public keys (paginated, filtered, sorted)', what: 'SSH public keys', schema: sshPublicKeySchema, spec: sshPublicKeyListSpec,
+    base: () => keysJoined(db), select: (q) => q.selectAll('ssh_public_keys'), view: keyView,
   });
 
   getRoute(http, {
@@ -222,14 +211,8 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
     load: (id) => db.selectFrom('ssh_public_keys').selectAll().where('id', '=', id).executeTakeFirst(), view: keyView,
   });
 
-  http.add({
-    method: 'delete', path: '/api/v1/ssh_public_keys/:id', auth: 'api', tags: KEY_TAGS, summary: 'Delete an SSH public key', params: idParams,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such key' } },
-    async handler(req: Req, res: Res) {
-      const nodeId = await deletePublicKey(db, req.params.id);
-      if (!nodeId) throw notFound('SSH public key', req.params.id);
-      changed(nodeId);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/ssh_public_keys/:id', tags: KEY_TAGS, summary: 'Delete an SSH public key', params: idParams, what: 'SSH public key',
+    remove: async (id) => { const nodeId = await deletePublicKey(db, id); if (nodeId) changed(nodeId); return Boolean(nodeId); },
   });
 }

@@ -2,11 +2,11 @@
 // timeout, expired_at; executions delivered right after the commit), list/get/delete commands,
 // list/get/delete executions, and cancel (pending → cancelled at once; sent → cancel sent to the
 // agent, whose result is the outcome; terminal → 409).
-import { getRoute } from '../api/routes';
+import { deleteRoute, getRoute, listRoute } from '../api/routes';
 import { sql } from 'kysely';
 import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http';
-import { invalid, noContent, ok, paged } from '../api/envelope';
+import { invalid, ok, paged } from '../api/envelope';
 import { filterDate, listQuerySchema, runList, type ListSpec } from '../api/list';
 import { paginated, single, uuidParam } from '../api/schemas';
 import type { AdminCtx } from '../context';
@@ -146,26 +146,16 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
     },
   });
 
-  http.add({
-    method: 'get', path: '/api/v1/commands', auth: 'api', tags: CMD, summary: 'List commands (paginated, filtered, sorted)',
-    query: listQuerySchema(commandListSpec),
-    responses: { 200: { description: 'a page of commands', schema: paginated(commandSchema) } },
-    async handler(req: Req, res: Res) {
-      const { rows, pagination } = await runList<CommandRow>(db.selectFrom('commands'), (q) => q.selectAll('commands'), commandListSpec, req.query);
-      paged(req, res, rows.map(commandView), pagination);
-    },
+  listRoute<CommandRow>(http, {
+    path: '/api/v1/commands', tags: CMD, summary: 'List commands (paginated, filtered, sorted)', what: 'commands', schema: commandSchema, spec: commandListSpec,
+    base: () => db.selectFrom('commands'), select: (q) => q.selectAll('commands'), view: commandView,
   });
 
   getRoute(http, { path: '/api/v1/commands/:id', tags: CMD, summary: 'Get a command', params, what: 'command', schema: commandSchema, load: (id) => getCommand(db, id), view: commandView });
 
-  http.add({
-    method: 'delete', path: '/api/v1/commands/:id', auth: 'api', tags: CMD,
-    summary: 'Delete a command and its executions (409 while an execution is pending or sent)', params,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such command' }, 409: { description: 'an execution is pending or sent' } },
-    async handler(req: Req, res: Res) {
-      await deleteCommand(db, req.params.id);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/commands/:id', tags: CMD, summary: 'Delete a command and its executions (409 while an execution is pending or sent)', params, what: 'command',
+    responses: { 409: { description: 'an execution is pending or sent' } }, remove: (id) => deleteCommand(db, id),
   });
 
   http.add({
@@ -184,14 +174,9 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
 
   getRoute(http, { path: '/api/v1/command_executions/:id', tags: EXE, summary: 'Get a command execution', params, what: 'command execution', schema: executionSchema, load: (id) => getExecution(db, id), view: executionView });
 
-  http.add({
-    method: 'delete', path: '/api/v1/command_executions/:id', auth: 'api', tags: EXE,
-    summary: 'Delete a command execution (only completed, cancelled or expired ones; 409 for pending or sent)', params,
-    responses: { 204: { description: 'deleted' }, 404: { description: 'no such execution' }, 409: { description: 'pending or sent' } },
-    async handler(req: Req, res: Res) {
-      await deleteExecution(db, req.params.id);
-      noContent(res);
-    },
+  deleteRoute(http, {
+    path: '/api/v1/command_executions/:id', tags: EXE, summary: 'Delete a command execution (only completed, cancelled or expired ones; 409 for pending or sent)', params, what: 'command execution',
+    responses: { 409: { description: 'pending or sent' } }, remove: (id) => deleteExecution(db, id),
   });
 
   http.add({
