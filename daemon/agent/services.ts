@@ -18,7 +18,7 @@ import { PROXY_DRAIN_GRACE_MS, ProxyService } from './proxy';
 import { SshUserStore } from './ssh-users/store';
 import { RecordingStore } from './ssh/recording';
 import { SshService } from './ssh/server';
-import { AgentTunnel } from './tunnel';
+import type { AgentTunnel } from './tunnel';
 
 export class AgentServices {
   readonly denyPolicy: DenyPolicy;
@@ -73,6 +73,8 @@ export class AgentServices {
     const enrollmentKey = this.enrollmentKey ?? selfKey;
     if (enrollmentKey) {
       const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
+      // Loaded only with an enrollment key: protobufjs and the tunnel schema cost ~9 MiB.
+      const { AgentTunnel } = require('./tunnel') as typeof import('./tunnel');
       this.tunnel = new AgentTunnel({
         dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent.name ?? os.hostname(), agentVersion: VERSION,
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,

@@ -4,7 +4,10 @@
 // and concurrent callers share one sampling in flight.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import si from 'systeminformation';
+import type Si from 'systeminformation';
+
+// Loaded on the first sample: ~10 MiB that a daemon nobody asks for host metrics does not need.
+let si: typeof Si | undefined;
 import { humanUptime, percent, toGb } from './format';
 
 export interface HostCpu {
@@ -81,6 +84,7 @@ export class HostMetrics {
 
   private async take(): Promise<HostSample> {
     const errors: string[] = [];
+    si ??= require('systeminformation') as typeof Si;
     const [load, mem, disk] = await Promise.allSettled([si.currentLoad(), si.mem(), fsp.statfs(this.diskPath)]);
     const [l1, l5, l15] = os.loadavg();
     let usage: number | null = null;
