@@ -1,7 +1,8 @@
 // bench/RESULTS.md holds the main run (`npm run bench`) and one section per standalone bench
 // (`npm run bench:ssh`, bench:proxy, bench:tunnel, bench:ws-batch, bench:admin-list). Each
-// standalone section's heading names its npm script; the main run keeps those sections when it
-// rewrites the file, and each standalone bench replaces only its own section.
+// standalone section's heading names its npm script, and the main run keeps those sections when
+// it rewrites the file. upsertSection() replaces one section (the standalone benches print their
+// tables; their sections were written with it).
 import fs from 'node:fs';
 import path from 'node:path';
 

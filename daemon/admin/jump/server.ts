@@ -5,13 +5,13 @@
 // agent tunnel (`open`), so it works behind NAT and the node's own SSH server still
 // authenticates the node-level username. Every jump (and every refusal) is audited.
 import { listenOn } from '../../agent/net/listen';
-import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Server, utils, type AuthContext, type Connection } from 'ssh2';
 import { AuditLog } from '../../agent/ssh/audit';
+import { sameBlob } from '../../agent/ssh/auth';
 import { loadHostKeys, type HostKey } from '../../agent/ssh/host-keys';
 import { FailureLimiter } from '../../agent/ssh/rate-limit';
 import { fingerprintOf } from '../../agent/ssh-users/keys';
@@ -54,11 +54,6 @@ export function parseAuthorizedKeys(text: string): { keys: AuthorizedKey[]; erro
     keys.push({ blob, line: keyText, fingerprint: fingerprintOf(blob), comment: parts.slice(at + 2).join(' ') });
   });
   return { keys, errors };
-}
-
-function sameBlob(a: Buffer, b: Buffer): boolean {
-  if (a.length !== b.length) { timingSafeEqual(a, a); return false; }
-  return timingSafeEqual(a, b);
 }
 
 export class JumpServer {

@@ -13,7 +13,8 @@ import { source, touch, type ConnState, type SshContext } from './types';
 
 const METHODS = ['publickey', 'password'] as Array<'publickey' | 'password'>;
 
-function sameBlob(a: Buffer, b: Buffer): boolean {
+/** Constant-time key blob comparison (a length mismatch still costs one comparison). */
+export function sameBlob(a: Buffer, b: Buffer): boolean {
   if (a.length !== b.length) { timingSafeEqual(a, a); return false; }
   return timingSafeEqual(a, b);
 }
