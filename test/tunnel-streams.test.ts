@@ -3,7 +3,7 @@
 // the tunnel is never closed for backpressure), refused targets, and streams ending with the tunnel.
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import t, { type Test } from 'tap';
 import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
 import { STREAM_WINDOW } from '../daemon/admin/tunnel/streams';
@@ -49,8 +49,15 @@ t.test('streams through the tunnel', async (t) => {
     dataDir: tempDir(t), enrollmentKey: blob, agentVersion: '1', heartbeatIntervalMs: 200, log, backoff: FAST_BACKOFF, machineIdFile: '/nonexistent',
     hooks: {
       onStreamOpen: (target) => new Promise((resolve, reject) => {
+        if (target === 'cut') {
+          // A local end that gives 1 MiB and then goes away without ending its data.
+          const p = new PassThrough();
+          p.write(randomBytes(1 << 20));
+          setTimeout(() => p.destroy(), 100);
+          return resolve(p);
+        }
         if (target !== 'ssh') return reject(new Error(`no such target ${target}`));
-        const s = net.connect(svc.port, '127.0.0.1', () => resolve(s));
+        const s = net.connect({ port: svc.port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
         s.once('error', reject);
       }),
     },
@@ -83,6 +90,10 @@ t.test('streams through the tunnel', async (t) => {
   slow.resume();
   slow.end();
   t.equal(sha(await rest), sha(payload), 'the paused stream completes once read');
+
+  // The agent's local end goes away mid-stream: the reader gets an error, never a clean short end.
+  const cut = await admin.hub.openStream(nodeId, 'cut');
+  await t.rejects(readAll(cut), /closed before its data ended/, 'a cut-off stream is an error for its reader');
 
   await t.rejects(admin.hub.openStream(nodeId, 'postgres'), /no such target/, 'unknown targets are refused by the agent');
   await t.rejects(admin.hub.openStream('00000000-0000-0000-0000-000000000000'), /not connected/);

@@ -91,7 +91,7 @@ export class AgentServices {
         onStreamOpen: (target) => new Promise((resolve, reject) => {
           if (target !== 'ssh') return reject(new Error(`unknown stream target ${JSON.stringify(target)}`));
           if (!this.sshPort) return reject(new Error('the SSH server is not running on this node'));
-          const sock = net.connect(this.sshPort, '127.0.0.1', () => { sock.setNoDelay(true); resolve(sock); });
+          const sock = net.connect({ port: this.sshPort, host: '127.0.0.1', allowHalfOpen: true }, () => { sock.setNoDelay(true); resolve(sock); });
           sock.once('error', reject);
         }),
         onCredentialSync: async (set) => { await initial; await this.applyCredentials(set); },

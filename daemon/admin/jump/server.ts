@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { splice } from '../tunnel/splice';
 import { Server, utils, type AuthContext, type Connection } from 'ssh2';
 import { AuditLog } from '../../agent/ssh/audit';
 import { sameBlob } from '../../agent/ssh/auth';
@@ -181,21 +182,11 @@ export class JumpServer {
           this.counters.channels_active++;
           const opened = Date.now();
           this.audit.write({ event: 'forward', ...base, node_id: node.nodeId, node: node.name });
-          let closed = false;
-          const done = () => {
-            if (closed) return;
-            closed = true;
+          ch.on('data', touch);
+          splice(ch, stream, () => {
             this.counters.channels_active--;
             this.audit.write({ event: 'session_end', ...base, node_id: node!.nodeId, duration_ms: Date.now() - opened });
-            stream.destroy();
-            ch.destroy();
-          };
-          ch.on('data', touch);
-          stream.on('error', done);
-          ch.on('error', done);
-          stream.on('close', done);
-          ch.on('close', done);
-          ch.pipe(stream).pipe(ch);
+          });
         })();
       });
     });

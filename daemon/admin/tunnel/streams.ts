@@ -19,6 +19,8 @@ export class TunnelStream extends Duplex {
   private closedByPeer = false;
   /** We sent our end-of-data. */
   private sentEof = false;
+  /** The peer sent its end-of-data. */
+  private peerEof = false;
 
   constructor(readonly id: number, private readonly mux: StreamMux) {
     super({ allowHalfOpen: true });
@@ -48,7 +50,7 @@ export class TunnelStream extends Duplex {
   }
 
   private grant(): void {
-    if (this.ungranted <= 0 || this.closedByPeer) return;
+    if (this.ungranted <= 0 || this.closedByPeer || this.peerEof) return; // no more data is coming
     const n = this.ungranted;
     this.ungranted = 0;
     this.mux.send({ stream_data: { stream_id: this.id, window: n } });
@@ -71,28 +73,31 @@ export class TunnelStream extends Duplex {
 
   /**
    * The peer is done: `eof` = it will send no more data (half-close; we may still write), any
-   * other reason = the stream is over (`closed` cleanly, else an error such as the tunnel going away).
+   * other reason = the stream is over. `closed` after both ends of data is the clean end; before
+   * them it means the peer went away with data undelivered, which is an error here too (a reader
+   * must not take a cut-off stream for a complete one).
    */
   onClose(reason: string): void {
     if (reason === 'eof') {
-      this.push(null);
-      if (this.sentEof) { this.closedByPeer = true; this.destroy(); }
+      this.peerEof = true;
+      this.push(null); // autoDestroy closes the stream once our side has finished too
       return;
     }
     this.closedByPeer = true;
-    this.push(null);
-    this.destroy(reason && reason !== 'closed' ? new Error(reason) : undefined);
+    if (reason === 'closed' && this.peerEof && this.writableFinished) return; // clean: autoDestroy
+    this.destroy(new Error(reason === 'closed' ? 'the peer closed the stream before the end of the data' : reason));
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     this.sentEof = true;
-    this.mux.send({ stream_close: { stream_id: this.id, reason: 'eof' } });
+    if (!this.mux.send({ stream_close: { stream_id: this.id, reason: 'eof' } })) { cb(new Error('tunnel closed')); return; }
     cb();
-    if (this.readableEnded) this.destroy();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.closedByPeer) this.mux.send({ stream_close: { stream_id: this.id, reason: err ? err.message : 'closed' } });
+    // After both ends of data the peer closes by itself; otherwise tell it why we stopped.
+    const clean = !err && this.peerEof && this.sentEof;
+    if (!this.closedByPeer && !clean) this.mux.send({ stream_close: { stream_id: this.id, reason: err ? err.message : 'closed' } });
     this.closedByPeer = true;
     this.mux.forget(this.id);
     const b = this.blocked;

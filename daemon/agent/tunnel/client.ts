@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { StreamMux } from '../../admin/tunnel/streams';
+import { splice } from '../../admin/tunnel/splice';
 import { WebSocket } from 'undici';
 import type { CredentialSet } from '../../admin/tunnel/backend';
 import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind } from '../../admin/tunnel/schema';
@@ -63,6 +64,8 @@ export class TunnelClient {
   private ackTimer = false;
   /** Admin frames are handled one at a time, in order (acks are cumulative). */
   private chain: Promise<void> = Promise.resolve();
+  /** Reliable frames being handled now (settled() waits for them). */
+  private readonly handling = new Set<Promise<void>>();
   private credentials?: CredentialSet;
   private connectedSince: number | null = null;
   private lastError: string | null = null;
@@ -109,6 +112,11 @@ export class TunnelClient {
   }
 
   /** Closes the socket and stops reconnecting. Queued frames stay in the store. */
+  /** Resolves once the reliable frames already taken are handled (their writes are done). */
+  async settled(): Promise<void> {
+    while (this.handling.size) await Promise.all([...this.handling]);
+  }
+
   stop(): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
@@ -237,8 +245,12 @@ export class TunnelClient {
     const ws = this.ws;
     // Reliable frames: handled in order, acked once their effect is durable.
     this.chain = this.chain.then(async () => {
+      if (this.state === 'stopped') return new Promise<void>(() => {}); // not acked: delivered again
+      const handled = this.handleReliable(e);
+      const done = handled.then(() => undefined, () => undefined).finally(() => this.handling.delete(done));
+      this.handling.add(done);
       try {
-        await this.handleReliable(e);
+        await handled;
       } catch (err) {
         // Not acked: the admin delivers it again after the next reconnect.
         this.o.log.error({ err, seq }, 'tunnel: handling an admin message failed: reconnecting so it is delivered again');
@@ -298,13 +310,7 @@ export class TunnelClient {
       return;
     }
     if (mux !== this.mux) { local.destroy(); return; }
-    const s = mux.accept(id);
-    const done = () => { s.destroy(); local.destroy(); };
-    local.on('error', done);
-    s.on('error', done);
-    local.on('close', done);
-    s.on('close', done);
-    local.pipe(s).pipe(local);
+    splice(local, mux.accept(id));
   }
 
   private async metrics(requestId: number, kind: MetricsKind): Promise<void> {

@@ -32,6 +32,9 @@ export function toResult(executionId: string, e: WireExecution): CommandResult {
 
 export class CommandsBridge {
   private readonly watching = new Map<string, () => void>();
+  /** Result bookkeeping under way (outbox, delivery record, local acknowledge): close waits for it. */
+  private readonly inflight = new Set<Promise<void>>();
+  private closed = false;
 
   constructor(
     private readonly commands: Commands,
@@ -41,7 +44,13 @@ export class CommandsBridge {
   ) {}
 
   /** Hook: a new delivery. Resolves with the local execution id once it is stored. */
-  async deliver(d: CommandDeliver): Promise<string | null> {
+  deliver(d: CommandDeliver): Promise<string | null> {
+    const p = this.take(d);
+    this.track(p.then(() => undefined, () => undefined));
+    return p;
+  }
+
+  private async take(d: CommandDeliver): Promise<string | null> {
     let local: WireExecution;
     try {
       local = await this.commands.create({
@@ -79,17 +88,29 @@ export class CommandsBridge {
       let e: WireExecution;
       try { e = this.commands.get(rec.ref); } catch {
         // Gone from the runner without a queued result: report it as lost rather than never.
-        void this.finish(id, rec.ref, null);
+        this.track(this.finish(id, rec.ref, null));
         continue;
       }
-      if (TERMINAL.has(e.status)) void this.finish(id, rec.ref, e);
+      if (TERMINAL.has(e.status)) this.track(this.finish(id, rec.ref, e));
       else this.watch(id, rec.ref);
     }
   }
 
-  close(): void {
+  /**
+   * Stops watching and waits for result bookkeeping already under way, so that no write reaches
+   * the outbox or the runner's store after they close. What is cut short is redone at the next
+   * start (the delivery record says the outcome is not queued yet).
+   */
+  async close(): Promise<void> {
+    this.closed = true;
     for (const un of this.watching.values()) un();
     this.watching.clear();
+    while (this.inflight.size) await Promise.all([...this.inflight]);
+  }
+
+  private track(p: Promise<void>): void {
+    const t = p.finally(() => this.inflight.delete(t));
+    this.inflight.add(t);
   }
 
   private watch(executionId: string, ref: string): void {
@@ -106,7 +127,7 @@ export class CommandsBridge {
         // The listener gets the state without output: read the stored execution.
         let full: WireExecution | null = null;
         try { full = this.commands.get(ref); } catch { /* acknowledged meanwhile */ }
-        void this.finish(executionId, ref, full);
+        this.track(this.finish(executionId, ref, full));
       },
     });
     if (ended) un();
@@ -114,6 +135,7 @@ export class CommandsBridge {
   }
 
   private async finish(executionId: string, ref: string, e: WireExecution | null): Promise<void> {
+    if (this.closed) return;
     try {
       const rec = this.store.delivery(executionId);
       if (rec?.done) return;

@@ -143,7 +143,9 @@ export class AgentTunnel {
     this.stopped = true;
     clearTimeout(this.timer);
     this.client?.stop();
-    this.bridge?.close();
+    // Writes of frames taken before the stop finish before the outbox closes.
+    await this.client?.settled();
+    await this.bridge?.close();
     await this.store.close();
   }
 }
