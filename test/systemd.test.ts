@@ -134,7 +134,9 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     const dataDir = tempDir(t);
     const masterKey = /^MASTER_KEY=(\S+)$/m.exec(fs.readFileSync(envFile, 'utf8'))![1];
     const main = path.join(prefix, 'dist', 'daemon', 'main.js');
-    const proc = spawn(process.execPath, [main, '--config', toml, '--data-dir', dataDir, '--api-port', '0'], {
+    // Every port from the OS: a fixed default port may be some other test's ephemeral port.
+    const ports = ['--api-port', '0', '--ssh-port', '0', '--http-proxy-port', '0', '--socks5-port', '0'];
+    const proc = spawn(process.execPath, [main, '--config', toml, '--data-dir', dataDir, ...ports], {
       cwd: dataDir,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, MASTER_KEY: masterKey },
       stdio: ['ignore', 'pipe', 'pipe'],
