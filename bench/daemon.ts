@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { keyName, NAMESPACE, type BenchConfig } from './lib/config';
 import { freePort, parallel, request, sleep, waitHttp } from './lib/net';
-import { pinned, removeTempDir, start, tempDir, type Proc } from './lib/procs';
+import { DAEMON_NODE_FLAGS, pinned, removeTempDir, start, tempDir, type Proc } from './lib/procs';
 import { processMemory } from './lib/sysinfo';
 import { commandLine } from './load';
 
@@ -20,7 +20,7 @@ export interface RunningDaemon {
 export async function startDaemon(cfg: BenchConfig, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RunningDaemon> {
   const dataDir = tempDir('daemon');
   const port = await freePort();
-  const args = [...nodeArgs, DAEMON_MAIN, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', '--ssh-enabled', 'false', '--proxy-enabled', 'false', ...cfg.daemonArgs, ...extraArgs];
+  const args = [...DAEMON_NODE_FLAGS, ...nodeArgs, DAEMON_MAIN, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', '--ssh-enabled', 'false', '--proxy-enabled', 'false', ...cfg.daemonArgs, ...extraArgs];
   const [cmd, argv] = pinned(cfg.serverCpu, process.execPath, args);
   const proc = start('outpostd', cmd, argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME } });
   // At --log-level warn the "outpostd listening" line is not logged: poll /healthz instead,

@@ -13,7 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { cleanupAll, installCleanupHandlers, start, tempDir } from './lib/procs';
+import { cleanupAll, DAEMON_NODE_FLAGS, installCleanupHandlers, start, tempDir } from './lib/procs';
 
 const HOST = '127.0.0.1';
 const MAIN = path.resolve(__dirname, '..', 'daemon', 'main.js');
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   const [api, httpProxy, socks5] = [await lowPort(taken), await lowPort(taken), await lowPort(taken)];
   const password = crypto.randomBytes(24).toString('base64url');
   const dataDir = tempDir('proxy');
-  const daemon = start('outpostd', process.execPath, [MAIN, '--data-dir', dataDir, '--api-port', String(api), '--ssh-enabled', 'false', '--proxy-enabled', 'true', '--http-proxy-port', String(httpProxy), '--socks5-port', String(socks5), '--log-level', 'warn'], {
+  const daemon = start('outpostd', process.execPath, [...DAEMON_NODE_FLAGS, MAIN, '--data-dir', dataDir, '--api-port', String(api), '--ssh-enabled', 'false', '--proxy-enabled', 'true', '--http-proxy-port', String(httpProxy), '--socks5-port', String(socks5), '--log-level', 'warn'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PROXY_PASSWORD: password, OUTPOST_PROXY_ALLOW_CIDRS: `${HOST}/32` },
   });
   await waitListening(httpProxy, socks5, daemon);

@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { HOST, sleep } from './lib/net';
-import { cleanupAll, installCleanupHandlers, run, start, tempDir, type Proc } from './lib/procs';
+import { cleanupAll, DAEMON_NODE_FLAGS, installCleanupHandlers, run, start, tempDir, type Proc } from './lib/procs';
 import { machineInfo, median, processMemory, round1 } from './lib/sysinfo';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -173,7 +173,7 @@ async function startOutpostd(keys: Keys): Promise<OursResult> {
   const masterKey = crypto.randomBytes(24).toString('hex');
   const sshPort = await lowPort();
   const [cmd, args] = pinArgs('0', process.execPath, [
-    CFG.daemonMain, '--data-dir', dataDir, '--api-port', '0', '--bind', HOST, '--log-level', 'info',
+    ...DAEMON_NODE_FLAGS, CFG.daemonMain, '--data-dir', dataDir, '--api-port', '0', '--bind', HOST, '--log-level', 'info',
     '--ssh-enabled', 'true', '--ssh-port', String(sshPort), '--ssh-run-as', BENCH_ACCOUNT, '--proxy-enabled', 'false',
   ]);
   const proc = start('outpostd', cmd, args, { env: { PATH: env.PATH, HOME: env.HOME, MASTER_KEY: masterKey } });

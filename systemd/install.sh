@@ -271,16 +271,16 @@ if [ -z "$ROOT" ]; then
 fi
 
 # --- unit ---------------------------------------------------------------------------------
-log "installing $UNIT (ExecStart: $NODE_BIN $PREFIX/dist/daemon/main.js)"
+log "installing $UNIT (ExecStart: $NODE_BIN --initial-old-space-size=64 $PREFIX/dist/daemon/main.js)"
 run mkdir -p "$UNIT_DIR"
 if [ "$DRY_RUN" = 1 ]; then
   echo "[dry-run] write $UNIT (mode 0644)"
 else
   tmp="$(mktemp "$UNIT.XXXXXX")"
-  sed -E -e "s#^(ExecStart(Post)?)=/usr/bin/node /opt/outpost/#\\1=$NODE_BIN $PREFIX/#" \
+  sed -E -e "s#^(ExecStart(Post)?)=/usr/bin/node ((--[^ ]+ )*)/opt/outpost/#\\1=$NODE_BIN \\3$PREFIX/#" \
       -e "s#^Documentation=file:/opt/outpost/#Documentation=file:$PREFIX/#" \
       "$SRC/systemd/outpostd.service" >"$tmp"
-  grep -q "^ExecStart=$NODE_BIN $PREFIX/dist/daemon/main.js " "$tmp" || { rm -f "$tmp"; die "could not set ExecStart in the unit"; }
+  grep -q "^ExecStart=$NODE_BIN --initial-old-space-size=64 $PREFIX/dist/daemon/main.js " "$tmp" || { rm -f "$tmp"; die "could not set ExecStart in the unit"; }
   chmod 0644 "$tmp"
   mv "$tmp" "$UNIT"
 fi

@@ -88,8 +88,8 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     t.ok(svc, '[Service] section');
     t.same(unit.get('Install')?.get('WantedBy'), ['multi-user.target']);
     const execStart = svc.get('ExecStart')!;
-    t.same(execStart, [`${process.execPath} /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time + installed main.js');
-    t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[1])), 'ExecStart main.js exists in the staged tree');
+    t.same(execStart, [`${process.execPath} --initial-old-space-size=64 /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time, its heap flag, the installed main.js');
+    t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[2])), 'ExecStart main.js exists in the staged tree');
     const want: Record<string, string> = {
       Type: 'exec', Restart: 'on-failure', User: 'root', Group: 'root',
       StateDirectory: 'outpost', StateDirectoryMode: '0700', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
