@@ -153,7 +153,9 @@ class PartitionWriter {
  * Measured: a hit skips the LMDB lookup and the base64/JSON rendering (README → Benchmarks).
  */
 export class RenderCache {
+  /** Rendered HTTP GET bodies, and decoded entries for the binary protocol's kv_get, by storage key. */
   private readonly map = new Map<string, string>();
+  private readonly entries = new Map<string, KvEntry>();
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -167,34 +169,49 @@ export class RenderCache {
     return v;
   }
 
+  getEntry(k: string): KvEntry | undefined {
+    const v = this.entries.get(k);
+    if (v === undefined) this.misses++;
+    else this.hits++;
+    return v;
+  }
+
   set(k: string, v: string): void {
-    if (this.maxBytes === 0) return;
-    const size = (k.length + v.length) * 2 + 64;
-    if (size > this.maxBytes / 16) return;
-    const old = this.map.get(k);
-    if (old !== undefined) this.bytes -= (k.length + old.length) * 2 + 64;
-    this.map.set(k, v);
+    this.put(this.map, k, v, (k.length + v.length) * 2 + 64);
+  }
+
+  setEntry(k: string, e: KvEntry): void {
+    this.put(this.entries, k, e, k.length * 4 + e.value.length + 128);
+  }
+
+  private put<V>(m: Map<string, V>, k: string, v: V, size: number): void {
+    if (this.maxBytes === 0 || size > this.maxBytes / 16) return;
+    this.drop(m, k);
+    m.set(k, v);
     this.bytes += size;
+    // Oldest first, the two maps in turn.
     while (this.bytes > this.maxBytes) {
-      const first = this.map.keys().next().value as string;
-      const fv = this.map.get(first)!;
-      this.map.delete(first);
-      this.bytes -= (first.length + fv.length) * 2 + 64;
+      const from = this.map.size >= this.entries.size ? this.map : this.entries;
+      this.drop(from as Map<string, string | KvEntry>, from.keys().next().value as string);
     }
+  }
+
+  private drop<V>(m: Map<string, V>, k: string): void {
+    const v = m.get(k);
+    if (v === undefined) return;
+    m.delete(k);
+    this.bytes -= typeof v === 'string' ? (k.length + v.length) * 2 + 64 : k.length * 4 + (v as unknown as KvEntry).value.length + 128;
   }
 
   invalidate(ops: WriteOp[]): void {
-    if (this.map.size === 0) return;
+    if (this.map.size === 0 && this.entries.size === 0) return;
     for (const op of ops) {
-      const v = this.map.get(op.key);
-      if (v !== undefined) {
-        this.map.delete(op.key);
-        this.bytes -= (op.key.length + v.length) * 2 + 64;
-      }
+      this.drop(this.map, op.key);
+      this.drop(this.entries, op.key);
     }
   }
 
-  get size(): number { return this.map.size; }
+  get size(): number { return this.map.size + this.entries.size; }
   get usedBytes(): number { return this.bytes; }
 }
 
@@ -304,6 +321,23 @@ export class Engine {
 
   get(ns: string, key: string): KvEntry | undefined {
     return this.read(ns, key, (rec, version, expiresAt) => ({ key, value: Buffer.from(rec.subarray(HEADER_BYTES)), version, expiresAt }));
+  }
+
+  /**
+   * get() through the read cache (entries without TTL stay cached until a write to the key
+   * commits, as readRendered's bodies do). The entry is shared: callers must not modify it.
+   */
+  getCached(ns: string, key: string): KvEntry | undefined {
+    const sk = storageKey(ns, key);
+    const hit = this.cache.getEntry(sk);
+    if (hit !== undefined) {
+      if (!this.meta.has(ns)) this.requireNamespace(ns, false);
+      this.writers[partitionOf(sk, this.parts.length)].reads++;
+      return hit;
+    }
+    const e = this.get(ns, key);
+    if (e !== undefined && e.expiresAt === 0) this.cache.setEntry(sk, e);
+    return e;
   }
 
   /**

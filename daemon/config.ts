@@ -36,7 +36,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'kv.max_value_bytes', kind: 'int', def: 1 << 20, min: 1, max: 64 << 20, env: 'OUTPOST_KV_MAX_VALUE_BYTES', doc: 'largest KV value (decoded bytes)' },
   { key: 'kv.auto_create_namespaces', kind: 'bool', def: true, env: 'OUTPOST_KV_AUTO_CREATE_NAMESPACES', doc: 'a PUT to an unknown namespace creates it (reads of an unknown namespace are always 404)' },
   { key: 'kv.reap_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_KV_REAP_INTERVAL_MS', doc: 'how often expired keys are reclaimed (0 = never; they are still never returned)' },
-  { key: 'kv.read_cache_bytes', kind: 'int', def: 16 << 20, min: 0, max: 4 * 1024 ** 3, env: 'OUTPOST_KV_READ_CACHE_BYTES', doc: 'memory for rendered GET responses of keys without TTL, dropped when the key is written (0 = off)' },
+  { key: 'kv.read_cache_bytes', kind: 'int', def: 16 << 20, min: 0, max: 4 * 1024 ** 3, env: 'OUTPOST_KV_READ_CACHE_BYTES', doc: 'memory for rendered GET responses and batch-protocol kv_get entries of keys without TTL, dropped when the key is written (0 = off)' },
   { key: 'queue.max_deliveries', kind: 'int', def: 5, min: 1, max: 1000, env: 'OUTPOST_QUEUE_MAX_DELIVERIES', doc: 'deliveries of one message before it moves to the dead-letter queue' },
   { key: 'queue.dedup_window_ms', kind: 'int', def: 300000, min: 0, max: 604800000, env: 'OUTPOST_QUEUE_DEDUP_WINDOW_MS', doc: 'how long an enqueue dedup_key is remembered' },
   { key: 'stream.max_records', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_RECORDS', doc: 'default retention of a new stream: records kept (0 = unlimited)' },

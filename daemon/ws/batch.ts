@@ -55,7 +55,7 @@ function response(batchId: number, results: Result[]): Uint8Array {
 /** kv_get, synchronous: reads never wait for anything but the KV writes before them. */
 function kvGet(engine: Engine, o: { namespace: string; key: string }, now: number): Result {
   checkKey(o.key, 'key');
-  const e = engine.get(o.namespace, o.key);
+  const e = engine.getCached(o.namespace, o.key);
   if (!e) throw notFound(o.namespace, o.key);
   return { status: 200, kv_value: { value: e.value, version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, now) ?? 0 } };
 }
