@@ -59,6 +59,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'proxy.socks5_port', kind: 'int', def: 44180, min: 0, max: 65535, env: 'OUTPOST_SOCKS5_PORT', flag: '--socks5-port', doc: 'SOCKS5 proxy port (0 = pick a free port)' },
   { key: 'proxy.bind', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_BIND', flag: '--proxy-bind', doc: 'address the proxies listen on (default: the same as bind)' },
   { key: 'proxy.password', kind: 'string', def: undefined, env: 'PROXY_PASSWORD', secret: true, doc: 'password of proxy user `_` (generated and stored in the data dir when unset)' },
+  { key: 'proxy.auth_failures_per_minute', kind: 'int', def: 20, min: 1, max: 100_000, env: 'OUTPOST_PROXY_AUTH_FAILURES_PER_MINUTE', doc: 'wrong proxy logins allowed per source address per minute before the address is refused (HTTP 429, SOCKS5 closed)' },
   { key: 'proxy.idle_timeout_ms', kind: 'int', def: 300000, min: 1000, max: 86_400_000, env: 'OUTPOST_PROXY_IDLE_TIMEOUT_MS', doc: 'close a proxy tunnel with no traffic either way for this long' },
   { key: 'proxy.allow_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_ALLOW_CIDRS', doc: 'comma-separated CIDRs allowed even though a built-in rule denies them (never the agent\'s own ports); applies to the proxies and ssh -L' },
   { key: 'proxy.deny_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_DENY_CIDRS', doc: 'comma-separated CIDRs denied in addition to the built-in rules; applies to the proxies and ssh -L' },
@@ -99,7 +100,7 @@ export interface Config {
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
   ts: { trim_interval_ms: number; rollup_interval_ms: number };
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
-  proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
+  proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; auth_failures_per_minute: number; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
   admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
   agent: { enrollment_key?: string; name?: string };

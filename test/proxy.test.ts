@@ -231,3 +231,27 @@ t.test('SOCKS5 protocol: reply codes for unsupported commands and address types'
   t.same([...ok[2].subarray(4, 8)], [127, 0, 0, 1]);
   t.equal(ok[3].toString(), 'HTTP/1.1 200 OK\r\n');
 });
+
+t.test('wrong logins are limited per source address; the right password is refused too once over the limit', async (t) => {
+  t.setTimeout(60_000);
+  const sink = await startSink(t);
+  const { daemon } = await startInProc(t, PROXY_ON, { PROXY_PASSWORD: PASS, OUTPOST_PROXY_ALLOW_CIDRS: '127.0.0.1/32', OUTPOST_PROXY_AUTH_FAILURES_PER_MINUTE: '3' });
+  const proxy = daemon.proxy;
+  const target = `http://127.0.0.1:${sink.port}/hello`;
+  // No credentials at all is the normal first step of the challenge: it does not count.
+  for (let i = 0; i < 5; i++) t.equal((await curl(['-x', `http://127.0.0.1:${proxy.httpPort}`, target])).status, 407);
+  t.equal((await curl(['-x', `http://_:${PASS}@127.0.0.1:${proxy.httpPort}`, target])).status, 200, 'missing credentials did not use up the budget');
+  // Wrong passwords, over HTTP and SOCKS5, share the address's budget of 3.
+  t.equal((await curl(['-x', `http://_:wrong1@127.0.0.1:${proxy.httpPort}`, target])).status, 407);
+  t.equal((await curl(['-p', '-x', `http://_:wrong2@127.0.0.1:${proxy.httpPort}`, target])).code !== 0, true, 'CONNECT with a wrong password fails');
+  const bad = await socksExchange(proxy.socks5Port!, [{ send: socksGreeting, expect: 2 }, { send: socksAuth('_', 'wrong3'), expect: 2 }]);
+  t.same([...bad[1]], [0x01, 0x01], 'SOCKS5 wrong password');
+  // Over the limit: refused before the credentials are looked at, right password or not.
+  const limited = await curl(['-x', `http://_:${PASS}@127.0.0.1:${proxy.httpPort}`, target]);
+  t.equal(limited.status, 429, 'absolute-URI request: 429');
+  const connect = await curl(['-v', '-p', '-x', `http://_:${PASS}@127.0.0.1:${proxy.httpPort}`, target]);
+  t.match(connect.stderr, /429 Too Many Requests/, 'CONNECT: 429');
+  const socks = await socksExchange(proxy.socks5Port!, [{ send: socksGreeting, expect: 2 }]);
+  t.equal(socks[0].length, 0, 'SOCKS5: closed before the greeting is answered');
+  t.equal(sink.requests.length, 1, 'only the one authenticated request reached the target');
+});

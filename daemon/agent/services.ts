@@ -62,7 +62,7 @@ export class AgentServices {
       log.info({ port: this.sshPort, bind: cfg.ssh.bind ?? cfg.bind, host_keys: this.ssh.fingerprints, run_as: cfg.ssh.run_as, recording: cfg.ssh.recording }, 'ssh listening');
     }
     if (cfg.proxy.enabled) {
-      await this.proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir });
+      await this.proxy.start({ bind: cfg.proxy.bind ?? cfg.bind, httpPort: cfg.proxy.http_port, socks5Port: cfg.proxy.socks5_port, password: cfg.proxy.password, dataDir: cfg.data_dir, authFailuresPerMinute: cfg.proxy.auth_failures_per_minute });
     }
     metrics.sources = { commands: () => commands.stats(), proxy: () => this.proxy.stats(), ...(this.ssh ? { ssh: () => this.ssh!.stats() } : {}) };
   }

@@ -13,6 +13,8 @@ import type { ProxyAuth } from './auth';
 import type { ProxyCounters } from './stats';
 import type { Tunnels } from './tunnel';
 
+const RATE_LIMITED = 'too many failed proxy logins from this address: try again in a minute';
+
 export interface HttpProxyDeps {
   policy: DenyPolicy;
   auth: ProxyAuth;
@@ -65,7 +67,12 @@ export class HttpProxy {
     counters.connection('http');
     socket.on('error', () => socket.destroy());
     socket.setTimeout(0);
-    if (!auth.checkHeader(req.headers['proxy-authorization'])) {
+    const ip = socket.remoteAddress ?? '';
+    if (auth.blocked(ip)) {
+      rawReply(socket, 429, 'Too Many Requests', 'proxy_auth_rate_limited', RATE_LIMITED, { 'Retry-After': '60' });
+      return;
+    }
+    if (!auth.checkHeader(req.headers['proxy-authorization'], ip)) {
       rawReply(socket, 407, 'Proxy Authentication Required', 'proxy_auth_required', 'proxy authentication required: user "_" and the node\'s proxy password', { 'Proxy-Authenticate': REALM });
       return;
     }
@@ -100,7 +107,13 @@ export class HttpProxy {
       return;
     }
     counters.connection('http');
-    if (!auth.checkHeader(req.headers['proxy-authorization'])) {
+    const ip = req.socket.remoteAddress ?? '';
+    if (auth.blocked(ip)) {
+      res.shouldKeepAlive = false;
+      jsonReply(res, 429, 'proxy_auth_rate_limited', RATE_LIMITED, {}, { 'Retry-After': '60' });
+      return;
+    }
+    if (!auth.checkHeader(req.headers['proxy-authorization'], ip)) {
       // A body the client already started sending would have to be read to keep the connection: close it instead.
       if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
       jsonReply(res, 407, 'proxy_auth_required', 'proxy authentication required: user "_" and the node\'s proxy password', {}, { 'Proxy-Authenticate': REALM });

@@ -22,6 +22,8 @@ export interface ProxyStartOptions {
   /** proxy.password; when unset, the stored or generated one. */
   password?: string;
   dataDir: string;
+  /** proxy.auth_failures_per_minute: wrong logins per source address per minute before it is refused. */
+  authFailuresPerMinute?: number;
 }
 
 export class ProxyService {
@@ -48,7 +50,7 @@ export class ProxyService {
     const pw = loadProxyPassword(o.password, o.dataDir, this.log);
     this.passwordSource = pw.source;
     this.passwordFile = pw.file;
-    const deps = { policy: this.policy, auth: new ProxyAuth(pw.password), counters: this.counters, tunnels: this.tunnels, log: this.log };
+    const deps = { policy: this.policy, auth: new ProxyAuth(pw.password, o.authFailuresPerMinute, (ip) => this.log.warn({ source: ip }, 'proxy: too many failed logins from this address; refusing it for up to a minute')), counters: this.counters, tunnels: this.tunnels, log: this.log };
     const httpProxy = new HttpProxy({ ...deps, idleMs: this.idleMs });
     const socks5 = new Socks5Proxy(deps);
     try {

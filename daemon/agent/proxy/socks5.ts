@@ -59,6 +59,9 @@ export class Socks5Proxy {
 
   private onConnection(socket: net.Socket): void {
     this.d.counters.connection('socks5');
+    // An address past its failed-login budget is closed before the handshake (RFC 1928 has no
+    // reply for it that every client shows).
+    if (this.d.auth.blocked(socket.remoteAddress ?? '')) { socket.destroy(); return; }
     this.handshaking.add(socket);
     socket.on('error', () => socket.destroy());
     socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
@@ -88,7 +91,7 @@ export class Socks5Proxy {
     const user = await reader.read(ulen);
     const [plen] = await reader.read(1);
     const pass = await reader.read(plen);
-    if (!auth.check(user, pass)) {
+    if (!auth.check(user, pass, socket.remoteAddress ?? '')) {
       socket.end(Buffer.from([0x01, 0x01]));
       return;
     }
