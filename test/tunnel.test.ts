@@ -56,6 +56,23 @@ t.test('enroll → tunnel → heartbeats reach the backend; a restarted agent do
   t.same(b.statusLog.filter((s) => s.node_id === nodeId).map((s) => s.to), ['healthy', 'offline', 'healthy'], 'each change once');
 });
 
+t.test('unknown enrollment keys are limited per source address; the agent retries a 429', async (t) => {
+  t.setTimeout(20_000);
+  const b = new MemoryTunnelBackend();
+  const admin = await startAdmin(t, b, { enrollFailuresPerMinute: 3 });
+  const { enroll, EnrollFailure } = await import('../daemon/agent/tunnel');
+  const { decodeKeyBlob } = await import('../daemon/admin/tunnel/backend');
+  const post = (secret: string) => fetch(`${admin.url}/api/v1/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollment_key: secret, node_id: '11111111-2222-4333-8444-555555555555' }) });
+  for (let i = 0; i < 3; i++) t.equal((await post(`guessed-secret-000000-${i}`)).status, 401, `guess ${i + 1}: 401`);
+  const good = newKey(b, admin.url, 1);
+  const limited = await post(good.secret);
+  t.equal(limited.status, 429, 'over the limit even a valid key waits');
+  t.match(await limited.text(), /too many unknown enrollment keys from this address.*enroll_rate_limited/, 'says why');
+  t.equal(b.keys.get(good.secret)?.uses_remaining, 1, 'the refused attempt used nothing');
+  const e = await enroll({ key: decodeKeyBlob(good.blob), identity: { node_id: '11111111-2222-4333-8444-555555555555', id_type: 'random' }, agentVersion: '1' }).catch((err) => err);
+  t.ok(e instanceof EnrollFailure && e.retryable, 'the agent sees a retryable failure'); t.match(e.message, /HTTP 429: too many unknown enrollment keys/);
+});
+
 t.test('enrollment refusals are clear and final; an unreachable admin is retried', async (t) => {
   t.setTimeout(20_000);
   const b = new MemoryTunnelBackend();

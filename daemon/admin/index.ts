@@ -145,7 +145,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
     for (const r of wh.routes) http.add(r);
-    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, '') });
+    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);

@@ -21,6 +21,8 @@ export interface Req {
   scope: Scope | 'none';
   /** Set when the server has an envelope (control-plane API): mirrored in x-request-id. */
   requestId?: string;
+  /** The client's address, for routes that ask for it (`remoteAddress: true`). */
+  remoteAddress?: string;
 }
 
 export interface RouteSpec {
@@ -38,6 +40,8 @@ export interface RouteSpec {
   headers?: string[];
   /** Answer even while starting or draining (liveness probes). */
   always?: boolean;
+  /** Copy the client's address into req.remoteAddress (per-address limits). */
+  remoteAddress?: boolean;
   responses: Record<number, { description: string; schema?: JsonSchema; contentType?: string }>;
   handler(req: Req, res: Res): void | Promise<void>;
 }
@@ -186,6 +190,7 @@ export class HttpServer implements ResponseHost {
         if (v !== '') headers[h] = v;
       }
       req = { method: spec.method, url: ureq.getUrl(), params, query, headers, body: undefined, scope, requestId: res.requestId };
+      if (spec.remoteAddress) req.remoteAddress = Buffer.from(ures.getRemoteAddressAsText()).toString();
     } catch (err) {
       res.error(err);
       return;

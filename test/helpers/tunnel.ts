@@ -14,9 +14,9 @@ export const log = pino({ level: process.env.TUNNEL_TEST_LOG ?? 'silent' });
 
 export interface Admin { http: HttpServer; hub: TunnelHub; port: number; url: string; stop(): Promise<void> }
 
-export async function startAdmin(t: Test, backend: TunnelBackend, opts: { port?: number; heartbeatIntervalMs?: number; metricsTimeoutMs?: number } = {}): Promise<Admin> {
+export async function startAdmin(t: Test, backend: TunnelBackend, opts: { port?: number; heartbeatIntervalMs?: number; metricsTimeoutMs?: number; enrollFailuresPerMinute?: number } = {}): Promise<Admin> {
   const http = new HttpServer({ maxBodyBytes: 1 << 20, maxInflight: 10000, keys: {}, log });
-  const hub = tunnelRoutes(http, backend, { log, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 200, heartbeatFlushMs: 50, metricsTimeoutMs: opts.metricsTimeoutMs });
+  const hub = tunnelRoutes(http, backend, { log, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 200, heartbeatFlushMs: 50, metricsTimeoutMs: opts.metricsTimeoutMs, enrollFailuresPerMinute: opts.enrollFailuresPerMinute });
   http.finish();
   const port = await http.listen('127.0.0.1', opts.port ?? 0);
   http.state = 'ready';

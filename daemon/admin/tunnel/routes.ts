@@ -1,6 +1,7 @@
 // POST /api/v1/agent/enroll: an agent trades its enrollment key's secret for a node id and an
 // api_token (one key use, consumed atomically by the backend), and learns where its tunnel is.
 // tunnelRoutes() registers this route and the tunnel's WebSocket endpoint on an HttpServer.
+import { FailureLimiter } from '../../agent/ssh/rate-limit';
 import { randomUUID } from 'node:crypto';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
@@ -21,13 +22,18 @@ const ENROLL_STATUS: Record<EnrollError['code'], 'unauthorized' | 'forbidden' | 
 export interface TunnelRoutesOptions extends Omit<TunnelHubOptions, 'http' | 'backend'> {
   /** Base URL agents reach this admin at (admin.public_url); default: from the request's Host. */
   publicUrl?: string;
+  /** Unknown enrollment keys allowed per source address per minute before it gets 429 (default 10). */
+  enrollFailuresPerMinute?: number;
 }
 
 /** Registers the enrollment route and the tunnel endpoint (before http.finish()); returns the hub. */
 export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: TunnelRoutesOptions): TunnelHub {
   const hub = new TunnelHub({ ...opts, http, backend });
+  // Guessing keys: unknown ones count against the source address; past the budget it is refused
+  // before the store is asked.
+  const limiter = new FailureLimiter(opts.enrollFailuresPerMinute ?? 10);
   http.add({
-    method: 'post', path: '/api/v1/agent/enroll', auth: 'public', tags: ['Agent.Tunnel'],
+    method: 'post', path: '/api/v1/agent/enroll', auth: 'public', tags: ['Agent.Tunnel'], remoteAddress: true,
     summary: 'Enroll an agent with an enrollment key (consumes one use); returns its node id, api_token and tunnel URL',
     headers: ['host', 'x-request-id'],
     body: {
@@ -65,9 +71,12 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
       401: { description: 'the enrollment key is unknown' },
       403: { description: 'the enrollment key is expired or used up' },
       409: { description: 'the cluster is full, or the node id is taken' },
+      429: { description: 'too many unknown enrollment keys from this address in the last minute' },
     },
     async handler(req: Req, res: Res) {
       const b = req.body as { enrollment_key: string; node_id: string; id_type?: 'persistent' | 'random'; name?: string; host_name?: string; agent_version?: string; os?: string; arch?: string; ports?: EnrollRequest['ports'] };
+      const ip = req.remoteAddress ?? '';
+      if (limiter.blocked(ip)) throw new HttpError('overloaded', 'too many unknown enrollment keys from this address: try again in a minute', { reason: 'enroll_rate_limited' });
       // The agent sends the secret; a whole blob pasted by hand works too.
       let secret = b.enrollment_key;
       try { secret = decodeKeyBlob(b.enrollment_key).secret; } catch { /* not a blob: the secret itself */ }
@@ -80,6 +89,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
       } catch (err) {
         if (err instanceof EnrollError || (err as { name?: string }).name === 'EnrollError') {
           const e = err as EnrollError;
+          if (e.code === 'invalid_key') limiter.fail(ip);
           throw new HttpError(ENROLL_STATUS[e.code] ?? 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
         }
         throw err;
