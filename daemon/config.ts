@@ -78,6 +78,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'admin.ssh_port', kind: 'int', def: 4022, min: 0, max: 65535, env: 'OUTPOST_ADMIN_SSH_PORT', flag: '--admin-ssh-port', doc: 'SSH jump endpoint of the admin (ssh -J); 0 = pick a free port' },
   { key: 'admin.ssh_authorized_keys', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_SSH_AUTHORIZED_KEYS', flag: '--admin-ssh-authorized-keys', doc: 'authorized_keys file of operators allowed to use the SSH jump (the jump is off without it)' },
   { key: 'admin.enroll_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_ADMIN_ENROLL_FAILURES_PER_MINUTE', doc: 'unknown enrollment keys allowed per source address per minute before the address gets 429 on the enrollment route' },
+  { key: 'admin.event_retention_days', kind: 'int', def: 30, min: 1, max: 3650, env: 'OUTPOST_ADMIN_EVENT_RETENTION_DAYS', doc: 'dispatched events, finished webhook deliveries (with their attempt log) and agent events older than this are deleted (checked hourly)' },
   { key: 'admin.heartbeat_interval_ms', kind: 'int', def: 10000, min: 100, max: 3_600_000, env: 'OUTPOST_HEARTBEAT_INTERVAL_MS', doc: 'how often agents heartbeat over the tunnel; a node is unhealthy after 3 missed, offline when its tunnel is down' },
   { key: 'admin.webhook_allow_private_ips', kind: 'bool', def: false, env: 'WEBHOOK_ALLOW_PRIVATE_IPS', doc: 'let webhooks target loopback, RFC 1918, link-local addresses (metadata addresses stay denied)' },
   { key: 'admin.webhook_max_attempts', kind: 'int', def: 3, min: 1, max: 100, env: 'WEBHOOK_MAX_ATTEMPTS', doc: 'delivery attempts per webhook event before it is given up' },
@@ -103,7 +104,7 @@ export interface Config {
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; auth_failures_per_minute: number; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
-  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; enroll_failures_per_minute: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
+  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; enroll_failures_per_minute: number; event_retention_days: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
   agent: { enrollment_key?: string; name?: string };
   http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
   /** Where each setting came from, for the startup log. */

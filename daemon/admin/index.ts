@@ -26,6 +26,7 @@ import { adminAppEnvelope, createWebhooks, SqlWebhookStore, type Webhooks } from
 import type { AdminCtx, AdminIdentity } from './context';
 import { ensureCluster } from './store/clusters';
 import { openStore, type AdminStore, type Db } from './store/db';
+import { pruneLogs } from './store/prune';
 import { resetTunnels, sweepNodeStatuses } from './store/status';
 import { iso } from './store/util';
 import { tunnelRoutes, type TunnelHub } from './tunnel';
@@ -100,6 +101,10 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** First retention pass after start, then the interval between passes. */
+const PRUNE_FIRST_MS = 60_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
 export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService> {
   const bind = cfg.admin.bind ?? cfg.bind;
   if (!cfg.api_key && !cfg.master_key && !isLoopback(bind)) {
@@ -110,6 +115,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   log.info({ dialect: store.dialect, location: store.location }, 'admin store open (migrations applied)');
   let http: HttpServer | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
   let hub: TunnelHub | undefined;
   let commands: CommandDispatch | undefined;
   let webhooks: Webhooks | undefined;
@@ -180,6 +186,14 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       sweepNodeStatuses(store.db, interval).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
+    // Retention of the append-only logs: a minute after start, then hourly.
+    const prune = () => {
+      pruneLogs(store.db, cfg.admin.event_retention_days).then(
+        (r) => { if (r.events || r.deliveries || r.attempts || r.agent_events) log.info({ ...r, retention_days: cfg.admin.event_retention_days }, 'admin: old events and webhook deliveries pruned'); },
+        (err) => log.warn({ err }, 'admin: pruning old events failed (retried in an hour)'),
+      );
+    };
+    pruneTimer = setTimeout(function again() { prune(); pruneTimer = setTimeout(again, PRUNE_EVERY_MS).unref(); }, PRUNE_FIRST_MS).unref();
     commands.start();
 
     const server = http;
@@ -192,6 +206,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
+          clearTimeout(pruneTimer);
           await jump?.close();
           dispatch.stop();
           await tunnels.close();
