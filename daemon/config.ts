@@ -53,6 +53,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'ssh.auth_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_SSH_AUTH_FAILURES_PER_MINUTE', doc: 'failed SSH authentications allowed per source address per minute before it is refused' },
   { key: 'ssh.recording', kind: 'bool', def: true, env: 'OUTPOST_SSH_RECORDING', doc: 'record every SSH shell and exec as an asciicast v2 file' },
   { key: 'ssh.recording_max_bytes', kind: 'int', def: 16 << 20, min: 1024, max: 4 * 1024 ** 3, env: 'OUTPOST_SSH_RECORDING_MAX_BYTES', doc: 'size cap of one recording; output past it is not recorded (the recording says so)' },
+  { key: 'ssh.audit_max_bytes', kind: 'int', def: 16 << 20, min: 0, max: 1024 ** 4, env: 'OUTPOST_SSH_AUDIT_MAX_BYTES', doc: 'rotate the SSH audit log (audit.log → audit.log.1 … .5) past this size; 0 = never (rotate it yourself)' },
   { key: 'ssh.recordings_max_total_bytes', kind: 'int', def: 1024 ** 3, min: 1024, max: 1024 ** 4, env: 'OUTPOST_SSH_RECORDINGS_MAX_TOTAL_BYTES', doc: 'total size of kept recordings; the oldest are deleted past it' },
   { key: 'proxy.enabled', kind: 'bool', def: true, env: 'OUTPOST_PROXY_ENABLED', flag: '--proxy-enabled', doc: 'run the agent\'s HTTP and SOCKS5 proxies' },
   { key: 'proxy.http_port', kind: 'int', def: 44880, min: 0, max: 65535, env: 'OUTPOST_HTTP_PROXY_PORT', flag: '--http-proxy-port', doc: 'HTTP proxy port (CONNECT and absolute-URI requests; 0 = pick a free port)' },
@@ -101,7 +102,7 @@ export interface Config {
   queue: { max_deliveries: number; dedup_window_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
   ts: { trim_interval_ms: number; rollup_interval_ms: number };
-  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number };
+  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number; audit_max_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; auth_failures_per_minute: number; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
   admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; enroll_failures_per_minute: number; event_retention_days: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };

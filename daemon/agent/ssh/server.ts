@@ -26,6 +26,8 @@ export interface SshOptions {
   idleTimeoutMs: number;
   keepaliveIntervalMs: number;
   authFailuresPerMinute: number;
+  /** Rotate audit.log past this size (0 = never; default 16 MiB), keeping 5 old files. */
+  auditMaxBytes?: number;
   checkTarget?: CheckTarget;
 }
 
@@ -61,7 +63,7 @@ export class SshService {
 
   constructor(private readonly opts: SshOptions) {
     this.hostKeys = loadHostKeys(opts.dir);
-    this.audit = new AuditLog(path.join(opts.dir, 'audit.log'));
+    this.audit = new AuditLog(path.join(opts.dir, 'audit.log'), opts.auditMaxBytes);
     const counters: SshCounters = { connections_total: 0, authentications_total: 0, failures_total: 0, refused_total: 0, sessions_total: 0, forwards_total: 0, forwards_denied_total: 0 };
     this.ctx = {
       log: opts.log, store: opts.store, audit: this.audit, recordings: opts.recordings, counters,
