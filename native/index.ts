@@ -138,13 +138,38 @@ export function loadArgon2(): Argon2 {
 }
 
 /** Loads every native addon the daemon needs and says what it got. Throws only for addons we cannot run without. */
+/**
+ * Whether an optional addon is installed with its native binary, without loading it: node-pty
+ * and argon2 cost ~5 MiB of RSS together and many hosts never open a PTY or check a password.
+ * They load on first use; a binary that then fails to load is a clear error at that point.
+ */
+function probeAddon(name: string, label: string, binaries: string[]): BackendReport {
+  try {
+    const dir = path.dirname(require.resolve(`${name}/package.json`));
+    const found = binaries.some((b) => {
+      try {
+        if (b.endsWith('.node')) return fs.existsSync(path.join(dir, b));
+        require.resolve(b);
+        return true;
+      } catch { return false; }
+    });
+    if (!found) return { name: label, backend: 'missing', version: packageVersion(name), detail: `no native binary (looked for ${binaries.join(', ')})` };
+    return { name: label, backend: 'native', version: packageVersion(name), detail: 'loaded on first use' };
+  } catch (err) {
+    return { name: label, backend: 'missing', version: 'unknown', detail: (err as Error).message.split('\n')[0] };
+  }
+}
+
+const platformTriple = `${process.platform}-${process.arch}`;
+
 export function loadNative(): NativeReport {
   const uws = loadUws().report;
   const lmdb = loadLmdb().report;
-  cachedPty ??= optionalAddon<Pty>('node-pty', 'node-pty');
-  cachedArgon2 ??= optionalAddon<Argon2>('@node-rs/argon2', 'argon2');
-  const pty = cachedPty.report;
-  const argon2 = cachedArgon2.report;
+  const pty = cachedPty?.report ?? probeAddon('node-pty', 'node-pty', ['build/Release/pty.node', 'build/Debug/pty.node', `prebuilds/${platformTriple}/pty.node`]);
+  const argon2 = cachedArgon2?.report ?? probeAddon('@node-rs/argon2', 'argon2', [
+    `@node-rs/argon2-${platformTriple}-gnu`, `@node-rs/argon2-${platformTriple}-musl`, `@node-rs/argon2-${platformTriple}`,
+    `argon2.${platformTriple}-gnu.node`, `argon2.${platformTriple}-musl.node`, `argon2.${platformTriple}.node`,
+  ]);
   const warnings: string[] = [];
   if (pty.backend !== 'native') warnings.push(`node-pty is missing (${pty.detail}): SSH shells with a PTY and the command runner are unavailable`);
   if (argon2.backend !== 'native') warnings.push(`argon2 is missing (${argon2.detail}): SSH password logins are unavailable`);
