@@ -70,6 +70,15 @@ t.test('SSH usernames from the admin API log in on the agent; deletes refuse; th
   t.equal(login.code, 0, login.stderr);
   t.equal(login.stdout.trim(), RUN_AS, 'the session runs as the run-as account');
   t.comment(`key login ${Date.now() - t0} ms after the API call`);
+  // The first login with that key reaches the admin as edge.ssh_username.verified (once).
+  await sshKey(t, d, 'alice', alice.key, 'true');
+  const verified = (await eventually(async () => {
+    const rows = await a.db.selectFrom('events').selectAll().where('type', '=', 'edge.ssh_username.verified').execute();
+    return rows.length ? rows : undefined;
+  }, 5000))!;
+  await new Promise((r) => setTimeout(r, 500)); // a second event, if any, would have arrived by now
+  t.equal((await a.db.selectFrom('events').select('id').where('type', '=', 'edge.ssh_username.verified').execute()).length, 1, 'one event for the first login with this key, none for the second');
+  t.match(JSON.parse(verified[0].data), { username: 'alice', method: 'publickey', key_fingerprint: /^SHA256:/, node_id: nodeId, source_address: '127.0.0.1' });
 
   // A username with a password only.
   const pw = await a.call('POST', `/api/v1/nodes/${nodeId}/ssh_usernames`, { username: 'bob', password: PASSWORD });

@@ -18,6 +18,7 @@ import { PROXY_DRAIN_GRACE_MS, ProxyService } from './proxy';
 import { SshUserStore } from './ssh-users/store';
 import { RecordingStore } from './ssh/recording';
 import { SshService } from './ssh/server';
+import type { LoginEvent } from './ssh/types';
 import type { AgentTunnel } from './tunnel';
 
 export class AgentServices {
@@ -27,6 +28,8 @@ export class AgentServices {
   readonly ssh?: SshService;
   readonly proxy: ProxyService;
   tunnel?: AgentTunnel;
+  /** username + credential pairs already reported as verified since start. */
+  private readonly verified = new Set<string>();
   sshPort?: number;
   private readonly enrollmentKey?: string;
 
@@ -43,8 +46,25 @@ export class AgentServices {
       checkTarget: (host, port) => this.denyPolicy.checkTarget(host, port),
       dir, store: this.sshUsers, recordings: this.recordings, log, runAs: cfg.ssh.run_as,
       idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute, auditMaxBytes: cfg.ssh.audit_max_bytes,
+      onLogin: (e) => this.loginVerified(e),
     }) : undefined;
     this.proxy = new ProxyService(this.denyPolicy, cfg.proxy.idle_timeout_ms, log);
+  }
+
+  /**
+   * The first successful login of each username with each credential (key fingerprint or
+   * password) since the agent started goes to the admin as edge.ssh_username.verified, through the
+   * tunnel's durable outbox; later logins with the same credential are in the audit log only.
+   */
+  private loginVerified(e: LoginEvent): void {
+    if (!this.tunnel) return;
+    const k = `${e.username}\u0000${e.method}\u0000${e.key_fingerprint ?? ''}`;
+    if (this.verified.has(k)) return;
+    this.verified.add(k);
+    this.tunnel.reportEvent('edge.ssh_username.verified', e).catch((err) => {
+      this.verified.delete(k);
+      this.log.warn({ err, username: e.username }, 'ssh: could not queue edge.ssh_username.verified');
+    });
   }
 
   /** Local API routes (they work with the SSH server off, too). */

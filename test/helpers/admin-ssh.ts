@@ -8,7 +8,8 @@ import { request } from 'undici';
 import type { AdminService } from '../../daemon/admin';
 import { createEnrollmentKey } from '../../daemon/admin/api/enrollment-keys';
 import { clusterByName, ensureCluster } from '../../daemon/admin/store/clusters';
-import type { DbOrTrx } from '../../daemon/admin/store/db';
+import type { Db, DbOrTrx } from '../../daemon/admin/store/db';
+import { SqlTunnelBackend } from '../../daemon/admin/tunnel-backend';
 import { authenticateNode, consumeEnrollmentKey, recordHeartbeat, setTunnelState } from '../../daemon/admin/store/enroll';
 import { credentialSet, markCredentialsSynced } from '../../daemon/admin/store/ssh';
 import { encodeKeyBlob, EnrollError, type TunnelBackend } from '../../daemon/admin/tunnel/backend';
@@ -79,7 +80,8 @@ export function sqlTunnelBackend(db: DbOrTrx, heartbeatIntervalMs: number): Tunn
       await markCredentialsSynced(db, acks.flatMap((a) => (a.kind === 'credentials' ? [{ node_id: a.node_id, version: a.version, at: a.at }] : [])));
     },
     async recordResults() { /* no commands in these tests */ },
-    async recordEvents() { /* none */ },
+    // Agent events go through the real SQL path (agent_events, and the outbox for catalog types).
+    async recordEvents(events) { await new SqlTunnelBackend(db as Db, heartbeatIntervalMs).recordEvents(events); },
     credentials: (nodeId) => credentialSet(db, nodeId),
   };
 }

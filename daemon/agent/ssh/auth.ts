@@ -92,6 +92,11 @@ export class Authenticator {
     conn.user = user;
     conn.unchargedFailure = false;
     this.ctx.audit.write({ event: 'login_ok', ...source(conn), method: a.method, key_fingerprint: fingerprint });
+    try {
+      this.ctx.onLogin?.({ username: user, method: a.method, key_fingerprint: fingerprint ?? null, source_address: conn.ip, verified_at: new Date().toISOString() });
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'ssh: reporting a login failed');
+    }
     a.accept();
   }
 

@@ -28,6 +28,8 @@ export interface SshOptions {
   authFailuresPerMinute: number;
   /** Rotate audit.log past this size (0 = never; default 16 MiB), keeping 5 old files. */
   auditMaxBytes?: number;
+  /** Called after each successful login. */
+  onLogin?: SshContext['onLogin'];
   checkTarget?: CheckTarget;
 }
 
@@ -67,7 +69,7 @@ export class SshService {
     const counters: SshCounters = { connections_total: 0, authentications_total: 0, failures_total: 0, refused_total: 0, sessions_total: 0, forwards_total: 0, forwards_denied_total: 0 };
     this.ctx = {
       log: opts.log, store: opts.store, audit: this.audit, recordings: opts.recordings, counters,
-      runAsName: opts.runAs, checkTarget: opts.checkTarget ?? basicCheckTarget, activeSessions: { n: 0 },
+      runAsName: opts.runAs, checkTarget: opts.checkTarget ?? basicCheckTarget, activeSessions: { n: 0 }, onLogin: opts.onLogin,
     };
     this.auth = new Authenticator(this.ctx, opts.authFailuresPerMinute);
     this.ssh = new Server({

@@ -49,7 +49,11 @@ export interface SshContext {
   runAsName: string;
   checkTarget: CheckTarget;
   activeSessions: { n: number };
+  /** A successful login (after the audit line): the agent reports edge.ssh_username.verified. */
+  onLogin?: (e: LoginEvent) => void;
 }
+
+export interface LoginEvent { username: string; method: string; key_fingerprint: string | null; source_address: string; verified_at: string }
 
 export function touch(conn: ConnState): void { conn.lastActivity = Date.now(); }
 
