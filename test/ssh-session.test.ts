@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Client } from 'ssh2';
 import t from 'tap';
 import { loadPty } from '../native';
-import { auditLines, createUser, eventually, keyOpts, makeKey, sshKey, startSshDaemon, type SshDaemon } from './helpers/ssh';
+import { auditLines, createUser, eventually, keyOpts, makeKey, RUN_AS, sshKey, startSshDaemon, type SshDaemon } from './helpers/ssh';
 
 t.test('exec and shell sessions', async (t) => {
   t.setTimeout(60_000);
@@ -42,9 +42,10 @@ t.test('exec and shell sessions', async (t) => {
   });
 
   t.test('exec with a PTY', async (t) => {
-    const r = await sshKey(t, d, 'alice', k.key, 'tty; echo "$TERM"; exit 4', ['-tt']);
+    const r = await sshKey(t, d, 'alice', k.key, 'tty; echo "$TERM"; stat -c "%U %a" "$(tty)"; exit 4', ['-tt']);
     t.equal(r.code, 4);
     t.match(r.stdout, /\/dev\/pts\/\d+/);
+    if (process.getuid?.() === 0) t.match(r.stdout, new RegExp(`${RUN_AS} 620`), 'the terminal belongs to the run-as account');
   });
 
   t.test('interactive shell through a PTY, recorded', async (t) => {

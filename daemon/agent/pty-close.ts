@@ -9,6 +9,32 @@
 import fs from 'node:fs';
 import type { IPty } from 'node-pty';
 
+let ttyGid: number | null | undefined;
+function ttyGroup(): number | null {
+  if (ttyGid !== undefined) return ttyGid;
+  ttyGid = null;
+  try {
+    const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('tty:'));
+    const gid = line ? Number(line.split(':')[2]) : NaN;
+    if (Number.isInteger(gid)) ttyGid = gid;
+  } catch { /* no /etc/group: the user's own group */ }
+  return ttyGid;
+}
+
+/**
+ * Gives the terminal to the account the session runs as (owner rw, group tty w, as login does),
+ * so `tty`, `mesg`, `script` and programs that reopen /dev/tty work for it. The daemon (root)
+ * opened it, so it was root's. Best effort: a failure only leaves it as it was.
+ */
+export function giveTerminal(proc: IPty, uid: number, gid: number): void {
+  const name = (proc as unknown as { ptsName?: string }).ptsName;
+  if (!name || !name.startsWith('/dev/')) return;
+  try {
+    fs.chownSync(name, uid, ttyGroup() ?? gid);
+    fs.chmodSync(name, 0o620);
+  } catch { /* not permitted here: it stays root's */ }
+}
+
 export const PTY_DRAIN_GRACE_MS = 2000;
 
 interface PtySocket { destroy(err?: Error): unknown; destroyed?: boolean; emit(ev: 'data', d: Buffer): boolean }

@@ -1,7 +1,7 @@
 // Runs one command_text with the configured shell in a PTY (node-pty), as the run-as account.
 // The shell is the PTY's session leader, so its pid is also its process group: cancel, timeout
 // and shutdown send SIGTERM to the whole group, then SIGKILL after the grace period.
-import { patientPtyClose } from '../pty-close';
+import { giveTerminal, patientPtyClose } from '../pty-close';
 import fs from 'node:fs';
 import { loadPty } from '../../../native';
 import type { RunAs } from '../run-as';
@@ -103,6 +103,7 @@ export class PtyRun {
     const proc = pty.spawn(file, args, { name: 'xterm-256color', cols: 200, rows: 50, cwd: home, env, encoding: null, ...ids } as Parameters<typeof pty.spawn>[2]);
     this.pid = proc.pid;
     patientPtyClose(proc);
+    if (ra.switchUser) giveTerminal(proc, ra.uid, ra.gid);
     let lastData = Date.now();
     proc.onData((d: string | Buffer) => { lastData = Date.now(); onData(typeof d === 'string' ? Buffer.from(d, 'utf8') : d); });
     // stdin is the terminal: one end-of-file up front, so a command that reads input does not

@@ -1,7 +1,7 @@
 // One SSH "session" channel: pty-req, env, window-change and signal requests, then a shell or
 // exec (with a PTY through node-pty, without one through pipes), or the sftp subsystem.
 // Output is recorded; the exit status or signal goes back to the client after the last byte.
-import { patientPtyClose } from '../pty-close';
+import { giveTerminal, patientPtyClose } from '../pty-close';
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { ServerChannel, Session } from 'ssh2';
@@ -121,6 +121,7 @@ export function handleSession(ctx: SshContext, conn: ConnState, session: Session
     const l = launch(runAs, file, args, true);
     const p = loadPty().spawn(l.file, l.args, { name: info.term, cols: info.cols, rows: info.rows, cwd: homeDir(runAs), env, encoding: null as unknown as string });
     patientPtyClose(p);
+    if (runAs.switchUser) giveTerminal(p, runAs.uid, runAs.gid);
     let paused = false;
     p.onData((d: string | Buffer) => {
       const buf = typeof d === 'string' ? Buffer.from(d) : d;
