@@ -14,19 +14,13 @@ import { request } from 'undici';
 import { spawnDaemon, tempDir, type Child } from './helpers/daemon';
 import { makeKey, run, ensureRunAsUser, RUN_AS } from './helpers/ssh';
 import { freePort } from './helpers/tunnel';
+import { until as waitUntil } from './helpers/wait';
 
 const MASTER = 'e2e-master-key-0123456789';
 const CLI = path.resolve(__dirname, '..', 'daemon', 'cli', 'outpost.js');
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Polls through transient errors (processes still starting), every 200 ms, up to 30 s by default. */
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000) => waitUntil(what, fn, ms, { everyMs: 200, tolerateErrors: true });
 
 t.test('a fleet: admin + three agents', async (t) => {
   t.setTimeout(240_000);

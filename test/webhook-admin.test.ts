@@ -14,6 +14,7 @@ import { startDaemon, type Daemon } from '../daemon/daemon';
 import { createLogger } from '../daemon/log';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { bothDialects } from './helpers/postgres';
+import { until } from './helpers/wait';
 
 const KEY = 'webhook-admin-test-master-key';
 const SECRET = 'whsec-admin-e2e-0123456789abcdef0123';
@@ -45,16 +46,6 @@ function verify(raw: Buffer, header: unknown): boolean {
   const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}`);
   const got = Buffer.from(String(header ?? ''));
   return got.length === expected.length && timingSafeEqual(got, expected);
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function startAdmin(t: Test, dataDir: string, databaseUrl?: string): Promise<Daemon> {

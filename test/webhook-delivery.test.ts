@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { createWebhooks, type Resolver, type Webhooks } from '../daemon/admin/webhooks';
 import { MemoryWebhookStore } from '../daemon/admin/webhooks/memory-store';
 import { tempDir } from './helpers/daemon';
+import { until } from './helpers/wait';
 
 const SECRET = 'whsec-delivery-tests-0123456789abcdef';
 
@@ -47,16 +48,6 @@ function setup(t: Test, opts: { allowPrivate?: boolean; maxAttempts?: number; re
   if (opts.start !== false) wh.dispatcher.start();
   t.teardown(() => wh.dispatcher.close(1000));
   return { wh, store };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const final = (s: MemoryWebhookStore, n = 1) => until(`${n} final deliveries`, () => {

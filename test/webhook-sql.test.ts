@@ -13,6 +13,7 @@ import { createWebhooks, SqlWebhookStore, type StoredWebhook, type Webhooks } fr
 import { bothDialects, sharedPostgres } from './helpers/postgres';
 import { openStore } from '../daemon/admin/store/db';
 import { tempDir } from './helpers/daemon';
+import { until } from './helpers/wait';
 
 const SECRET = 'whsec-sql-tests-0123456789abcdef0123';
 const sqlStore = (s: AdminStore) => new SqlWebhookStore(s.db, s.dialect);
@@ -32,16 +33,6 @@ async function receiver(t: Test, status: (n: number) => number = () => 200) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
   return { hits, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/rx` };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function webhooks(t: Test, s: AdminStore, dataDir: string, adminId = 'adm-sql'): Webhooks {

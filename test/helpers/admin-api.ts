@@ -7,6 +7,7 @@ import { decodeEnrollmentKey } from '../../daemon/admin/store/enrollment-key';
 import { newId } from '../../daemon/admin/store/util';
 import { startInProc } from './daemon';
 import type { DialectCtx } from './postgres';
+import { until as waitUntil } from './wait';
 
 export const ADMIN_KEY = 'admin-test-master-key';
 
@@ -36,12 +37,6 @@ export async function startAdminApi(t: Test, ctx: DialectCtx, args: string[] = [
 }
 
 /** Polls `fn` until it returns a truthy value (or throws after `ms`). */
-export async function until<T>(fn: () => Promise<T | undefined | null | false>, ms = 10_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function until<T>(fn: () => Promise<T | undefined | null | false>, ms = 10_000, what = 'condition'): Promise<T> {
+  return waitUntil(what, fn, ms, { everyMs: 50 });
 }

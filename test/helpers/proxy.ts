@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { Test } from 'tap';
+import { until as waitUntil } from './wait';
 
 export interface CurlResult { code: number; status: number; body: string; stderr: string; numConnects: number }
 
@@ -93,9 +94,5 @@ export function socksConnectV4(cmd: number, ip: string, port: number): Buffer {
 
 /** Polls pred every 20 ms until true; throws after ms. */
 export async function waitFor(pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil('condition', pred, ms);
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Test } from 'tap';
 import { request } from 'undici';
 import { startInProc, tempDir, type InProc } from './daemon';
+import { until as waitUntil } from './wait';
 
 export const RUN_AS = 'outpost-test';
 export const MASTER = 'ssh-test-master-key';
@@ -94,12 +95,6 @@ export function auditLines(d: SshDaemon): Array<Record<string, any>> {
 }
 
 /** Polls `fn` until it returns a truthy value (or fails after `ms`). */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function eventually<T>(fn: () => T | Promise<T>, ms = 5000): Promise<T> {
+  return waitUntil('condition', fn as () => Promise<T | undefined>, ms, { everyMs: 50 });
 }

@@ -9,7 +9,7 @@ import type { DbOrTrx } from '../store/db';
 import type { ClusterRow } from '../store/schema';
 import { iso, isForeignKeyViolation } from '../store/util';
 import { invalid, noContent, notFound, ok, paged } from './envelope';
-import { listQuerySchema, runList, type ListSpec } from './list';
+import { isSetFilter, listQuerySchema, runList, type ListSpec } from './list';
 import { clusterSchema, nameParam, NAME_PATTERN, paginated, single } from './schemas';
 
 const TAGS = ['Nodes.Cluster'];
@@ -19,7 +19,7 @@ export const clusterListSpec: ListSpec = {
   filters: {
     name: { kind: 'text', expr: 'clusters.name', description: 'Filter by cluster name (exact match or wildcard: prod*, *tion, *rod*)' },
     ipv4_range: { kind: 'text', expr: 'clusters.ipv4_range', description: 'Filter by IPv4 range (exact match or wildcard)' },
-    has_node_limit: { kind: 'bool', where: (v) => (v ? sql`clusters.node_limit is not null` : sql`clusters.node_limit is null`), description: 'true returns clusters with a limit, false returns unlimited' },
+    has_node_limit: isSetFilter('clusters.node_limit', 'true returns clusters with a limit, false returns unlimited'),
     node_limit: { kind: 'int', expr: 'clusters.node_limit', ops: ['eq', 'gte', 'lte'], description: 'Filter by node limit' },
     node_count: { kind: 'int', expr: NODE_COUNT, ops: ['eq', 'gte', 'lte'], description: 'Filter by node_count' },
     inserted_at: { kind: 'date', expr: 'clusters.inserted_at' },

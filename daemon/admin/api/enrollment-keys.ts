@@ -12,7 +12,7 @@ import { encodeEnrollmentKey, newKeySecret } from '../store/enrollment-key';
 import type { ClusterRow, EnrollmentKeyRow } from '../store/schema';
 import { iso, newId } from '../store/util';
 import { invalid, notFound, ok } from './envelope';
-import { filterDate, type ListSpec } from './list';
+import { filterDate, isSetFilter, type ListSpec } from './list';
 import { enrollmentKeySchema, nameParam, single, uuidParam } from './schemas';
 
 const TAGS = ['Nodes.EnrollmentKey'];
@@ -24,8 +24,8 @@ export const enrollmentKeyListSpec: ListSpec = {
     name: { kind: 'contains', expr: 'enrollment_keys.name', description: 'Filter by enrollment key name (case-insensitive substring or wildcard)' },
     key: { kind: 'exact', expr: 'enrollment_keys.key', description: 'Filter by exact key value' },
     uses_remaining: { kind: 'int', expr: 'enrollment_keys.uses_remaining', ops: ['eq', 'gte', 'lte'], minimum: 0, description: 'Filter by uses_remaining (use is_unlimited=true to find unlimited keys)' },
-    has_expiry: { kind: 'bool', where: (v) => (v ? sql`enrollment_keys.expired_at is not null` : sql`enrollment_keys.expired_at is null`), description: 'true returns keys with expired_at present, false keys with no expiry' },
-    has_name: { kind: 'bool', where: (v) => (v ? sql`enrollment_keys.name is not null` : sql`enrollment_keys.name is null`), description: 'true returns labelled keys, false unlabelled ones (e.g. public-route keys)' },
+    has_expiry: isSetFilter('enrollment_keys.expired_at', 'true returns keys with expired_at present, false keys with no expiry'),
+    has_name: isSetFilter('enrollment_keys.name', 'true returns labelled keys, false unlabelled ones (e.g. public-route keys)'),
     is_expired: { kind: 'bool', where: (v) => (v ? sql`(enrollment_keys.expired_at is not null and enrollment_keys.expired_at <= ${nowParam()})` : sql`(enrollment_keys.expired_at is null or enrollment_keys.expired_at > ${nowParam()})`), description: 'true returns keys whose expired_at is in the past, false active keys (including those with no expiry)' },
     is_never_used: { kind: 'bool', where: (v) => (v ? sql`enrollment_keys.last_used_at is null` : sql`enrollment_keys.last_used_at is not null`), description: 'true returns keys never used' },
     is_spent: { kind: 'bool', where: (v) => (v ? sql`enrollment_keys.uses_remaining = 0` : sql`(enrollment_keys.uses_remaining is null or enrollment_keys.uses_remaining > 0)`), description: 'true returns keys with uses_remaining == 0' },

@@ -30,6 +30,11 @@ export type FilterDef =
   /** A boolean predicate of its own (has_x, is_y). */
   | { kind: 'bool'; where: (v: boolean) => Expression<SqlBool>; description: string };
 
+/** `has_x`-style filter: true keeps rows where `column` is set, false rows where it is NULL. */
+export function isSetFilter(column: string, description: string): FilterDef {
+  return { kind: 'bool', where: (v) => (v ? sql<SqlBool>`${sql.ref(column)} is not null` : sql<SqlBool>`${sql.ref(column)} is null`), description };
+}
+
 export interface ListSpec {
   filters: Record<string, FilterDef>;
   /** API field name → SQL expression it sorts by. */

@@ -3,7 +3,6 @@
 // keys, list/get/delete with the reference's filters. Every change bumps the node's credential
 // version in its transaction and, once committed, is pushed to the node over the tunnel.
 import { deleteRoute, getRoute, listRoute } from './routes';
-import { sql } from 'kysely';
 import { loadArgon2 } from '../../../native';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
@@ -15,7 +14,7 @@ import { resolveNode } from '../store/nodes';
 import type { SshPublicKeyRow, SshUsernameRow } from '../store/schema';
 import { addPublicKey, createSshUsername, deletePublicKey, deleteSshUsername, getSshUsername, keysOf, type KeyInsert } from '../store/ssh';
 import { conflict, invalid, notFound, ok, paged } from './envelope';
-import { listQuerySchema, runList, type ListSpec } from './list';
+import { isSetFilter, listQuerySchema, runList, type ListSpec } from './list';
 import { paginated, single, uuidParam } from './schemas';
 
 const USER_TAGS = ['Ssh.SshUsername'];
@@ -62,7 +61,7 @@ export const sshUsernameListSpec: ListSpec = {
     username: { kind: 'text', expr: 'ssh_usernames.username', description: 'Filter by username (exact match or wildcard: root, admin, etc.)' },
     node_id: { kind: 'exact', expr: 'ssh_usernames.node_id', description: 'Filter by node ID' },
     cluster_name: { kind: 'text', expr: 'clusters.name', description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, east, etc.)" },
-    has_password: { kind: 'bool', where: (v) => (v ? sql<boolean>`ssh_usernames.password_hash is not null` : sql<boolean>`ssh_usernames.password_hash is null`), description: 'Filter by whether username has password configured' },
+    has_password: isSetFilter('ssh_usernames.password_hash', 'Filter by whether username has password configured'),
     inserted_at: { kind: 'date', expr: 'ssh_usernames.inserted_at' },
     updated_at: { kind: 'date', expr: 'ssh_usernames.updated_at' },
   },

@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http';
 import { invalid, ok, paged } from '../api/envelope';
-import { filterDate, listQuerySchema, runList, type ListSpec } from '../api/list';
+import { filterDate, isSetFilter, listQuerySchema, runList, type ListSpec } from '../api/list';
 import { paginated, single, uuidParam } from '../api/schemas';
 import type { AdminCtx } from '../context';
 import { iso } from '../store/util';
@@ -57,8 +57,8 @@ export const executionSchema: JsonSchema = {
 export const commandListSpec: ListSpec = {
   filters: {
     command_text: { kind: 'text', expr: 'commands.command_text', description: 'Filter by command text (exact match or wildcard: ls, docker*, etc.)' },
-    has_expired_at: { kind: 'bool', where: (v) => (v ? sql`commands.expired_at is not null` : sql`commands.expired_at is null`), description: 'true returns commands with expired_at, false commands without' },
-    has_timeout: { kind: 'bool', where: (v) => (v ? sql`commands.timeout is not null` : sql`commands.timeout is null`), description: 'true returns commands with a timeout, false commands without' },
+    has_expired_at: isSetFilter('commands.expired_at', 'true returns commands with expired_at, false commands without'),
+    has_timeout: isSetFilter('commands.timeout', 'true returns commands with a timeout, false commands without'),
     timeout: { kind: 'int', expr: 'commands.timeout', ops: ['gte', 'lte'], description: 'Filter commands by timeout (milliseconds)' },
     expired_at: { kind: 'date', expr: 'commands.expired_at' },
     inserted_at: { kind: 'date', expr: 'commands.inserted_at' },
@@ -80,7 +80,7 @@ export const executionListSpec: ListSpec = {
     exit_code: { kind: 'int', expr: 'command_executions.exit_code', ops: ['eq', 'gte', 'lte'], description: 'Filter by exit code (exit_code__gte=1 for all failures)' },
     output: { kind: 'text', expr: 'command_executions.output', description: 'Text search in output (exact match or wildcard: error, *failed*, etc.)' },
     has_output: { kind: 'bool', where: (v) => (v ? sql`(command_executions.output is not null and command_executions.output <> '')` : sql`(command_executions.output is null or command_executions.output = '')`), description: 'true returns executions with output, false executions with no output' },
-    has_cluster: { kind: 'bool', where: (v) => (v ? sql`command_executions.cluster_name is not null` : sql`command_executions.cluster_name is null`), description: 'true returns executions of single-cluster targeting (cluster_name set), false the others' },
+    has_cluster: isSetFilter('command_executions.cluster_name', 'true returns executions of single-cluster targeting (cluster_name set), false the others'),
     target_all: { kind: 'bool', where: (v) => sql`command_executions.target_all = ${v ? 1 : 0}`, description: 'Filter by target_all flag' },
     sent_at: { kind: 'date', expr: 'command_executions.sent_at' },
     completed_at: { kind: 'date', expr: 'command_executions.completed_at' },
