@@ -177,14 +177,20 @@ export class RenderCache {
   }
 
   set(k: string, v: string): void {
-    this.put(this.map, k, v, (k.length + v.length) * 2 + 64);
+    this.put(this.map, k, v);
   }
 
   setEntry(k: string, e: KvEntry): void {
-    this.put(this.entries, k, e, k.length * 4 + e.value.length + 128);
+    this.put(this.entries, k, e);
   }
 
-  private put<V>(m: Map<string, V>, k: string, v: V, size: number): void {
+  /** Approximate memory of one cached item: UTF-16 strings, plus the entry's value bytes. */
+  private static sizeOf(k: string, v: string | KvEntry): number {
+    return typeof v === 'string' ? (k.length + v.length) * 2 + 64 : k.length * 4 + v.value.length + 128;
+  }
+
+  private put<V extends string | KvEntry>(m: Map<string, V>, k: string, v: V): void {
+    const size = RenderCache.sizeOf(k, v);
     if (this.maxBytes === 0 || size > this.maxBytes / 16) return;
     this.drop(m, k);
     m.set(k, v);
@@ -192,15 +198,15 @@ export class RenderCache {
     // Oldest first, the two maps in turn.
     while (this.bytes > this.maxBytes) {
       const from = this.map.size >= this.entries.size ? this.map : this.entries;
-      this.drop(from as Map<string, string | KvEntry>, from.keys().next().value as string);
+      this.drop<string | KvEntry>(from, from.keys().next().value as string);
     }
   }
 
-  private drop<V>(m: Map<string, V>, k: string): void {
+  private drop<V extends string | KvEntry>(m: Map<string, V>, k: string): void {
     const v = m.get(k);
     if (v === undefined) return;
     m.delete(k);
-    this.bytes -= typeof v === 'string' ? (k.length + v.length) * 2 + 64 : k.length * 4 + (v as unknown as KvEntry).value.length + 128;
+    this.bytes -= RenderCache.sizeOf(k, v);
   }
 
   invalidate(ops: WriteOp[]): void {
@@ -331,7 +337,6 @@ export class Engine {
     const sk = storageKey(ns, key);
     const hit = this.cache.getEntry(sk);
     if (hit !== undefined) {
-      if (!this.meta.has(ns)) this.requireNamespace(ns, false);
       this.writers[partitionOf(sk, this.parts.length)].reads++;
       return hit;
     }

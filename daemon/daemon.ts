@@ -112,14 +112,22 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
   metrics.agent = agentMetrics;
   agentMetricsRoutes(http, agentMetrics);
+  // Stores close after the engine, whose pool workers read ts.mdb.
+  let agent: AgentServices | undefined;
+  const closeStores = async () => {
+    metrics.close();
+    await commands.close();
+    await queues.close();
+    await streams.close();
+    await engine.close();
+    await ts.close();
+    await agent?.closeStores();
+  };
   // The agent's network services: CIDRs and ENROLLMENT_KEY are checked here, before anything listens.
-  let agent: AgentServices;
   try {
     agent = new AgentServices(cfg, log, engine.nodeId);
   } catch (err) {
-    await Promise.all([commands.close(), queues.close(), streams.close()]);
-    await engine.close();
-    await ts.close();
+    await closeStores();
     throw err;
   }
   systemRoutes(http, engine, metrics, native, startedAt, () => agent.ssh?.fingerprints);
@@ -131,16 +139,6 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   agentCommandRoutes(http, commands);
   agent.routes(http);
   http.finish();
-  // Stores close after the engine, whose pool workers read ts.mdb.
-  const closeStores = async () => {
-    metrics.close();
-    await commands.close();
-    await queues.close();
-    await streams.close();
-    await engine.close();
-    await ts.close();
-    await agent.closeStores();
-  };
   let port: number;
   try {
     port = await http.listen(cfg.bind, cfg.api_port);

@@ -137,7 +137,6 @@ export function loadArgon2(): Argon2 {
   return cachedArgon2.mod;
 }
 
-/** Loads every native addon the daemon needs and says what it got. Throws only for addons we cannot run without. */
 /**
  * Whether an optional addon is installed with its native binary, without loading it: node-pty
  * and argon2 cost ~5 MiB of RSS together and many hosts never open a PTY or check a password.
@@ -145,7 +144,9 @@ export function loadArgon2(): Argon2 {
  */
 function probeAddon(name: string, label: string, binaries: string[]): BackendReport {
   try {
-    const dir = path.dirname(require.resolve(`${name}/package.json`));
+    const pkgFile = require.resolve(`${name}/package.json`);
+    const dir = path.dirname(pkgFile);
+    const version = (JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { version?: string }).version ?? 'unknown';
     const found = binaries.some((b) => {
       try {
         if (b.endsWith('.node')) return fs.existsSync(path.join(dir, b));
@@ -153,8 +154,8 @@ function probeAddon(name: string, label: string, binaries: string[]): BackendRep
         return true;
       } catch { return false; }
     });
-    if (!found) return { name: label, backend: 'missing', version: packageVersion(name), detail: `no native binary (looked for ${binaries.join(', ')})` };
-    return { name: label, backend: 'native', version: packageVersion(name), detail: 'loaded on first use' };
+    if (!found) return { name: label, backend: 'missing', version, detail: `no native binary (looked for ${binaries.join(', ')})` };
+    return { name: label, backend: 'native', version, detail: 'loaded on first use' };
   } catch (err) {
     return { name: label, backend: 'missing', version: 'unknown', detail: (err as Error).message.split('\n')[0] };
   }
@@ -162,6 +163,7 @@ function probeAddon(name: string, label: string, binaries: string[]): BackendRep
 
 const platformTriple = `${process.platform}-${process.arch}`;
 
+/** Loads every native addon the daemon needs and says what it got. Throws only for addons we cannot run without. */
 export function loadNative(): NativeReport {
   const uws = loadUws().report;
   const lmdb = loadLmdb().report;

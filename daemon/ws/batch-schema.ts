@@ -1,30 +1,18 @@
 // The binary batch protocol's schema (daemon/ws/batch.proto), loaded once with protobufjs, and
 // the plain-object shapes of its messages as this codebase uses them (numbers for 64-bit ints,
 // Uint8Array for bytes). Shared by the server (batch.ts) and the client (client/ws-batch-client.ts).
-import fs from 'node:fs';
 import path from 'node:path';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { loadProto } from '../proto';
 
 /** The .proto stays in the source tree: from dist/daemon/ws up to the repo root, then down. */
-export const PROTO_PATH = [
-  path.join(__dirname, '..', '..', '..', 'daemon', 'ws', 'batch.proto'),
-  path.join(__dirname, 'batch.proto'),
-].find((p) => fs.existsSync(p)) ?? path.join(__dirname, '..', '..', '..', 'daemon', 'ws', 'batch.proto');
-
-// 64-bit integers decode to JS numbers (exact up to 2^53), never to Long objects: every schema
-// of this codebase is used that way, and decoding without a toObject pass is then safe and fast.
-protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
-protobuf.configure();
-
-const root = new protobuf.Root();
-root.loadSync(PROTO_PATH, { keepCase: true });
-root.resolveAll();
+const schema = loadProto([path.join(__dirname, '..', '..', '..', 'daemon', 'ws', 'batch.proto'), path.join(__dirname, 'batch.proto')]);
+export const PROTO_PATH = schema.file;
+const root = schema.root;
 
 export const BatchRequestType = root.lookupType('outpost.ws.v1.BatchRequest');
 export const BatchResponseType = root.lookupType('outpost.ws.v1.BatchResponse');
 
-/** toObject options: 64-bit ints as JS numbers, proto3 defaults filled in, bytes kept as buffers. */
-export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, defaults: true, arrays: true };
 
 export interface KvGet { namespace: string; key: string }
 export interface KvPut { namespace: string; key: string; value?: Uint8Array; ttl_seconds?: number; if_not_exists?: boolean; cas_version?: number }

@@ -12,7 +12,7 @@ import { isStreamError, type StreamError } from '../../core/stream';
 import { HttpError, toHttpError } from '../errors';
 import { checkKey, conflict, notFound, ttlRemaining } from '../kv-wire';
 import type protobuf from 'protobufjs';
-import { BatchRequestType, BatchResponseType, TO_OBJECT, type Op, type Result } from './batch-schema';
+import { BatchRequestType, BatchResponseType, type Op, type Result } from './batch-schema';
 
 export const MAX_BATCH_OPS = 10_000;
 /** KV writes of one batch in flight at once (well under core.max_inflight, default 10,000). */
@@ -73,7 +73,9 @@ export function badFrame(message: string): Uint8Array {
 export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<Uint8Array> {
   let req: { batch_id: number; ops: Op[] };
   try {
-    req = BatchRequestType.toObject(BatchRequestType.decode(frame), TO_OBJECT) as typeof req;
+    // Read straight from the decoded message (64-bit ints are numbers, see daemon/proto.ts);
+    // unset fields read as their proto3 defaults from its prototype, an unset `optional` as null.
+    req = BatchRequestType.decode(frame) as unknown as typeof req;
   } catch (e) {
     return badFrame(`binary frame is not a BatchRequest: ${(e as Error).message}`);
   }

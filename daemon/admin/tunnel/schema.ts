@@ -1,24 +1,14 @@
 // The tunnel's wire schema (tunnel.proto next to this file), loaded once with protobufjs, and
 // the plain-object shapes of its messages (numbers for 64-bit ints, Uint8Array for bytes).
 // Shared by the admin hub and the agent client.
-import fs from 'node:fs';
 import path from 'node:path';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { loadProto } from '../../proto';
 
 /** The .proto stays in the source tree: from dist/daemon/admin/tunnel up to the repo root, then down. */
-export const PROTO_PATH = [
-  path.join(__dirname, '..', '..', '..', '..', 'daemon', 'admin', 'tunnel', 'tunnel.proto'),
-  path.join(__dirname, 'tunnel.proto'),
-].find((p) => fs.existsSync(p)) ?? path.join(__dirname, 'tunnel.proto');
-
-// 64-bit integers decode to JS numbers (exact up to 2^53), never to Long objects: every schema
-// of this codebase is used that way, and decoding without a toObject pass is then safe and fast.
-protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
-protobuf.configure();
-
-const root = new protobuf.Root();
-root.loadSync(PROTO_PATH, { keepCase: true });
-root.resolveAll();
+const schema = loadProto([path.join(__dirname, '..', '..', '..', '..', 'daemon', 'admin', 'tunnel', 'tunnel.proto'), path.join(__dirname, 'tunnel.proto')]);
+export const PROTO_PATH = schema.file;
+const root = schema.root;
 
 export const EnvelopeType = root.lookupType('outpost.tunnel.v1.Envelope');
 
