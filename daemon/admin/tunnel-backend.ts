@@ -4,10 +4,10 @@
 // event id and ack; batches commit in one transaction each.
 import { credentialSet, markCredentialsSynced } from './store/ssh';
 import { EnrollError, type AgentEventRecord, type CommandResultRecord, type CredentialSet, type DeliveryAck, type EnrollRequest, type EnrollResult, type HeartbeatRecord, type ResumeSet, type StatusChange, type TunnelBackend, type TunnelInfo, type TunnelNode } from './tunnel/backend';
-import { deliverOf, emitEvents, executionEventData, isTerminal } from './commands/store';
+import { deliverOf, executionEventData, isTerminal } from './commands/store';
 import { inTx, type Db, type DbOrTrx } from './store/db';
 import { authenticateNode, consumeEnrollmentKey, EnrollmentError, setTunnelState, type EnrollmentErrorCode } from './store/enroll';
-import { emitEvent, isEventType, type EventType } from './store/events';
+import { emitEvent, emitEvents, isEventType, type EventType } from './store/events';
 import { changeStatus } from './store/status';
 import { iso, isUniqueViolation } from './store/util';
 

@@ -3,7 +3,6 @@
 // keys, list/get/delete with the reference's filters. Every change bumps the node's credential
 // version in its transaction and, once committed, is pushed to the node over the tunnel.
 import { deleteRoute, getRoute, listRoute } from './routes';
-import { loadArgon2 } from '../../../native';
 import { HttpError } from '../../errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { parsePublicKey } from '../../agent/ssh-users/keys';
@@ -16,13 +15,11 @@ import { addPublicKey, createSshUsername, deletePublicKey, deleteSshUsername, ge
 import { conflict, invalid, notFound, ok, paged } from './envelope';
 import { isSetFilter, listQuerySchema, runList, type ListSpec } from './list';
 import { paginated, single, uuidParam } from './schemas';
+import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN, USERNAME_RE } from '../../agent/ssh-users/store';
 
 const USER_TAGS = ['Ssh.SshUsername'];
 const KEY_TAGS = ['Ssh.SshPublicKey'];
 
-/** The @node-rs/argon2 const enum value of Argon2id (its defaults: m=19456 KiB, t=2, p=1). */
-const ARGON2ID = 2;
-export const USERNAME_PATTERN = '^[a-z_][a-z0-9_-]*$';
 export const PUBLIC_KEY_PATTERN = '^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa)\\s+([A-Za-z0-9+/]+=*)\\s*(.*)$';
 const MAX_KEYS = 100;
 
@@ -117,9 +114,6 @@ function parseKey(k: { key_name: string; public_key: string }, field: string): K
   }
 }
 
-export async function hashPassword(password: string): Promise<string> {
-  return loadArgon2().hash(password, { algorithm: ARGON2ID as never });
-}
 
 export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
   const { db } = ctx;
@@ -133,8 +127,8 @@ export function sshRoutes(http: HttpServer, ctx: AdminCtx): void {
     body: {
       type: 'object', required: ['username'], additionalProperties: false,
       properties: {
-        username: { type: 'string', minLength: 3, maxLength: 32, pattern: USERNAME_PATTERN, description: 'SSH username for node access (3-32 characters, must start with letter or underscore, lowercase letters/digits/hyphens/underscores only)' },
-        password: { type: ['string', 'null'], minLength: 12, maxLength: 128, description: 'Optional password for username/password SSH authentication (12-128 characters if provided, hashed with Argon2id; never returned)' },
+        username: { type: 'string', minLength: USERNAME_MIN, maxLength: USERNAME_MAX, pattern: USERNAME_RE.source, description: 'SSH username for node access (3-32 characters, must start with letter or underscore, lowercase letters/digits/hyphens/underscores only)' },
+        password: { type: ['string', 'null'], minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX, description: 'Optional password for username/password SSH authentication (12-128 characters if provided, hashed with Argon2id; never returned)' },
         public_keys: { type: ['array', 'null'], maxItems: MAX_KEYS, items: keyBody, description: 'Optional array of SSH public keys to create with this username' },
       },
     },

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { HttpError } from '../../errors';
 import type { CommandDeliver } from '../tunnel/schema';
 import { inTx, type DbOrTrx } from '../store/db';
-import { EVENT_SOURCE, type EventType } from '../store/events';
+import { emitEvents } from '../store/events';
 import type { CommandExecutionRow, CommandRow } from '../store/schema';
 import { iso, newId, parseJson } from '../store/util';
 import { resolveTargeting, type Targeting } from './targeting';
@@ -27,17 +27,6 @@ export type ExecutionWithText = CommandExecutionRow & { command_text: string | n
 
 /** Rows per multi-row INSERT (well under SQLite's and PostgreSQL's bind-parameter limits). */
 const CHUNK = 500;
-
-interface EventInput { type: EventType; subject: string; data: Record<string, unknown> }
-
-/** Writes outbox events in bulk (same rows as emitEvent, one INSERT per chunk). */
-export async function emitEvents(db: DbOrTrx, events: EventInput[], at: Date = new Date()): Promise<void> {
-  const time = iso(at);
-  for (let i = 0; i < events.length; i += CHUNK) {
-    const rows = events.slice(i, i + CHUNK).map((e) => ({ id: newId(), type: e.type, source: EVENT_SOURCE, subject: e.subject, data: JSON.stringify(e.data), time, dispatched_at: null }));
-    await db.insertInto('events').values(rows).execute();
-  }
-}
 
 /** Event data of an execution (every command_execution event carries the same fields). */
 export function executionEventData(e: Pick<CommandExecutionRow, 'id' | 'command_id' | 'node_id' | 'cluster_name' | 'status' | 'exit_code'>): Record<string, unknown> {

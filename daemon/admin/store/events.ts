@@ -36,23 +36,31 @@ export const EVENT_SOURCE = '';
 
 export interface OutboxEvent { id: string; type: EventType; source: string; subject: string | null; time: string; data: Record<string, unknown> }
 
+/** One outbox row of the admin's own events. */
+function outboxRow(type: EventType, data: Record<string, unknown>, subject: string | null, time: string) {
+  if (!KNOWN.has(type)) throw new Error(`unknown event type ${type}`);
+  return { id: newId(), type, source: EVENT_SOURCE, subject, data: JSON.stringify(data), time, dispatched_at: null };
+}
+
 /**
  * Queues an event (CloudEvents fields) in the outbox. Pass the transaction that makes the
  * change. `subject` is the id of the resource the event is about (node id, execution id…).
  */
 export async function emitEvent(db: DbOrTrx, type: EventType, data: Record<string, unknown>, subject?: string, at: Date = new Date()): Promise<OutboxEvent> {
-  if (!KNOWN.has(type)) throw new Error(`unknown event type ${type}`);
-  const ev: OutboxEvent = { id: newId(), type, source: EVENT_SOURCE, subject: subject ?? null, time: iso(at), data };
-  await db.insertInto('events').values({ id: ev.id, type, source: ev.source, subject: ev.subject, data: JSON.stringify(data), time: ev.time, dispatched_at: null }).execute();
-  return ev;
+  const row = outboxRow(type, data, subject ?? null, iso(at));
+  await db.insertInto('events').values(row).execute();
+  return { id: row.id, type, source: row.source, subject: row.subject, time: row.time, data };
 }
 
-/** Oldest undispatched events first (for the dispatcher). */
-export async function pendingEvents(db: DbOrTrx, limit = 100): Promise<OutboxEvent[]> {
-  const rows = await db.selectFrom('events').selectAll().where('dispatched_at', 'is', null).orderBy('time').orderBy('id').limit(limit).execute();
-  return rows.map((r) => ({ id: r.id, type: r.type as EventType, source: r.source, subject: r.subject, time: r.time, data: JSON.parse(r.data) as Record<string, unknown> }));
+/** Rows per multi-row INSERT (well under SQLite's and PostgreSQL's bind-parameter limits). */
+const CHUNK = 500;
+
+/** Queues many events at once (the same rows as emitEvent, one INSERT per 500). */
+export async function emitEvents(db: DbOrTrx, events: Array<{ type: EventType; subject: string; data: Record<string, unknown> }>, at: Date = new Date()): Promise<void> {
+  const time = iso(at);
+  for (let i = 0; i < events.length; i += CHUNK) {
+    await db.insertInto('events').values(events.slice(i, i + CHUNK).map((e) => outboxRow(e.type, e.data, e.subject, time))).execute();
+  }
 }
 
-export async function markDispatched(db: DbOrTrx, ids: string[], at: Date = new Date()): Promise<void> {
-  if (ids.length) await db.updateTable('events').set({ dispatched_at: iso(at) }).where('id', 'in', ids).execute();
-}
+

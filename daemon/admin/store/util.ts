@@ -30,8 +30,3 @@ export function isForeignKeyViolation(err: unknown): boolean {
   return c === '23503' || c === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
-/** PostgreSQL serialization / deadlock failures, worth one retry. */
-export function isRetryable(err: unknown): boolean {
-  const c = codeOf(err);
-  return c === '40001' || c === '40P01' || c === 'SQLITE_BUSY';
-}

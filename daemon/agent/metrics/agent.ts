@@ -8,6 +8,9 @@
 //   memory_ets_bytes       ← the KV read cache (the in-memory table of this process)
 //   memory_external_bytes  ← external       (an addition: C++ memory bound to JS objects)
 //   process_count          ← active libuv resources (sockets, timers, child processes…)
+import type { CommandStats } from '../commands/service';
+import type { ProxyStats } from '../proxy/stats';
+import type { SshStats as SshServerStats } from '../ssh/server';
 import { humanUptime, toMb } from './format';
 
 export interface ApplicationStats {
@@ -26,34 +29,11 @@ export interface ApplicationStats {
   process_count: number;
 }
 
-export interface CommandsStats {
-  completed_total: number;
-  enqueued_total: number;
-  reported_total: number;
-  synced_total: number;
-}
-
-export interface ProxyStats {
-  http_connections_total: number;
-  http_blocked_total: number;
-  http_blocked_by_reason: Record<string, number>;
-  socks5_connections_total: number;
-  socks5_blocked_total: number;
-  socks5_blocked_by_reason: Record<string, number>;
-  bytes_up_total: number;
-  bytes_up_mb: number;
-  bytes_down_total: number;
-  bytes_down_mb: number;
-  tunnels_closed_total: number;
-  tunnels_closed_normal_total: number;
-  tunnels_closed_deadline_total: number;
-  tunnels_closed_drain_timeout_total: number;
-}
-
-export interface SshStats {
-  authentications_total: number;
-  connections_total: number;
-}
+// The services' own stats types are the reference's sub-objects (the SSH server adds fields that
+// are passed through to Prometheus).
+export type CommandsStats = CommandStats;
+export type { ProxyStats };
+export type SshStats = Pick<SshServerStats, 'authentications_total' | 'connections_total'>;
 
 /**
  * Where the service counters come from. Each agent service exposes `stats()` returning its

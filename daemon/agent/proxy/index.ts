@@ -9,7 +9,7 @@ import { Socks5Proxy } from './socks5';
 import { ProxyCounters, type ProxyStats } from './stats';
 import { Tunnels } from './tunnel';
 
-export { emptyProxyStats, type ProxyStats } from './stats';
+export type { ProxyStats } from './stats';
 export { PROXY_USER } from './password';
 
 /** Longest wait for open tunnels at shutdown before they are closed (drain_timeout). */

@@ -1,5 +1,6 @@
 // Proxy counters, reported in the shape of the `proxy` object of the reference's agent metrics
 // (AgentMetricsResponse). Bytes of live tunnels are included as they flow.
+import { toMb as mb } from '../metrics/format';
 import type { DenyReason } from '../net/deny';
 
 export interface ProxyStats {
@@ -25,8 +26,6 @@ export type ProxyKind = 'http' | 'socks5';
 /** Something that moved bytes and has not been folded into the totals yet. */
 export interface ByteSource { bytesUp(): number; bytesDown(): number }
 
-const MB = 1024 * 1024;
-const mb = (n: number) => Math.round((n / MB) * 10) / 10;
 
 export class ProxyCounters {
   private bytesUp = 0;
@@ -82,7 +81,3 @@ export class ProxyCounters {
   }
 }
 
-/** Zeros, for when the proxies are off. */
-export function emptyProxyStats(): ProxyStats {
-  return new ProxyCounters().stats();
-}

@@ -21,6 +21,11 @@ export const PASSWORD_MAX = 128;
 /** Argon2id (the @node-rs/argon2 const enum value; OWASP memory/time defaults). */
 const ARGON2ID = 2;
 
+/** An SSH password's Argon2id hash (PHC string), as the agent and the admin store it. */
+export function hashPassword(password: string): Promise<string> {
+  return loadArgon2().hash(password, { algorithm: ARGON2ID as never });
+}
+
 export type UserSource = 'local' | 'admin';
 interface UserRecord { id: string; username: string; password_hash?: string; source?: UserSource; inserted_at: string; updated_at: string }
 interface KeyRecord { id: string; ssh_username_id: string; key_name: string; public_key: string; algo: string; blob: string; fingerprint: string; inserted_at: string; updated_at: string }
@@ -116,7 +121,7 @@ export class SshUserStore {
       seen.add(k.fingerprint);
     });
     if (this.names.get(username) !== undefined) throw this.duplicate(username);
-    const password_hash = password === undefined ? undefined : await loadArgon2().hash(password, { algorithm: ARGON2ID as never });
+    const password_hash = password === undefined ? undefined : await hashPassword(password);
     const user: UserRecord = { id, username, password_hash, inserted_at: now, updated_at: now };
     const ok = await this.env.transaction(() => {
       if (this.names.get(username) !== undefined) return false;

@@ -106,7 +106,7 @@ export function handleSession(ctx: SshContext, conn: ConnState, session: Session
     };
     let hangup: () => void = () => {};
     try {
-      if (pty) hangup = startPty(channel, runAs, env, command === undefined ? runAs.shell : runAs.shell, args, pty, rec, end);
+      if (pty) hangup = startPty(channel, runAs, env, runAs.shell, args, pty, rec, end);
       else hangup = startPipes(channel, runAs, env, runAs.shell, args, rec, end);
     } catch (err) {
       ctx.log.warn({ err, user: conn.user }, 'ssh session failed to start');
