@@ -1,6 +1,7 @@
 // Runs one command_text with the configured shell in a PTY (node-pty), as the run-as account.
 // The shell is the PTY's session leader, so its pid is also its process group: cancel, timeout
 // and shutdown send SIGTERM to the whole group, then SIGKILL after the grace period.
+import { DEFAULT_PATH, viaSetpriv } from '../ssh/spawn';
 import { giveTerminal, patientPtyClose } from '../pty-close';
 import fs from 'node:fs';
 import { loadPty } from '../../../native';
@@ -27,16 +28,8 @@ export interface RunExit {
   stoppedBy: StopReason | null;
 }
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const EOT = '\x04';
 
-/** Finds util-linux setpriv, which can set uid, gid and the account's supplementary groups. */
-export function findSetpriv(): string | undefined {
-  for (const p of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv']) {
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* next */ }
-  }
-  return undefined;
-}
 
 /**
  * Whether any process of the group still runs. Zombies do not count: killed children are
@@ -92,10 +85,8 @@ export class PtyRun {
     let ids: { uid?: number; gid?: number } = {};
     if (ra.switchUser) {
       if (spec.setpriv) {
-        // setpriv execs the shell (same pid, still the session leader) with uid, gid and the
-        // account's supplementary groups; node-pty's own uid/gid switch keeps the daemon's groups.
-        args = ['--reuid', String(ra.uid), '--regid', String(ra.gid), '--init-groups', '--', spec.shell, ...args];
-        file = spec.setpriv;
+        // node-pty's own uid/gid switch would keep the daemon's supplementary groups.
+        ({ file, args } = viaSetpriv(spec.setpriv, ra, spec.shell, args));
       } else {
         ids = { uid: ra.uid, gid: ra.gid };
       }
@@ -104,8 +95,7 @@ export class PtyRun {
     this.pid = proc.pid;
     patientPtyClose(proc);
     if (ra.switchUser) giveTerminal(proc, ra.uid, ra.gid);
-    let lastData = Date.now();
-    proc.onData((d: string | Buffer) => { lastData = Date.now(); onData(typeof d === 'string' ? Buffer.from(d, 'utf8') : d); });
+    proc.onData((d: string | Buffer) => { onData(typeof d === 'string' ? Buffer.from(d, 'utf8') : d); });
     // stdin is the terminal: one end-of-file up front, so a command that reads input does not
     // wait for a keyboard that will never come.
     proc.write(EOT);
@@ -115,11 +105,9 @@ export class PtyRun {
         if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
         const sig = signal ? signal : null;
         const code = sig ? 128 + sig : exitCode;
-        // node-pty reports the exit before it has read everything the command wrote to the
-        // terminal: the result waits until the output has been quiet for a moment (at most 2 s).
-        const exitedAt = Date.now();
+        // node-pty reports the exit once its side of the terminal is closed, which
+        // patientPtyClose holds back until the command's last output has been read.
         const finish = () => {
-          if (Date.now() - lastData < 50 && Date.now() - exitedAt < 2000) { setTimeout(finish, 20); return; }
           if (this.killTimer) clearTimeout(this.killTimer);
           resolve({ code, signal: sig, stoppedBy: this.stoppedBy });
         };

@@ -8,7 +8,8 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../../log';
 import { resolveRunAs } from '../run-as';
 import { OutputCapture } from './output';
-import { findSetpriv, PtyRun, type RunExit } from './pty-run';
+import { setprivPath } from '../ssh/spawn';
+import { PtyRun, type RunExit } from './pty-run';
 import { CommandStore } from './store';
 import { EXIT_TERMINATED, TERMINAL, toWire, type Execution, type Status } from './types';
 
@@ -84,7 +85,7 @@ export class CommandService {
   /** Pending ids in FIFO order. */
   private readonly queue: string[] = [];
   private readonly inflight = new Set<Promise<void>>();
-  private readonly setpriv = findSetpriv();
+  private readonly setpriv = setprivPath();
   private active = 0;
   private started = false;
   private stopping = false;

@@ -60,8 +60,9 @@ export class Recording {
   }
 
   private line(s: string): void {
-    this.meta.bytes += Buffer.byteLength(s);
-    this.store.totalBytes += Buffer.byteLength(s);
+    const n = Buffer.byteLength(s);
+    this.meta.bytes += n;
+    this.store.totalBytes += n;
     this.out.write(s);
   }
 

@@ -5,13 +5,14 @@
 import fs from 'node:fs';
 import type { RunAs } from '../run-as';
 
-const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
 const SFTP_SERVER_PATHS = ['/usr/lib/openssh/sftp-server', '/usr/lib/sftp-server', '/usr/libexec/openssh/sftp-server', '/usr/libexec/sftp-server'];
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const firstExecutable = (paths: string[]): string | undefined => paths.find((p) => { try { fs.accessSync(p, fs.constants.X_OK); return true; } catch { return false; } });
 
 let setpriv: string | undefined | null = null;
+/** util-linux setpriv, which can set uid, gid and the account's supplementary groups (looked up once). */
 export function setprivPath(): string | undefined {
   if (setpriv === null) setpriv = firstExecutable(SETPRIV_PATHS);
   return setpriv;
@@ -63,7 +64,15 @@ export interface Launch {
 export function launch(runAs: RunAs, file: string, args: string[], needsSetpriv: boolean): Launch {
   if (!runAs.switchUser) return { file, args };
   const sp = setprivPath();
-  if (sp) return { file: sp, args: ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--init-groups', '--', file, ...args] };
+  if (sp) return viaSetpriv(sp, runAs, file, args);
   if (needsSetpriv) throw new Error('setpriv (util-linux) is required to start a PTY session as another account; install util-linux');
   return { file, args, ids: { uid: runAs.uid, gid: runAs.gid } };
+}
+
+/**
+ * `file args` run through setpriv as `runAs`: setpriv execs it (same pid, still the session
+ * leader) with its uid, gid and supplementary groups.
+ */
+export function viaSetpriv(setprivFile: string, runAs: RunAs, file: string, args: string[]): { file: string; args: string[] } {
+  return { file: setprivFile, args: ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--init-groups', '--', file, ...args] };
 }
