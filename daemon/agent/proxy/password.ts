@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log';
+import { writeFileAtomic } from '../atomic-file';
 
 export const PROXY_USER = '_';
 
@@ -32,10 +33,7 @@ export function loadProxyPassword(configured: string | undefined, dataDir: strin
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const password = crypto.randomBytes(32).toString('base64url');
-  // Write to a temp file and rename, so a crash never leaves a half-written password.
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${password}\n`, { mode: 0o600, flag: 'w' });
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${password}\n`);
   log.info({ file }, 'proxy password: generated and stored in the data dir (user "_")');
   return { password, source: 'generated', file };
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { utils } from 'ssh2';
 import { fingerprintOf } from '../ssh-users/keys';
+import { writeFileAtomic } from '../atomic-file';
 
 export interface HostKey { type: string; file: string; private: Buffer; fingerprint: string; public_key: string }
 
@@ -12,12 +13,6 @@ const SPECS = [
   { file: 'ssh_host_rsa_key', type: 'rsa' as const, opts: { bits: 3072 } },
 ];
 
-function writeExclusive(file: string, data: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data, { mode });
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
-}
 
 /** Loads the host keys from `dir`, generating the missing ones. Throws when a key file is unreadable or invalid. */
 export function loadHostKeys(dir: string): HostKey[] {
@@ -30,8 +25,8 @@ export function loadHostKeys(dir: string): HostKey[] {
       // rejects: generate until it parses.
       let pair = utils.generateKeyPairSync(spec.type, spec.opts as never);
       for (let i = 0; i < 20 && utils.parseKey(pair.private) instanceof Error; i++) pair = utils.generateKeyPairSync(spec.type, spec.opts as never);
-      writeExclusive(`${file}.pub`, pair.public + '\n', 0o644);
-      writeExclusive(file, pair.private, 0o600);
+      writeFileAtomic(`${file}.pub`, pair.public + '\n', 0o644);
+      writeFileAtomic(file, pair.private, 0o600);
     }
     const st = fs.statSync(file);
     if ((st.mode & 0o077) !== 0) fs.chmodSync(file, 0o600);

@@ -15,6 +15,7 @@ import { loadHostKeys, type HostKey } from './host-keys';
 import { RecordingStore } from './recording';
 import { handleSession } from './session';
 import { source, type CheckTarget, type ConnState, type SshContext, type SshCounters } from './types';
+import { listenOn } from '../net/listen';
 
 export interface SshOptions {
   /** data_dir/agent */
@@ -105,19 +106,13 @@ export class SshService {
     };
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen(port, host, () => {
-        this.tcp.off('error', reject);
-        this.tcp.on('error', (err) => this.opts.log.error({ err }, 'ssh listener error'));
-        this.port = (this.tcp.address() as net.AddressInfo).port;
-        const every = Math.max(250, Math.min(30_000, Math.floor((this.opts.idleTimeoutMs || LOGIN_GRACE_MS) / 4)));
-        this.sweeper = setInterval(() => this.sweep(), every);
-        this.sweeper.unref();
-        resolve(this.port);
-      });
-    });
+  async listen(host: string, port: number): Promise<number> {
+    this.port = await listenOn(this.tcp, host, port);
+    this.tcp.on('error', (err) => this.opts.log.error({ err }, 'ssh listener error'));
+    const every = Math.max(250, Math.min(30_000, Math.floor((this.opts.idleTimeoutMs || LOGIN_GRACE_MS) / 4)));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+    return this.port;
   }
 
   private onSocket(sock: net.Socket): void {

@@ -9,6 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CredentialSet } from '../../admin/tunnel/backend';
+import { writeFileAtomic } from '../atomic-file';
 
 export interface NodeIdentity { node_id: string; id_type: 'persistent' | 'random' }
 
@@ -27,20 +28,6 @@ export interface EnrolledState {
 
 export function agentDir(dataDir: string): string { return path.join(dataDir, 'agent'); }
 
-/** Writes a file readable by its owner only, atomically. */
-export function writePrivate(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, file);
-}
 
 function readJson<T>(file: string): T | undefined {
   let text: string;
@@ -77,7 +64,7 @@ export function nodeIdentity(dataDir: string, machineIdFile = '/etc/machine-id')
   } else {
     ident = { node_id: randomUUID(), id_type: 'random' };
   }
-  writePrivate(kept, `${ident.node_id} ${ident.id_type}\n`);
+  writeFileAtomic(kept, `${ident.node_id} ${ident.id_type}\n`);
   return ident;
 }
 
@@ -91,7 +78,7 @@ export function readEnrolled(dataDir: string): EnrolledState | undefined {
 }
 
 export function writeEnrolled(dataDir: string, s: EnrolledState): void {
-  writePrivate(path.join(agentDir(dataDir), 'tunnel.json'), `${JSON.stringify(s, null, 2)}\n`);
+  writeFileAtomic(path.join(agentDir(dataDir), 'tunnel.json'), `${JSON.stringify(s, null, 2)}\n`);
 }
 
 export function readCredentials(dataDir: string): CredentialSet | undefined {
@@ -99,7 +86,7 @@ export function readCredentials(dataDir: string): CredentialSet | undefined {
 }
 
 export function writeCredentials(dataDir: string, set: CredentialSet): void {
-  writePrivate(path.join(agentDir(dataDir), 'credentials.json'), `${JSON.stringify(set)}\n`);
+  writeFileAtomic(path.join(agentDir(dataDir), 'credentials.json'), `${JSON.stringify(set)}\n`);
 }
 
 export function sha256(s: string): string { return createHash('sha256').update(s).digest('hex'); }
