@@ -3,29 +3,47 @@ import type { RouteSpec } from './http';
 import { VERSION } from './version';
 import { errorBody } from './routes/schemas';
 
+// ---- pieces shared with the admin API's document (daemon/admin/api/openapi.ts) ----
+
+/** `/api/v1/kv/:namespace/:key` → `/api/v1/kv/{namespace}/{key}`. */
+export const openApiPath = (r: RouteSpec): string => r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+
+/** Path and query parameters from the route's params/query schemas (query descriptions optional). */
+export function routeParameters(r: RouteSpec, queryDescriptions = false): unknown[] {
+  const parameters: unknown[] = [];
+  for (const [name, schema] of Object.entries((r.params?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'path', required: true, schema });
+  for (const [name, schema] of Object.entries((r.query?.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+    parameters.push({ name, in: 'query', required: false, schema, ...(queryDescriptions && schema.description ? { description: schema.description } : {}) });
+  }
+  return parameters;
+}
+
+/** The request body: the JSON schema that validates it, or text for raw-body routes (line protocol). */
+export function requestBody(r: RouteSpec): Record<string, unknown> {
+  if (r.body) return { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } };
+  if (r.rawBody) return { requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } } };
+  return {};
+}
+
+/** A documented response as OpenAPI has it (content only when there is a schema or a type). */
+export function responseObject(resp: RouteSpec['responses'][number]): Record<string, unknown> {
+  return { description: resp.description, ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}) };
+}
+
 export function buildOpenApi(routes: RouteSpec[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const oaPath = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
-    const parameters: unknown[] = [];
-    const pp = (r.params?.properties ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [name, schema] of Object.entries(pp)) parameters.push({ name, in: 'path', required: true, schema });
-    const qp = (r.query?.properties ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [name, schema] of Object.entries(qp)) parameters.push({ name, in: 'query', required: false, schema });
+    const oaPath = openApiPath(r);
+    const parameters = routeParameters(r);
     const responses: Record<string, unknown> = {};
-    for (const [status, resp] of Object.entries(r.responses)) {
-      responses[status] = {
-        description: resp.description,
-        ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}),
-      };
-    }
+    for (const [status, resp] of Object.entries(r.responses)) responses[status] = responseObject(resp);
     if (r.params || r.query || r.body) responses['400'] ??= { description: 'invalid input; details.fields names each field at fault', content: { 'application/json': { schema: errorBody } } };
     if (r.auth !== 'public') responses['401'] ??= { description: 'missing or invalid bearer token', content: { 'application/json': { schema: errorBody } } };
     (paths[oaPath] ??= {})[r.method] = {
       summary: r.summary,
       tags: r.tags,
       ...(parameters.length ? { parameters } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      ...requestBody(r),
       responses,
       ...(r.auth === 'public' ? { security: [] } : {}),
     };

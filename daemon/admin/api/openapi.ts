@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpServer, Req, Res, RouteSpec } from '../../http';
 import { VERSION } from '../../version';
+import { openApiPath, requestBody, responseObject, routeParameters } from '../../openapi';
 import { errorSchema } from './schemas';
 
 const ERRORS: Record<string, string> = {
@@ -22,15 +23,13 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
   const paths: Record<string, Record<string, unknown>> = {};
   const err = (d: string) => ({ description: d, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
   for (const r of routes) {
-    const oaPath = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
-    const parameters: unknown[] = [];
-    for (const [name, schema] of Object.entries((r.params?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'path', required: true, schema });
-    for (const [name, schema] of Object.entries((r.query?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'query', required: false, schema, ...(schema.description ? { description: schema.description } : {}) });
+    const oaPath = openApiPath(r);
+    const parameters = routeParameters(r, true);
     parameters.push({ name: 'x-request-id', in: 'header', required: false, schema: { type: 'string', maxLength: 128 }, description: 'Echoed in the x-request-id response header and meta.request_id' });
     const responses: Record<string, unknown> = {};
     for (const [status, resp] of Object.entries(r.responses)) {
       if (Number(status) >= 400) { responses[status] = err(ERRORS[status] ? `${resp.description} (${ERRORS[status]})` : resp.description); continue; }
-      responses[status] = { description: resp.description, ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}) };
+      responses[status] = responseObject(resp);
     }
     if (r.params || r.query) responses['400'] ??= err(ERRORS[400]);
     if (r.body) responses['422'] ??= err(ERRORS[422]);
@@ -39,7 +38,7 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
     (paths[oaPath] ??= {})[r.method] = {
       summary: r.summary, tags: r.tags,
       ...(parameters.length ? { parameters } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: r.body } } } } : {}),
+      ...requestBody(r),
       responses,
       ...(r.auth === 'public' ? { security: [] } : {}),
     };
