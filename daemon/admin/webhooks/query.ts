@@ -2,12 +2,12 @@
 // filters (url exact or `*` wildcard, event_type, inserted_at/updated_at __gte/__lte with the
 // date-only rules), order_by + order_directions. Unknown parameters are rejected so that a
 // misspelled filter cannot silently return everything. Errors are 400 with per-field details.
+import { DEFAULT_PAGE_SIZE, filterDate, MAX_PAGE_SIZE } from '../api/list';
 import { isEventType } from './catalog';
 import { addError, badRequest, type FieldErrors } from './errors';
 import type { SortField, WebhookListQuery } from './ports';
 
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pagination, type Pagination } from '../api/list';
 const SORT_FIELDS: readonly SortField[] = ['id', 'url', 'inserted_at', 'updated_at'];
 
 const str = { type: 'string' } as const;
@@ -33,22 +33,9 @@ export const WEBHOOK_LIST_QUERY = {
   },
 } as const;
 
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
-
-/** An ISO 8601 bound → full ISO timestamp; date-only expands to the start (gte) or end (lte) of the UTC day. */
+/** An ISO 8601 bound → full ISO timestamp (null when invalid); date-only expands to the start (gte) or end (lte) of the UTC day. */
 export function parseDateBound(v: string, end: boolean): string | null {
-  const d = DATE_ONLY.exec(v);
-  if (d) {
-    const t = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
-    const back = new Date(t);
-    if (back.getUTCFullYear() !== Number(d[1]) || back.getUTCMonth() !== Number(d[2]) - 1 || back.getUTCDate() !== Number(d[3])) return null;
-    return new Date(end ? t + 86_400_000 - 1 : t).toISOString();
-  }
-  if (!DATE_TIME.test(v)) return null;
-  const withZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(v) ? v : `${v}Z`;
-  const t = Date.parse(withZone);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  try { return filterDate(v, end ? 'lte' : 'gte', ''); } catch { return null; }
 }
 
 function positiveInt(q: Record<string, unknown>, name: string, def: number, max: number | undefined, errors: FieldErrors): number {
@@ -110,14 +97,3 @@ export function parseListQuery(q: Record<string, unknown>): WebhookListQuery {
   return out;
 }
 
-export interface Pagination {
-  page: number; page_size: number; total_count: number; total_pages: number;
-  has_next: boolean; has_prev: boolean; next_page: number | null; prev_page: number | null;
-}
-
-export function pagination(page: number, pageSize: number, total: number): Pagination {
-  const totalPages = Math.ceil(total / pageSize);
-  const hasNext = page < totalPages;
-  const hasPrev = page > 1;
-  return { page, page_size: pageSize, total_count: total, total_pages: totalPages, has_next: hasNext, has_prev: hasPrev, next_page: hasNext ? page + 1 : null, prev_page: hasPrev ? page - 1 : null };
-}
