@@ -148,7 +148,7 @@ function setPath(obj: Record<string, unknown>, key: string, v: unknown): void {
   o[parts[parts.length - 1]] = v;
 }
 
-function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = Object.create(null)): Record<string, unknown> {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) flattenToml(v as Record<string, unknown>, key, out);
@@ -198,7 +198,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 export function resolveConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): Config {
   const configFile = args.configFile ?? env.OUTPOST_CONFIG;
-  let fileValues: Record<string, unknown> = {};
+  let fileValues: Record<string, unknown> = Object.create(null);
   if (configFile) {
     let text: string;
     try { text = fs.readFileSync(configFile, 'utf8'); } catch (err) {

@@ -141,7 +141,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   http.finish();
   let port: number;
   try {
-    port = await http.listen(cfg.bind, cfg.api_port);
+    port = await http.listen(cfg.bind, cfg.api_port, 'api_port');
   } catch (err) {
     await closeStores();
     throw err;

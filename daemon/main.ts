@@ -65,9 +65,18 @@ async function waitReady(cfg: Config, seconds: number): Promise<number> {
   return 1;
 }
 
+// Request handling contains its own failures (daemon/http answers 500 and keeps serving); a
+// promise rejection nobody handled is logged here rather than ending every listener with it.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`outpostd: unhandled promise rejection (still serving): ${(reason as Error)?.stack ?? String(reason)}\n`);
+});
+
 process.on('uncaughtException', (err) => {
   process.stderr.write(`outpostd: uncaught exception: ${err.stack ?? err}\n`);
   process.exit(1);
 });
 
-void main();
+main().catch((err: Error) => {
+  process.stderr.write(`outpostd: ${err?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -116,7 +116,7 @@ export class StreamStore {
   async createGroup(ns: string, s: string, group: string, start: 'earliest' | 'latest' | number): Promise<{ group: string; committed_offset: number } | StreamError> {
     return this.env.transaction(() => {
       const m = this.metaOf(ns, s);
-      if (group in m.groups) return { code: 'group_exists', message: `consumer group '${group}' already exists on stream '${s}'` } as StreamError;
+      if (Object.hasOwn(m.groups, group)) return { code: 'group_exists', message: `consumer group '${group}' already exists on stream '${s}'` } as StreamError;
       const at = start === 'earliest' ? m.first_offset : start === 'latest' ? m.next_offset : start;
       if (at < 0 || at > m.next_offset) return { code: 'offset_out_of_range', message: `start offset ${at} is outside 0..${m.next_offset}` } as StreamError;
       m.groups[group] = at;
@@ -128,7 +128,8 @@ export class StreamStore {
   /** Reads from the group's committed offset; does not move it (commit does). */
   readGroup(ns: string, s: string, group: string, count: number): ({ records: StreamRecord[]; next_offset: number; committed_offset: number }) | StreamError {
     const m = this.metaOf(ns, s);
-    const at = m.groups[group];
+    // Group names are the client's ("constructor" is a valid one): own keys only.
+    const at = Object.hasOwn(m.groups, group) ? m.groups[group] : undefined;
     if (at === undefined) return { code: 'group_not_found', message: `no consumer group '${group}' on stream '${s}'` };
     const r = this.read(ns, s, at, count);
     return { records: r.records, next_offset: r.next_offset, committed_offset: at };
@@ -137,7 +138,7 @@ export class StreamStore {
   async commit(ns: string, s: string, group: string, offset: number): Promise<{ group: string; committed_offset: number } | StreamError> {
     return this.env.transaction(() => {
       const m = this.metaOf(ns, s);
-      if (!(group in m.groups)) return { code: 'group_not_found', message: `no consumer group '${group}' on stream '${s}'` } as StreamError;
+      if (!Object.hasOwn(m.groups, group)) return { code: 'group_not_found', message: `no consumer group '${group}' on stream '${s}'` } as StreamError;
       if (offset < 0 || offset > m.next_offset) return { code: 'offset_out_of_range', message: `offset ${offset} is outside 0..${m.next_offset}` } as StreamError;
       m.groups[group] = offset;
       this.meta.putSync([ns, s], m);

@@ -217,7 +217,7 @@ class LineParser {
  * batch is either accepted whole or rejected whole.
  */
 export function parseLineProtocol(body: string, opts: ParseOptions): Point[] {
-  if (!(opts.precision in NS_PER_UNIT)) throw new TypeError(`unknown precision ${String(opts.precision)}`);
+  if (!Object.hasOwn(NS_PER_UNIT, opts.precision)) throw new TypeError(`unknown precision ${String(opts.precision)}`);
   const p = new LineParser(body);
   const points: Point[] = [];
   while (p.pos < body.length) {

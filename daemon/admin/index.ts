@@ -157,7 +157,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     commandRoutes(http, ctx, commands);
     docRoutes(http, () => urls()[0]);
     http.finish();
-    port = await http.listen(bind, cfg.admin.port);
+    port = await http.listen(bind, cfg.admin.port, 'admin.port');
     http.state = 'ready';
     wh.dispatcher.start();
     // The SSH jump (ssh -J), when operators' keys are configured: direct-tcpip to a node's SSH

@@ -23,7 +23,7 @@ export interface Parsed { opts: Opts; positionals: string[] }
  * (a subcommand name) and everything from it on is returned unparsed in positionals.
  */
 export function parseArgv(argv: string[], specs: readonly OptSpec[], usage: string, stopAtPositional = false): Parsed {
-  const opts: Opts = {};
+  const opts: Opts = Object.create(null);
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

@@ -21,7 +21,7 @@ const PAGE_OPTS: readonly OptSpec[] = [
 ];
 
 function listQuery(opts: Opts, u: string): { query: Record<string, string>; limit: number } {
-  const query: Record<string, string> = {};
+  const query: Record<string, string> = Object.create(null); // FIELD=VALUE names are the user's
   if (typeof opts.filter === 'string') {
     for (const part of opts.filter.split(',')) {
       const eq = part.indexOf('=');

@@ -63,7 +63,7 @@ export const runCommand: CommandGroup = {
       : typeof opts.cluster === 'string' ? { type: 'clusters', cluster_names: opts.cluster.split(',').filter(Boolean) }
         : { type: 'nodes', node_ids: String(opts.node).split(',').filter(Boolean) };
     if (typeof opts.filter === 'string') {
-      const f: Record<string, string> = {};
+      const f: Record<string, string> = Object.create(null); // FIELD=VALUE names are the user's
       for (const part of opts.filter.split(',')) {
         const eq = part.indexOf('=');
         if (eq <= 0) throw new UsageError(`--filter wants FIELD=VALUE (got ${JSON.stringify(part)})`, u);
@@ -92,7 +92,7 @@ export const runCommand: CommandGroup = {
     try {
       for (;;) {
         execs = await fetchAll(client, commandId);
-        const counts: Record<string, number> = {};
+        const counts: Record<string, number> = Object.create(null);
         for (const e of execs) {
           const k = e.status === 'completed' && e.exit_code !== 0 ? 'failed' : e.status;
           counts[k] = (counts[k] ?? 0) + 1;

@@ -13,6 +13,7 @@ export interface ResponseHost {
 
 /** Bodies at least this large are written with backpressure instead of one end(). */
 const STREAM_THRESHOLD = 256 * 1024;
+const INTERNAL_BODY = '{"error":"internal","message":"internal server error","details":{}}';
 
 export class Res {
   done = false;
@@ -61,8 +62,16 @@ export class Res {
     if (this.done) return false;
     this.done = true;
     const closeConn = close || this.host.draining;
-    if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
-    else this.r.cork(() => this.write(status, body, contentType, headers, closeConn));
+    try {
+      if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
+      else this.r.cork(() => this.write(status, body, contentType, headers, closeConn));
+    } catch (err) {
+      // uWS refused a write (a bad header value, a response it has discarded): what was written
+      // cannot be taken back, so the connection goes rather than a half answer staying on it.
+      this.streaming = false;
+      this.report(err, status);
+      if (!this.aborted) try { this.r.close(); } catch { /* already gone */ }
+    }
     if (!this.streaming) this.host.requestFinished();
     return true;
   }
@@ -72,14 +81,32 @@ export class Res {
   }
 
   error(err: unknown, close = false): boolean {
-    const e = toHttpError(err);
-    if (e.status >= 500 && e.code === 'internal') this.host.onRouteError(err, e.status);
-    const headers: Record<string, string> | undefined = e.status === 405 && e.details.allow ? { allow: String(e.details.allow) } : e.status === 429 ? { 'retry-after': '1' } : undefined;
-    if (this.envelope) {
-      const framed = this.envelope.error(e, this.requestId ?? '');
-      return this.send(framed.status, framed.body, 'application/json', headers, close);
+    if (this.done) return false;
+    let status: number;
+    let body: string;
+    let headers: Record<string, string> | undefined;
+    try {
+      const e = toHttpError(err);
+      if (e.status >= 500 && e.code === 'internal') this.report(err, e.status);
+      headers = e.status === 405 && e.details.allow ? { allow: String(e.details.allow) } : e.status === 429 ? { 'retry-after': '1' } : undefined;
+      if (this.envelope) ({ status, body } = this.envelope.error(e, this.requestId ?? ''));
+      else { status = e.status; body = e.body(); }
+    } catch (buildErr) {
+      // Building the error answer failed (an envelope bug, details that do not serialise).
+      this.report(buildErr, 500);
+      return this.fatal();
     }
-    return this.send(e.status, e.body(), 'application/json', headers, close);
+    return this.send(status, body, 'application/json', headers, close);
+  }
+
+  /** 500 with a fixed body (nothing of the request is used), when even error() failed. */
+  fatal(): boolean {
+    return this.send(500, INTERNAL_BODY, 'application/json', undefined, true);
+  }
+
+  /** Logs through the host without ever throwing. */
+  private report(err: unknown, status: number): void {
+    try { this.host.onRouteError(err, status); } catch { /* the logger failed too */ }
   }
 
   private write(status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {

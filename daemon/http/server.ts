@@ -8,6 +8,10 @@ import type { Logger } from '../log';
 import { Res, type ResponseHost } from './response';
 import { compile, type JsonSchema, type Validator } from './validate';
 import { checkBearer, type AuthKeys, type Scope } from './auth';
+import { listenError } from '../port-holder';
+
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listening socket. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 export type Method = 'get' | 'put' | 'post' | 'delete' | 'patch';
 
@@ -53,6 +57,8 @@ interface CompiledRoute {
   params?: Validator;
   query?: Validator;
   body?: Validator;
+  /** The route takes no body: a non-empty one is refused (after reading it) with 400. */
+  noBody: boolean;
 }
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -77,7 +83,10 @@ export interface HttpServerOptions {
   envelope?: Envelope;
 }
 
-const EMPTY: Record<string, never> = Object.freeze({}) as Record<string, never>;
+// Dictionaries built from request input have no prototype: a key such as `constructor` or
+// `__proto__` is then an ordinary key, never a member of Object.prototype.
+const EMPTY: Record<string, never> = Object.freeze(Object.create(null)) as Record<string, never>;
+const INTERNAL_BODY = '{"error":"internal","message":"internal server error","details":{}}';
 
 export class HttpServer implements ResponseHost {
   readonly app: TemplatedApp;
@@ -112,14 +121,33 @@ export class HttpServer implements ResponseHost {
     const route: CompiledRoute = {
       spec,
       paramNames,
-      headers: [...new Set([...(spec.headers ?? []), ...(spec.body || spec.rawBody ? ['content-length', 'content-type'] : [])])],
+      // content-length is always read: a body sent to a route that takes none is refused.
+      headers: [...new Set([...(spec.headers ?? []), 'content-length', ...(spec.body || spec.rawBody ? ['content-type'] : [])])],
       params: spec.params ? compile('params', spec.params) : undefined,
       query: spec.query ? compile('query', spec.query) : undefined,
       body: spec.body ? compile('body', spec.body) : undefined,
+      noBody: !spec.body && !spec.rawBody,
     };
     this.routes.push(spec);
     const register = (this.app as unknown as Record<string, Function>)[spec.method === 'delete' ? 'del' : spec.method].bind(this.app) as (p: string, h: (res: HttpResponse, req: HttpRequest) => void) => TemplatedApp;
     register(spec.path, (res, req) => this.dispatch(route, res, req));
+  }
+
+  /**
+   * The last line of defence: something threw while answering (a handler, a validator, the
+   * envelope's error builder, Res itself). Logged; answered 500 if nothing was sent yet; the
+   * connection is dropped if an answer was half written. Never rethrows: an exception that
+   * escaped a uWS callback would be an uncaught exception and end the process.
+   */
+  private crashed(ures: HttpResponse, res: Res | undefined, err: unknown): void {
+    try { this.opts.log.error({ err }, 'request failed with an exception'); } catch { /* the logger itself failed */ }
+    if (res) { res.fatal(); return; }
+    try {
+      ures.cork(() => { ures.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end(INTERNAL_BODY, true); });
+    } catch {
+      try { ures.close(); } catch { /* already gone */ }
+    }
+    this.requestFinished();
   }
 
   /** 405 for known paths with other methods, 404 for everything else. Call after add(). */
@@ -128,15 +156,21 @@ export class HttpServer implements ResponseHost {
     for (const r of this.routes) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.method.toUpperCase()]);
     for (const [path, methods] of byPath) {
       const allow = methods.join(', ');
-      this.app.any(path, (res, req) => this.reject(res, new HttpError('method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${path}; use ${allow}`, { allow }), req));
+      this.app.any(path, (res, req) => this.reject(res, req, () => new HttpError('method_not_allowed', `${req.getMethod().toUpperCase()} is not allowed on ${path}; use ${allow}`, { allow })));
     }
-    this.app.any('/*', (res, req) => this.reject(res, new HttpError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { path: req.getUrl() }), req));
+    this.app.any('/*', (res, req) => this.reject(res, req, () => new HttpError('not_found', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { path: req.getUrl() })));
   }
 
-  private reject(ures: HttpResponse, err: HttpError, ureq: HttpRequest): void {
+  private reject(ures: HttpResponse, ureq: HttpRequest, err: () => HttpError): void {
     this.inflight++;
     this.requestsTotal++;
-    this.newRes(ures, ureq).error(err);
+    let res: Res | undefined;
+    try {
+      res = this.newRes(ures, ureq);
+      res.error(err());
+    } catch (e) {
+      this.crashed(ures, res, e);
+    }
   }
 
   private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
@@ -149,7 +183,16 @@ export class HttpServer implements ResponseHost {
   private dispatch(route: CompiledRoute, ures: HttpResponse, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    const res = this.newRes(ures, ureq);
+    let res: Res | undefined;
+    try {
+      res = this.newRes(ures, ureq);
+      this.serve(route, res, ures, ureq);
+    } catch (err) {
+      this.crashed(ures, res, err);
+    }
+  }
+
+  private serve(route: CompiledRoute, res: Res, ures: HttpResponse, ureq: HttpRequest): void {
     const spec = route.spec;
     if (this.state !== 'ready' && !spec.always) {
       res.error(new HttpError('unavailable', this.state === 'starting' ? 'the node is starting' : 'the node is shutting down'), true);
@@ -170,7 +213,7 @@ export class HttpServer implements ResponseHost {
       // Everything uWS hands us is only valid during this call: copy it now.
       let params: Record<string, string> = EMPTY;
       if (route.paramNames.length) {
-        params = {};
+        params = Object.create(null) as Record<string, string>;
         for (let i = 0; i < route.paramNames.length; i++) {
           const raw = ureq.getParameter(i) ?? '';
           params[route.paramNames[i]] = raw.includes('%') ? decodeParam(route.paramNames[i], raw) : raw;
@@ -178,13 +221,18 @@ export class HttpServer implements ResponseHost {
         route.params?.(params);
       }
       let query: Record<string, unknown> = EMPTY;
+      const qs = ureq.getQuery();
       if (route.query) {
-        query = Object.fromEntries(new URLSearchParams(ureq.getQuery() ?? ''));
+        query = queryOf(qs);
         route.query(query);
+      } else if (qs) {
+        // A route without query parameters refuses them rather than ignoring a typo.
+        const [name] = new URLSearchParams(qs).keys();
+        if (name !== undefined) throw Object.assign(new HttpError('bad_request', `query.${name} unknown field: this route takes no query parameters`, { fields: [{ field: `query.${name}`, message: 'unknown field (this route takes no query parameters)' }] }), { where: 'query' });
       }
       // Only the headers a route asks for (plus the body framing ones) are copied: cheaper on
       // the hot path than forEach, which the ws fallback does not implement anyway.
-      const headers: Record<string, string> = {};
+      const headers = Object.create(null) as Record<string, string>;
       for (const h of route.headers) {
         const v = ureq.getHeader(h);
         if (v !== '') headers[h] = v;
@@ -195,7 +243,7 @@ export class HttpServer implements ResponseHost {
       res.error(err);
       return;
     }
-    if (route.body || spec.rawBody) {
+    if (route.body || spec.rawBody || (route.noBody && hasBody(req.headers['content-length']))) {
       this.readBody(route, req, res, ures);
       return;
     }
@@ -213,11 +261,11 @@ export class HttpServer implements ResponseHost {
     }
     if (out && typeof (out as Promise<void>).then === 'function') {
       // uWS requires onAborted before this callback returns whenever we answer later.
-      if (!res.done) ures.onAborted(() => res.abort());
+      if (!res.done) ures.onAborted(() => this.aborted(res));
       (out as Promise<void>).then(
         () => { if (!res.done) res.error(new Error(`route ${spec.method} ${spec.path} finished without a response`)); },
         (err) => { if (!res.done) res.error(err); },
-      );
+      ).catch((err) => this.crashed(ures, res, err));
     } else if (!res.done) {
       res.error(new Error(`route ${spec.method} ${spec.path} returned without a response`));
     }
@@ -230,44 +278,66 @@ export class HttpServer implements ResponseHost {
       res.error(new HttpError('payload_too_large', `body of ${declared} bytes exceeds the limit of ${max}`, { max_bytes: max }), true);
       return;
     }
-    ures.onAborted(() => res.abort());
+    ures.onAborted(() => this.aborted(res));
     res.inCallback = false;
     let chunks: Buffer[] | undefined;
     let size = 0;
     ures.onData((ab, isLast) => {
-      if (res.done) return;
-      size += ab.byteLength;
-      if (size > max) {
-        res.error(new HttpError('payload_too_large', `body exceeds the limit of ${max} bytes`, { max_bytes: max }));
-        return;
-      }
-      if (!isLast) {
-        // The ArrayBuffer is only valid during this callback: copy it.
-        (chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
-        return;
-      }
-      // Last chunk: used synchronously below (parsed before this callback returns), so no copy.
-      const body = chunks ? Buffer.concat([...chunks, Buffer.from(ab)]) : Buffer.from(ab);
       try {
-        if (route.spec.rawBody) {
-          req.body = body.toString('utf8'); // a copy: the last chunk's memory belongs to uWS
-        } else {
-          req.body = parseJson(body);
-          route.body!(req.body);
+        if (res.done) return;
+        size += ab.byteLength;
+        if (size > max) {
+          res.error(new HttpError('payload_too_large', `body exceeds the limit of ${max} bytes`, { max_bytes: max }));
+          return;
         }
+        if (!isLast) {
+          // The ArrayBuffer is only valid during this callback: copy it.
+          (chunks ??= []).push(Buffer.from(new Uint8Array(ab)));
+          return;
+        }
+        // Last chunk: used synchronously below (parsed before this callback returns), so no copy.
+        const body = chunks ? Buffer.concat([...chunks, Buffer.from(ab)]) : Buffer.from(ab);
+        try {
+          if (route.spec.rawBody) {
+            req.body = body.toString('utf8'); // a copy: the last chunk's memory belongs to uWS
+          } else if (route.noBody) {
+            refuseBody(body);
+          } else {
+            req.body = parseJson(body);
+            route.body!(req.body);
+          }
+        } catch (err) {
+          res.error(err);
+          return;
+        }
+        this.invoke(route.spec, req, res, ures);
       } catch (err) {
-        res.error(err);
-        return;
+        this.crashed(ures, res, err);
       }
-      this.invoke(route.spec, req, res, ures);
     });
   }
 
-  listen(host: string, port: number): Promise<number> {
+  /** uWS onAborted: never let an exception out of it. */
+  private aborted(res: Res): void {
+    try {
+      res.abort();
+    } catch (err) {
+      try { this.opts.log.error({ err }, 'abort handler failed'); } catch { /* nothing left to do */ }
+    }
+  }
+  /**
+   * Binds exclusively: uWS sets SO_REUSEPORT by default, which lets a second daemon bind the
+   * same port and the kernel split connections between the two. `what` names the setting in
+   * the error (e.g. "api_port").
+   */
+  listen(host: string, port: number, what = 'http'): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (ls) => {
+      // (host, port, options, cb): the native binding and the fallback both take this form; the
+      // package's typings only declare (port, options, cb).
+      const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (ls: us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (ls) => {
         if (!ls) {
-          reject(Object.assign(new Error(`cannot listen on ${host}:${port} (address in use or not available)`), { code: 'HTTP_LISTEN_FAILED' }));
+          reject(Object.assign(listenError(what, host, port), { code: 'HTTP_LISTEN_FAILED' }));
           return;
         }
         this.listenSocket = ls;
@@ -309,4 +379,28 @@ function parseJson(buf: Buffer): unknown {
   } catch (err) {
     throw new HttpError('bad_request', `body is not valid JSON: ${(err as Error).message}`, { fields: [{ field: 'body', message: 'invalid JSON' }] });
   }
+}
+
+function queryOf(qs: string | undefined): Record<string, unknown> {
+  const out = Object.create(null) as Record<string, unknown>;
+  if (qs) for (const [k, v] of new URLSearchParams(qs)) out[k] = v;
+  return out;
+}
+
+/** A Content-Length that announces a body. */
+function hasBody(contentLength: string | undefined): boolean {
+  return contentLength !== undefined && contentLength !== '0';
+}
+
+/** The body of a route that takes none: empty, or an empty JSON object, is fine. */
+function refuseBody(buf: Buffer): void {
+  const text = buf.toString('utf8').trim();
+  if (text === '' || /^\{\s*\}$/.test(text)) return;
+  let first: string | undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) first = Object.keys(v)[0];
+  } catch { /* not JSON: refused as a whole */ }
+  const field = first === undefined ? 'body' : `body.${first}`;
+  throw Object.assign(new HttpError('bad_request', `${field}: this route takes no request body`, { fields: [{ field, message: first === undefined ? 'this route takes no request body' : 'unknown field (this route takes no request body)' }] }), { where: 'body' });
 }

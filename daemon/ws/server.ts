@@ -18,7 +18,7 @@ import type { StreamStore } from '../../core/stream';
 import type { CommandService } from '../agent/commands';
 import { FloQLError, matches, parseFloQL, type FloQuery, type TsStore } from '../../core/ts';
 import type { Point } from '../../core/ts/line-protocol';
-import { checkBearer, type AuthKeys, type HttpServer, type Scope } from '../http';
+import { checkBearer, guardWs, type AuthKeys, type HttpServer, type Scope } from '../http';
 import type { Logger } from '../log';
 
 export const HIGH_WATER = 256 * 1024;
@@ -48,7 +48,7 @@ export class WsHub {
     d.streams.appendListeners.add((ns, s) => this.onAppend(ns, s));
     d.ts.writeListeners.add((ns, points) => this.onPoints(ns, points));
     const authEnabled = Boolean(d.keys.api || d.keys.master);
-    d.http.app.ws<Conn>('/api/v1/ws', {
+    d.http.app.ws<Conn>('/api/v1/ws', guardWs<Conn>(d.log, 'data-plane ws', {
       maxPayloadLength: 1 << 20,
       maxBackpressure: MAX_BACKPRESSURE,
       idleTimeout: 120,
@@ -73,7 +73,7 @@ export class WsHub {
       message: (ws, msg, isBinary) => this.onMessage(ws.getUserData(), msg, isBinary),
       drain: (ws) => this.onDrain(ws.getUserData()),
       close: (ws) => this.onClose(ws.getUserData()),
-    });
+    }));
   }
 
   private send(c: Conn, obj: unknown): boolean {
@@ -108,7 +108,7 @@ export class WsHub {
       void handleBatch(frame, this.d).then(
         (out) => this.sendBinary(c, out),
         (e) => { this.d.log.error({ err: e }, 'websocket batch failed'); this.sendBinary(c, badFrame(`batch failed: ${(e as Error).message}`)); },
-      );
+      ).catch((e) => this.d.log.error({ err: e }, 'websocket batch answer failed'));
       return;
     }
     let m: Record<string, unknown>;
@@ -126,7 +126,7 @@ export class WsHub {
         case 'subscribe': this.subscribe(c, id, m); break;
         case 'unsubscribe': this.drop(c, id); this.send(c, { type: 'unsubscribed', id }); break;
         case 'credit': this.credit(c, id, m); break;
-        case 'ack': void this.ack(c, id, m); break;
+        case 'ack': this.ack(c, id, m).catch((e) => this.send(c, { type: 'error', id, error: 'internal', message: (e as Error).message })); break;
         default: throw new ProtocolError('bad_request', 'field op must be subscribe, unsubscribe, credit or ack');
       }
     } catch (e) {
@@ -315,7 +315,7 @@ export class WsHub {
       for (const p of points) {
         if (p.measurement !== s.q.measurement) continue;
         if (!s.q.matchers.every((m) => matches(m, p.tags))) continue;
-        const fields = s.q.field === undefined ? p.fields : (s.q.field in p.fields ? { [s.q.field]: p.fields[s.q.field] } : undefined);
+        const fields = s.q.field === undefined ? p.fields : (Object.hasOwn(p.fields, s.q.field) ? { [s.q.field]: p.fields[s.q.field] } : undefined);
         if (fields) this.send(c, { type: 'point', id, measurement: p.measurement, tags: p.tags, fields, timestamp: p.timestamp });
       }
     }

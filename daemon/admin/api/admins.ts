@@ -55,7 +55,7 @@ export function adminRoutes(http: HttpServer, ctx: AdminCtx): void {
     async handler(req: Req, res: Res) {
       const clusters = await db.selectFrom('clusters').select(['id', 'name']).orderBy('name').execute();
       const nodes = await db.selectFrom('nodes').select(['id', 'cluster_id']).orderBy('inserted_at').orderBy('id').execute();
-      const mine: Record<string, string[]> = {};
+      const mine = Object.create(null) as Record<string, string[]>; // cluster names are user-chosen keys
       for (const c of clusters) mine[c.name] = nodes.filter((n) => n.cluster_id === c.id).map((n) => n.id);
       ok(req, res, { [identity.name]: mine });
     },

@@ -9,7 +9,7 @@ import type { Pagination } from './list';
 const CLIENT_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Data-plane codes that the reference spells differently. */
-const CODE_NAMES: Record<string, string> = { unavailable: 'service_unavailable', internal: 'internal_error' };
+const CODE_NAMES: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, { unavailable: 'service_unavailable', internal: 'internal_error' });
 
 export const adminEnvelope: Envelope = {
   requestId(header) {
@@ -31,12 +31,16 @@ export const adminEnvelope: Envelope = {
 function detailsOf(e: HttpError): Record<string, unknown> | undefined {
   const d = e.details;
   if (!d || Object.keys(d).length === 0) return undefined;
-  const fields = d.fields as Array<{ field: string; message: string }> | undefined;
-  if (!Array.isArray(fields)) return d;
-  const out: Record<string, string[]> = {};
-  for (const f of fields) {
+  const fields = Object.hasOwn(d, 'fields') ? d.fields : undefined;
+  // Only the validator's list form is rewritten; a details map that merely has a key named
+  // "fields" (a field of that name at fault) passes through as it is.
+  if (!Array.isArray(fields) || !fields.every((f) => f && typeof f === 'object' && typeof f.field === 'string')) return d;
+  // Field names come from the request (`{"constructor": 1}` is an unknown field named
+  // "constructor"): a dictionary without a prototype keeps them ordinary keys.
+  const out = Object.create(null) as Record<string, string[]>;
+  for (const f of fields as Array<{ field: string; message: unknown }>) {
     const name = f.field.replace(/^(body|query|params)\.?/, '') || f.field;
-    (out[name] ??= []).push(f.message);
+    (Object.hasOwn(out, name) ? out[name] : (out[name] = [])).push(String(f.message));
   }
   return out;
 }

@@ -84,7 +84,7 @@ export class JumpServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return listenOn(this.tcp, host, port);
+    return listenOn(this.tcp, host, port, 'admin.ssh_port');
   }
 
   /** The operators' keys, re-read when the file changes. A missing file means nobody may jump. */

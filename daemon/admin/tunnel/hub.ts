@@ -6,7 +6,7 @@
 // Per-connection state is a handful of fields; the map of unacked sends exists only while
 // something is unacked.
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket } from '@trufflesuite/uws-js-unofficial';
-import type { HttpServer } from '../../http';
+import { guardWs, type HttpServer } from '../../http';
 import type { Logger } from '../../log';
 import type { AgentEventRecord, CommandResultRecord, CredentialSet, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
 import type { Duplex } from 'node:stream';
@@ -88,7 +88,7 @@ export class TunnelHub {
 
   constructor(private readonly o: TunnelHubOptions) {
     const idle = Math.min(960, Math.max(16, Math.ceil((o.heartbeatIntervalMs * 4) / 4000) * 4));
-    o.http.app.ws<Conn>(TUNNEL_PATH, {
+    o.http.app.ws<Conn>(TUNNEL_PATH, guardWs<Conn>(o.log, 'agent tunnel', {
       maxPayloadLength: MAX_FRAME,
       maxBackpressure: MAX_BACKPRESSURE,
       idleTimeout: idle,
@@ -97,7 +97,7 @@ export class TunnelHub {
       open: (ws) => this.onOpen(ws),
       message: (ws, msg, isBinary) => this.onMessage(ws.getUserData(), msg, isBinary),
       close: (ws, code) => this.onClose(ws.getUserData(), code),
-    });
+    }));
     this.beatTimer = setInterval(() => this.flushHeartbeats(), o.heartbeatFlushMs ?? 1000);
     this.sweepTimer = setInterval(() => this.sweep(), o.heartbeatIntervalMs);
     this.beatTimer.unref();
@@ -201,7 +201,11 @@ export class TunnelHub {
         this.o.log.error({ err }, 'tunnel authentication failed');
         if (!aborted) res.cork(() => reject('503 Service Unavailable', 'unavailable', 'cannot check the token now; retry later'));
       },
-    );
+    ).catch((err) => {
+      // Answering the upgrade threw (outside the uWS callback, so guardWs cannot see it).
+      this.o.log.error({ err }, 'tunnel upgrade failed');
+      if (!aborted) try { res.close(); } catch { /* already gone */ }
+    });
   }
 
   private onOpen(ws: WebSocket<Conn>): void {

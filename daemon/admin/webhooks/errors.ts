@@ -19,7 +19,13 @@ export const badRequest = (details: FieldErrors) => new AdminApiError('bad_reque
 export const validationFailed = (details: FieldErrors) => new AdminApiError('validation_failed', 'Validation failed', details);
 export const notFound = () => new AdminApiError('not_found', 'Resource not found');
 
+/** An empty FieldErrors: no prototype, because field names come from the request (`valueOf`, `__proto__`). */
+export function fieldErrors(): FieldErrors {
+  return Object.create(null) as FieldErrors;
+}
+
 /** Adds `message` under `field`. */
 export function addError(errors: FieldErrors, field: string, message: string): void {
-  (errors[field] ??= []).push(message);
+  const list = Object.hasOwn(errors, field) ? errors[field] : (errors[field] = []);
+  list.push(message);
 }

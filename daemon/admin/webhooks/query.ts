@@ -4,7 +4,7 @@
 // misspelled filter cannot silently return everything. Errors are 400 with per-field details.
 import { DEFAULT_PAGE_SIZE, filterDate, MAX_PAGE_SIZE } from '../api/list';
 import { isEventType } from './catalog';
-import { addError, badRequest, type FieldErrors } from './errors';
+import { addError, badRequest, fieldErrors, type FieldErrors } from './errors';
 import type { SortField, WebhookListQuery } from './ports';
 
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pagination, type Pagination } from '../api/list';
@@ -51,7 +51,7 @@ function positiveInt(q: Record<string, unknown>, name: string, def: number, max:
 export interface PageQuery { page: number; page_size: number }
 
 export function parsePageQuery(q: Record<string, unknown>, allowed: readonly string[] = Object.keys(PAGE_QUERY_PROPS)): PageQuery {
-  const errors: FieldErrors = {};
+  const errors = fieldErrors();
   rejectUnknown(q, allowed, errors);
   const out = { page: positiveInt(q, 'page', 1, undefined, errors), page_size: positiveInt(q, 'page_size', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, errors) };
   if (Object.keys(errors).length) throw badRequest(errors);
@@ -63,7 +63,7 @@ function rejectUnknown(q: Record<string, unknown>, allowed: readonly string[], e
 }
 
 export function parseListQuery(q: Record<string, unknown>): WebhookListQuery {
-  const errors: FieldErrors = {};
+  const errors = fieldErrors();
   rejectUnknown(q, Object.keys(WEBHOOK_LIST_QUERY.properties), errors);
   const out: WebhookListQuery = {
     page: positiveInt(q, 'page', 1, undefined, errors),

@@ -85,8 +85,9 @@ export class WebhookService {
 
   /** The delivery log of one webhook (every attempt), newest first. */
   async attempts(id: string, query: Record<string, unknown>): Promise<{ data: AttemptView[]; pagination: Pagination }> {
-    await this.find(id);
+    // A bad query is 400 whether or not the webhook exists.
     const q = parsePageQuery(query);
+    await this.find(id);
     const { rows, total } = await this.deps.deliveries.listAttempts(id, q.page, q.page_size);
     return {
       data: rows.map((a) => ({

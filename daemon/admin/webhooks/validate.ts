@@ -4,7 +4,7 @@
 // headers the sender owns. Every failure is a 422 whose details name the field at fault.
 import Ajv, { type ErrorObject } from 'ajv';
 import { isEventType } from './catalog';
-import { addError, validationFailed, type FieldErrors } from './errors';
+import { addError, fieldErrors, validationFailed } from './errors';
 
 export const MAX_HEADERS = 20;
 
@@ -78,12 +78,12 @@ function messageOf(e: ErrorObject): string {
 
 /** Validates a create body; throws a 422 with every problem found. */
 export function validateCreate(body: unknown): WebhookCreate {
-  const errors: FieldErrors = {};
+  const errors = fieldErrors();
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw validationFailed({ body: ['must be a JSON object'] });
   if (!check(body)) for (const e of check.errors ?? []) {
     const field = fieldOf(e);
     const msg = messageOf(e);
-    if (!errors[field]?.includes(msg)) addError(errors, field, msg);
+    if (!(Object.hasOwn(errors, field) && errors[field].includes(msg))) addError(errors, field, msg);
   }
   const b = body as Partial<WebhookCreate>;
   if (typeof b.secret === 'string' && b.secret.length >= 32 && Buffer.byteLength(b.secret) < 32) addError(errors, 'secret', 'should be at least 32 bytes');

@@ -45,7 +45,7 @@ export class HttpProxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return listenOn(this.server, host, port);
+    return listenOn(this.server, host, port, 'proxy.http_port');
   }
 
   /** Stops accepting and closes idle keep-alive connections; in-flight requests continue. */
@@ -215,8 +215,9 @@ export function forwardHeaders(raw: string[], host?: string): Record<string, str
     const k = raw[i].toLowerCase();
     if (k === 'connection' || k === 'proxy-connection') for (const tok of raw[i + 1].split(',')) drop.add(tok.trim().toLowerCase());
   }
-  const out: Record<string, string | string[]> = {};
-  const names: Record<string, string> = {};
+  // Header names are the client's: dictionaries without a prototype (`constructor: x` is a header).
+  const out = Object.create(null) as Record<string, string | string[]>;
+  const names = Object.create(null) as Record<string, string>;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
     if (drop.has(lower)) continue;

@@ -46,7 +46,7 @@ export class Socks5Proxy {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return listenOn(this.server, host, port);
+    return listenOn(this.server, host, port, 'proxy.socks5_port');
   }
 
   stopAccepting(): Promise<void> {

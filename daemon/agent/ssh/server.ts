@@ -107,7 +107,7 @@ export class SshService {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    this.port = await listenOn(this.tcp, host, port);
+    this.port = await listenOn(this.tcp, host, port, 'ssh.port');
     this.tcp.on('error', (err) => this.opts.log.error({ err }, 'ssh listener error'));
     const every = Math.max(250, Math.min(30_000, Math.floor((this.opts.idleTimeoutMs || LOGIN_GRACE_MS) / 4)));
     this.sweeper = setInterval(() => this.sweep(), every);

@@ -37,7 +37,7 @@ let nextSession = 1;
 export function handleSession(ctx: SshContext, conn: ConnState, session: Session): void {
   const id = `${conn.id}-${nextSession++}`;
   let pty: PtyInfo | undefined;
-  const clientEnv: Record<string, string> = {};
+  const clientEnv = Object.create(null) as Record<string, string>;
   let resize: ((cols: number, rows: number) => void) | undefined;
   let sendSignal: ((name: string) => void) | undefined;
 

@@ -68,7 +68,7 @@ export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
       retryable = true;
       continue;
     }
-    const hint = reason && HINTS[reason] ? ` — ${HINTS[reason]}` : '';
+    const hint = reason && Object.hasOwn(HINTS, reason) ?  ` — ${HINTS[reason]}` : '';
     throw new EnrollFailure(`enrollment refused by ${base} (HTTP ${status}): ${msg}${hint}`, false, status, reason);
   }
   throw new EnrollFailure(`cannot reach any admin of the enrollment key (${failures.join('; ')})`, retryable);
