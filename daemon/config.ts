@@ -38,6 +38,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'kv.reap_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_KV_REAP_INTERVAL_MS', doc: 'how often expired keys are reclaimed (0 = never; they are still never returned)' },
   { key: 'kv.read_cache_bytes', kind: 'int', def: 16 << 20, min: 0, max: 4 * 1024 ** 3, env: 'OUTPOST_KV_READ_CACHE_BYTES', doc: 'memory for rendered GET responses and batch-protocol kv_get entries of keys without TTL, dropped when the key is written (0 = off)' },
   { key: 'queue.max_deliveries', kind: 'int', def: 5, min: 1, max: 1000, env: 'OUTPOST_QUEUE_MAX_DELIVERIES', doc: 'deliveries of one message before it moves to the dead-letter queue' },
+  { key: 'queue.lease_sweep_interval_ms', kind: 'int', def: 1000, min: 0, max: 3_600_000, env: 'OUTPOST_QUEUE_LEASE_SWEEP_INTERVAL_MS', doc: 'how often expired leases (and due delayed messages) go back to the queue in the background (0 = only when the queue is read: dequeue, ack, nack, stats, DLQ)' },
   { key: 'queue.dedup_window_ms', kind: 'int', def: 300000, min: 0, max: 604800000, env: 'OUTPOST_QUEUE_DEDUP_WINDOW_MS', doc: 'how long an enqueue dedup_key is remembered' },
   { key: 'stream.max_records', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_RECORDS', doc: 'default retention of a new stream: records kept (0 = unlimited)' },
   { key: 'stream.max_age_ms', kind: 'int', def: 0, min: 0, max: Number.MAX_SAFE_INTEGER, env: 'OUTPOST_STREAM_MAX_AGE_MS', doc: 'default retention of a new stream: age of the oldest record kept (0 = unlimited)' },
@@ -99,7 +100,7 @@ export interface Config {
   log_level: string;
   core: { partitions: number; workers: number; write_mode: 'main' | 'batch' | 'per-op' | 'inline'; max_inflight: number; max_batch: number };
   kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };
-  queue: { max_deliveries: number; dedup_window_ms: number };
+  queue: { max_deliveries: number; dedup_window_ms: number; lease_sweep_interval_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
   ts: { trim_interval_ms: number; rollup_interval_ms: number };
   ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number; audit_max_bytes: number };

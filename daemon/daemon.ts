@@ -89,7 +89,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
   const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
-  const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms });
+  const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms, sweepIntervalMs: cfg.queue.lease_sweep_interval_ms });
   // Command runner: executions a previous run left running are recorded as failed here.
   const commands = await CommandService.open({
     file: path.join(cfg.data_dir, 'agent', 'commands.mdb'), nodeId: engine.nodeId, shell: cfg.commands.shell, runAs: cfg.ssh.run_as,

@@ -90,6 +90,26 @@ t.test('bearer tokens: API_KEY and MASTER_KEY, probes open', async (t) => {
   await put.body.dump();
 });
 
+t.test('with a key, every data-plane route but the two health probes needs it', async (t) => {
+  const { url, daemon } = await startInProc(t, [], { API_KEY: 'api-secret-1' });
+  const open = new Set(['GET /healthz', 'GET /api/v1/health']);
+  let checked = 0;
+  for (const spec of daemon.http.routes) {
+    const p = spec.path.replace(/:([A-Za-z_]+)/g, 'x');
+    const method = spec.method.toUpperCase();
+    const r = await request(url + p, { method });
+    await r.body.dump();
+    const name = `${method} ${spec.path}`;
+    if (open.has(name)) t.equal(r.statusCode, 200, `${name} is open`);
+    else t.equal(r.statusCode, 401, `${name} needs the key`);
+    checked++;
+  }
+  t.ok(checked > 30, `${checked} routes checked`);
+  const doc = await request(url + '/openapi.json', { headers: { authorization: 'Bearer api-secret-1' } });
+  t.equal(doc.statusCode, 200, '/openapi.json with the key');
+  t.equal(((await doc.body.json()) as any).openapi, '3.1.0');
+});
+
 t.test('checkBearer scopes', async (t) => {
   const keys = { api: 'a', master: 'm' };
   t.equal(checkBearer(keys, 'Bearer a'), 'api');

@@ -68,6 +68,40 @@ t.test('delay, dedup, visibility expiry, nack, DLQ and redrive', async (t) => {
   t.equal(s.dlq_count, 0);
 });
 
+t.test('an expired lease is over for ack, nack and stats even when nobody dequeues', async (t) => {
+  // No background sweep: each read must expire leases by itself.
+  const { url } = await startInProc(t, [], { OUTPOST_QUEUE_LEASE_SWEEP_INTERVAL_MS: '0' });
+  const qs = ['for-ack', 'for-nack', 'for-stats', 'for-dlq'];
+  let deadline = 0;
+  for (const q of qs) {
+    await post(url, `/api/v1/queue/app/${q}/enqueue`, { payload: b64(q) });
+    const m = (await post(url, `/api/v1/queue/app/${q}/dequeue`, { visibility_timeout_ms: 100 })).json.messages;
+    t.equal(m.length, 1);
+    deadline = Math.max(deadline, m[0].lease_deadline);
+  }
+  while (Date.now() <= deadline + 5) await sleep(deadline + 10 - Date.now());
+  t.same((await post(url, '/api/v1/queue/app/for-ack/ack', { sequences: [1] })).json, { acked: [], not_found: [1] }, 'ack of an expired lease: not_found');
+  t.same((await post(url, '/api/v1/queue/app/for-nack/nack', { sequences: [1] })).json, { released: [], not_found: [1] }, 'nack of an expired lease: not_found');
+  const s = (await request(`${url}/api/v1/queue/app/for-stats/stats`).then((r) => r.body.json())) as any;
+  t.match(s, { ready_count: 1, leased_count: 0, total_acked: 0 }, 'stats does not count an expired lease');
+  const a = (await request(`${url}/api/v1/queue/app/for-ack/stats`).then((r) => r.body.json())) as any;
+  t.match(a, { ready_count: 1, leased_count: 0, total_acked: 0 }, 'the late ack acknowledged nothing');
+  const again = (await post(url, '/api/v1/queue/app/for-ack/dequeue', { visibility_timeout_ms: 60000 })).json.messages;
+  t.same(again.map((m: any) => [m.sequence, m.delivery_count]), [[1, 2]], 'the message is delivered again');
+  t.same((await post(url, '/api/v1/queue/app/for-ack/ack', { sequences: [1] })).json, { acked: [1], not_found: [] }, 'the new lease acks');
+});
+
+t.test('leases also expire in the background (queue.lease_sweep_interval_ms)', async (t) => {
+  const { url, daemon } = await startInProc(t, [], { OUTPOST_QUEUE_LEASE_SWEEP_INTERVAL_MS: '50', OUTPOST_QUEUE_MAX_DELIVERIES: '1' });
+  await post(url, `${Q}/enqueue`, { payload: b64('x') });
+  t.equal((await post(url, `${Q}/dequeue`, { visibility_timeout_ms: 100 })).json.messages.length, 1);
+  // Nobody touches the queue: the sweep alone must expire the lease (here into the DLQ).
+  for (let i = 0; i < 500 && daemon.queues.leasesExpired < 1; i++) await sleep(20);
+  t.equal(daemon.queues.leasesExpired, 1, 'the background pass expired the lease');
+  const s = (await request(`${url}${Q}/stats`).then((r) => r.body.json())) as any;
+  t.match(s, { ready_count: 0, leased_count: 0, dlq_count: 1 });
+});
+
 t.test('long polling returns as soon as a message arrives', async (t) => {
   const { url } = await startInProc(t);
   t.equal((await post(url, '/api/v1/namespaces', { name: 'app' })).status, 201);

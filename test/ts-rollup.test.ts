@@ -111,6 +111,61 @@ t.test('late points recompute their bucket; rollups outlive raw retention', asyn
   t.same((store.query('n', sumQ, now) as { series: Series[] }).series[0].points, [{ timestamp: base, value: 160 }], 'the hourly rollup still answers');
 });
 
+t.test('a late point counts at once, before the next rollup pass (1-minute and 1-hour buckets)', async (t) => {
+  const dir = tempDir(t);
+  const store = new TsStore(path.join(dir, 'ts.mdb'));
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const hour = Math.floor((now - 3 * HOUR) / HOUR) * HOUR; // a whole hour, sealed at both resolutions
+  const minute = hour + 17 * 60_000;
+  const pt = (timestamp: number, value: number): Point => ({ measurement: 'm', tags: { h: 'x' }, fields: { v: value }, fieldTypes: { v: 'float' }, timestamp });
+  await store.write('n', [pt(minute + 1000, 1), pt(hour + 40 * 60_000, 5)]);
+  await store.rollupAll(now);
+  const dirtyBefore = store.rolledDirty;
+  // Ten late points land in the folded minute (and hour); no rollup pass runs.
+  await store.write('n', Array.from({ length: 10 }, (_, i) => pt(minute + 2000 + i, 1)));
+  t.equal(store.rolledDirty, dirtyBefore, 'no pass has recomputed anything');
+  for (const [q, want] of [
+    ['m.v[4h] | sum(1m)', [{ timestamp: minute, value: 11 }, { timestamp: hour + 40 * 60_000, value: 5 }]],
+    ['m.v[4h] | count(5m)', [{ timestamp: hour + 15 * 60_000, value: 11 }, { timestamp: hour + 40 * 60_000, value: 1 }]],
+    ['m.v[4h] | sum(1h)', [{ timestamp: hour, value: 16 }]],
+    ['m.v[4h] | max(2h)', [{ timestamp: Math.floor(hour / (2 * HOUR)) * 2 * HOUR, value: 5 }]],
+  ] as const) {
+    const parsed = parseFloQL(q);
+    const withRollups = (store.query('n', parsed, now) as { series: Series[] }).series;
+    const raw = (store.query('n', parsed, now, { rollups: false }) as { series: Series[] }).series;
+    t.same(raw.map((s) => s.points), [want], `${q}: raw points`);
+    t.same(withRollups.map((s) => s.points), [want], `${q}: rollup-answered query sees the late points`);
+  }
+  // After the pass the buckets are clean again and still agree.
+  await store.rollupAll(now);
+  t.ok(store.rolledDirty >= dirtyBefore + 2, 'the pass recomputed the minute and the hour');
+  t.same((store.query('n', parseFloQL('m.v[4h] | sum(1m)'), now) as { series: Series[] }).series[0].points[0], { timestamp: minute, value: 11 });
+});
+
+t.test('HTTP (query in a pool worker): a late point counts before the next rollup pass', async (t) => {
+  const { url, daemon } = await startInProc(t, [], { OUTPOST_TS_ROLLUP_INTERVAL_MS: '0' });
+  const now = Date.now();
+  const minute = Math.floor((now - 2 * HOUR) / 60_000) * 60_000; // its hour is sealed too
+  const write = async (body: string) => {
+    const w = await request(`${url}/api/v1/ts/late/write?precision=ms`, { method: 'POST', body });
+    t.equal(w.statusCode, 200);
+    await w.body.dump();
+  };
+  await write(`m v=1 ${minute + 1000}`);
+  await daemon.ts.rollupAll();
+  await write(Array.from({ length: 10 }, (_, i) => `m v=1 ${minute + 2000 + i}`).join('\n'));
+  const ask = async (query: string, rollups: boolean) => {
+    const r = await request(`${url}/api/v1/ts/late/query`, { method: 'POST', body: JSON.stringify({ query, rollups }), headers: { 'content-type': 'application/json' } });
+    return ((await r.body.json()) as { series: Series[] }).series[0].points;
+  };
+  for (const q of ['m.v[3h] | sum(1m)', 'm.v[4h] | sum(1h)']) {
+    const raw = await ask(q, false);
+    t.equal(raw.reduce((a, p) => a + p.value, 0), 11, `${q}: raw sums 11`);
+    t.same(await ask(q, true), raw, `${q}: the rollup-answered query agrees`);
+  }
+});
+
 t.test('HTTP: rollups=false reads raw and agrees', async (t) => {
   const { url, daemon } = await startInProc(t);
   const now = Date.now();
@@ -120,8 +175,10 @@ t.test('HTTP: rollups=false reads raw and agrees', async (t) => {
   t.equal(w.statusCode, 200);
   await w.body.dump();
   await daemon.ts.rollupAll();
+  // The range starts an hour before the first point: the two queries run at different `now`s
+  // (seconds apart on a loaded machine) and must still see the same points.
   const ask = async (rollups?: boolean) => {
-    const r = await request(`${url}/api/v1/ts/r/query`, { method: 'POST', body: JSON.stringify({ query: 'load[2h] | avg(10m)', ...(rollups === undefined ? {} : { rollups }) }), headers: { 'content-type': 'application/json' } });
+    const r = await request(`${url}/api/v1/ts/r/query`, { method: 'POST', body: JSON.stringify({ query: 'load[3h] | avg(10m)', ...(rollups === undefined ? {} : { rollups }) }), headers: { 'content-type': 'application/json' } });
     return (await r.body.json()) as { series: Series[] };
   };
   const a = await ask();

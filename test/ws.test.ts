@@ -135,26 +135,59 @@ t.test('auth on upgrade', async (t) => {
   t.pass('token in the query string is accepted');
 });
 
+/** Frames (opcode, payload) of server bytes after the HTTP 101 head; stops at a truncated frame. */
+function serverFrames(bytes: Buffer): Array<{ opcode: number; payload: Buffer }> {
+  const out: Array<{ opcode: number; payload: Buffer }> = [];
+  let i = bytes.indexOf('\r\n\r\n') + 4;
+  while (i + 2 <= bytes.length) {
+    let len = bytes[i + 1] & 0x7f;
+    let head = 2;
+    if (len === 126) { if (i + 4 > bytes.length) break; len = bytes.readUInt16BE(i + 2); head = 4; }
+    else if (len === 127) { if (i + 10 > bytes.length) break; len = Number(bytes.readBigUInt64BE(i + 2)); head = 10; }
+    if (i + head + len > bytes.length) break;
+    out.push({ opcode: bytes[i] & 0x0f, payload: bytes.subarray(i + head, i + head + len) });
+    i += head + len;
+  }
+  return out;
+}
+
 t.test('a consumer that stops reading a KV feed is closed with 4008', async (t) => {
+  t.setTimeout(60_000);
   const { url, daemon } = await startInProc(t);
   await put(url, '/api/v1/kv/app/seed', { value: b64('x') });
-  // A raw socket that completes the handshake and then never reads.
+  // A raw socket that completes the handshake and then stops reading (paused: the kernel buffers
+  // fill, then uWS's), as a stalled client does.
   const net = await import('node:net');
   const port = Number(new URL(url).port);
   const sock = net.connect(port, '127.0.0.1');
   t.teardown(() => sock.destroy());
+  const chunks: Buffer[] = [];
+  sock.on('data', (d) => chunks.push(d));
+  const ended = new Promise<void>((r) => { sock.once('end', r); sock.once('close', r); });
   await new Promise((r) => sock.once('connect', r));
   sock.write('GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-  await new Promise((r) => sock.once('data', r));
+  while (!Buffer.concat(chunks).includes('\r\n\r\n')) await new Promise((r) => sock.once('data', r));
   // Masked client frame with the subscribe message.
   const payload = Buffer.from(JSON.stringify({ op: 'subscribe', id: 'w', type: 'kv', namespace: 'app', prefix: '' }));
   const mask = Buffer.from([1, 2, 3, 4]);
   const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
   sock.write(Buffer.concat([Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]), mask, masked]));
+  while (!serverFrames(Buffer.concat(chunks)).some((f) => f.opcode === 1 && f.payload.includes('subscribed'))) await new Promise((r) => sock.once('data', r));
   sock.pause();
-  await new Promise((r) => setTimeout(r, 100));
   t.equal(daemon.ws.conns.size, 1);
   const big = b64(Buffer.alloc(512 * 1024).toString());
-  for (let i = 0; i < 40 && daemon.ws.conns.size > 0; i++) await put(url, `/api/v1/kv/app/big${i}`, { value: big });
+  let writes = 0;
+  for (; writes < 200 && daemon.ws.conns.size > 0; writes++) await put(url, `/api/v1/kv/app/big${writes}`, { value: big });
   t.equal(daemon.ws.conns.size, 0, 'the slow consumer was dropped instead of buffering without bound');
+  // The client reads again: everything sent before the limit arrives, then a close frame 4008.
+  sock.resume();
+  await Promise.race([ended, new Promise((r) => setTimeout(r, 20_000))]);
+  const frames = serverFrames(Buffer.concat(chunks));
+  const close = frames.find((f) => f.opcode === 8);
+  t.ok(close, `a close frame arrived (${frames.length} frames, ${writes} writes)`);
+  t.equal(close?.payload.readUInt16BE(0), 4008, 'close code 4008, not 1006');
+  t.match(close?.payload.subarray(2).toString(), /slow consumer/);
+  const kv = frames.filter((f) => f.opcode === 1 && f.payload.includes('"type":"kv"'));
+  t.ok(kv.length > 0 && kv.length < writes, `some changes were delivered before the close (${kv.length} of ${writes})`);
+  t.equal(frames.indexOf(close!), frames.length - 1, 'the close frame comes last');
 });

@@ -2,6 +2,9 @@
 // state runs in one lmdb-js transaction and resolves only after it is flushed to disk, so an
 // acknowledged enqueue/ack/nack survives SIGKILL. Delivery is at-least-once: a leased message
 // whose visibility timeout passes becomes ready again (with its delivery count kept).
+// Expiry is applied by every operation that reads a queue's state (dequeue, ack, nack, stats,
+// DLQ listing) before it looks, and by a background sweep, so an expired lease is never acked,
+// nacked or counted as leased, whoever asks and whenever.
 import type { Database, RootDatabase } from 'lmdb';
 import { loadLmdb } from '../../native';
 
@@ -38,7 +41,12 @@ export interface QueueStats {
 
 export interface Leased { seq: number; payload: string; priority: number; delivery_count: number; lease_deadline: number; enqueued_at: number }
 
-export interface QueueOptions { maxDeliveries: number; dedupWindowMs: number }
+export interface QueueOptions {
+  maxDeliveries: number;
+  dedupWindowMs: number;
+  /** How often a background pass expires leases and promotes due delayed messages (0 = only on reads). */
+  sweepIntervalMs?: number;
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -61,6 +69,10 @@ export class QueueStore {
   private readonly meta: Database<QueueMeta, [string, string]>;
   private readonly waiters = new Map<string, Set<() => void>>();
   private stopping = false;
+  private sweeping = false;
+  private sweepTimer?: NodeJS.Timeout;
+  /** Leases that ran out (released to ready, delayed or the DLQ), for metrics and tests. */
+  leasesExpired = 0;
 
   constructor(path: string, readonly opts: QueueOptions) {
     const { lmdb } = loadLmdb();
@@ -73,6 +85,10 @@ export class QueueStore {
     this.dedup = this.env.openDB({ name: 'dedup', encoding: 'msgpack' });
     this.dlq = this.env.openDB({ name: 'dlq', encoding: 'msgpack' });
     this.meta = this.env.openDB({ name: 'meta', encoding: 'msgpack' });
+    if ((opts.sweepIntervalMs ?? 0) > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep().catch(() => {}), opts.sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
   }
 
   private metaOf(ns: string, q: string): QueueMeta {
@@ -102,13 +118,15 @@ export class QueueStore {
     return out;
   }
 
-  /** Moves due delayed messages and expired leases back to ready; inside a write transaction. */
-  private promote(ns: string, q: string, meta: QueueMeta, now: number): void {
+  /** Moves due delayed messages and expired leases back to ready; inside a write transaction. Returns how many moved. */
+  private promote(ns: string, q: string, meta: QueueMeta, now: number): number {
+    let moved = 0;
     for (const k of this.delayed.getKeys({ start: [ns, q], end: [ns, q, now, Number.MAX_SAFE_INTEGER] })) {
       const seq = k[3] as number;
       this.delayed.removeSync(k);
       const msg = this.msgs.get([ns, q, seq]);
       meta.delayed--;
+      moved++;
       if (!msg) continue;
       this.ready.putSync([ns, q, rank(msg.priority), seq], EMPTY);
       meta.ready++;
@@ -118,8 +136,52 @@ export class QueueStore {
       this.leaseIdx.removeSync(k);
       this.leases.removeSync([ns, q, seq]);
       meta.leased--;
+      this.leasesExpired++;
+      moved++;
       this.release(ns, q, seq, meta, now, 0);
     }
+    return moved;
+  }
+
+  /** Earliest time (ms) a delayed message or a lease of this queue comes due; Infinity when none. */
+  private nextDue(ns: string, q: string): number {
+    let due = Infinity;
+    for (const k of this.delayed.getKeys({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER], limit: 1 })) due = Math.min(due, k[2] as number);
+    for (const k of this.leaseIdx.getKeys({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER], limit: 1 })) due = Math.min(due, k[2] as number);
+    return due;
+  }
+
+  /**
+   * Applies expiry to one queue before a read: when a lease or delayed message is due, one
+   * transaction releases it (and wakes long polls). Nothing due costs two index lookups and no write.
+   */
+  async expire(ns: string, q: string): Promise<number> {
+    if (this.nextDue(ns, q) > Date.now()) return 0;
+    const moved = await this.env.transaction(() => {
+      const meta = this.metaOf(ns, q);
+      const n = this.promote(ns, q, meta, Date.now());
+      if (n) this.meta.putSync([ns, q], meta);
+      return n;
+    });
+    if (moved) this.wake(ns, q);
+    return moved;
+  }
+
+  /** One background pass over every queue (queue.lease_sweep_interval_ms). Returns entries moved. */
+  async sweep(): Promise<number> {
+    if (this.sweeping || this.stopping) return 0;
+    this.sweeping = true;
+    let total = 0;
+    try {
+      // Keys first: no read cursor is held across the awaits below.
+      for (const [ns, q] of [...this.meta.getKeys({})]) {
+        if (this.stopping) break;
+        total += await this.expire(ns, q);
+      }
+    } finally {
+      this.sweeping = false;
+    }
+    return total;
   }
 
   /** A leased message goes back to ready (or delayed), or to the DLQ past max deliveries. */
@@ -170,10 +232,7 @@ export class QueueStore {
 
   /** Milliseconds until the next delayed message or lease comes due (capped). */
   private nextDueIn(ns: string, q: string): number {
-    let due = Infinity;
-    for (const k of this.delayed.getKeys({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER], limit: 1 })) due = Math.min(due, k[2] as number);
-    for (const k of this.leaseIdx.getKeys({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER], limit: 1 })) due = Math.min(due, k[2] as number);
-    return Math.max(1, Math.min(1000, due - Date.now()));
+    return Math.max(1, Math.min(1000, this.nextDue(ns, q) - Date.now()));
   }
 
   private waitFor(ns: string, q: string, ms: number, signal?: AbortSignal): Promise<void> {
@@ -209,10 +268,15 @@ export class QueueStore {
     return { done, notFound };
   }
 
-  /** Acks leased sequences; unknown or not-leased ones are reported, not ignored. */
+  /**
+   * Acks leased sequences; unknown or not-leased ones are reported, not ignored. A lease that
+   * ran out is expired first, so its sequence is not_found (it went back to the queue).
+   */
   async ack(ns: string, q: string, seqs: number[]): Promise<{ acked: number[]; not_found: number[] }> {
-    return this.env.transaction(() => {
+    let moved = 0;
+    const out = await this.env.transaction(() => {
       const meta = this.metaOf(ns, q);
+      moved = this.promote(ns, q, meta, Date.now());
       const r = this.endLeases(ns, q, seqs, meta, (seq) => {
         this.msgs.removeSync([ns, q, seq]);
         meta.total_acked++;
@@ -220,27 +284,33 @@ export class QueueStore {
       this.meta.putSync([ns, q], meta);
       return { acked: r.done, not_found: r.notFound };
     });
+    if (moved) this.wake(ns, q);
+    return out;
   }
 
-  /** Releases leased sequences now (or after `delayMs`). */
+  /** Releases leased sequences now (or after `delayMs`); expired leases are not_found, as for ack. */
   async nack(ns: string, q: string, seqs: number[], delayMs = 0): Promise<{ released: number[]; not_found: number[] }> {
+    let moved = 0;
     const out = await this.env.transaction(() => {
       const now = Date.now();
       const meta = this.metaOf(ns, q);
+      moved = this.promote(ns, q, meta, now);
       const r = this.endLeases(ns, q, seqs, meta, (seq) => this.release(ns, q, seq, meta, now, delayMs));
       this.meta.putSync([ns, q], meta);
       return { released: r.done, not_found: r.notFound };
     });
-    if (out.released.length) this.wake(ns, q);
+    if (out.released.length || moved) this.wake(ns, q);
     return out;
   }
 
-  stats(ns: string, q: string): QueueStats {
+  async stats(ns: string, q: string): Promise<QueueStats> {
+    await this.expire(ns, q);
     const m = this.metaOf(ns, q);
     return { name: q, ready_count: m.ready, leased_count: m.leased, delayed_count: m.delayed, dlq_count: m.dlq, total_enqueued: m.total_enqueued, total_acked: m.total_acked };
   }
 
-  listDlq(ns: string, q: string, limit: number): Array<{ seq: number; payload: string; priority: number; delivery_count: number; enqueued_at: number }> {
+  async listDlq(ns: string, q: string, limit: number): Promise<Array<{ seq: number; payload: string; priority: number; delivery_count: number; enqueued_at: number }>> {
+    await this.expire(ns, q); // an expired lease past max deliveries belongs in the list
     const out = [];
     for (const { value } of this.dlq.getRange({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER], limit })) {
       out.push({ seq: value.seq, payload: value.payload.toString('base64'), priority: value.priority, delivery_count: value.deliveries, enqueued_at: value.enqueued_at });
@@ -252,6 +322,7 @@ export class QueueStore {
   async redrive(ns: string, q: string, seqs?: number[]): Promise<{ redriven: number[] }> {
     const out = await this.env.transaction(() => {
       const meta = this.metaOf(ns, q);
+      this.promote(ns, q, meta, Date.now()); // expired leases past max deliveries are dead letters now
       const keys: Key[] = seqs ? seqs.map((s) => [ns, q, s] as Key) : [...this.dlq.getKeys({ start: [ns, q], end: [ns, q, Number.MAX_SAFE_INTEGER] })];
       const redriven: number[] = [];
       for (const k of keys) {
@@ -275,6 +346,7 @@ export class QueueStore {
   /** Ends every long poll now (they answer with what they have): called when draining. */
   interrupt(): void {
     this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const set of this.waiters.values()) for (const w of [...set]) w();
   }
 

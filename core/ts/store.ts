@@ -284,9 +284,16 @@ export class TsStore {
         // (lo, a) raw, [a, b) rollup buckets, [b, hi] raw; without rollups a = b = hi.
         scan(sk, lo, false, a, false, add);
         if (a < b) {
+          // A bucket that got a late point since it was folded is dirty until the next pass
+          // recomputes it: read it from raw points, so a bucket always equals its raw points.
+          // The dirty marks are written in the late point's own transaction, so this snapshot
+          // sees a mark exactly when it sees the point. Usually empty: one index lookup.
+          let dirty: Set<number> | undefined;
+          for (const key of this.roll.dirty.getKeys({ start: [ns, m, f, sk, res!, a], end: [ns, m, f, sk, res!, b] })) (dirty ??= new Set()).add(key[5]);
           for (const { key, value } of this.roll.rollups.getRange({ start: [ns, m, f, sk, res!, a], end: [ns, m, f, sk, res!, b] })) {
-            folder.bucket(windows, key[5], readBucket(value));
+            if (!dirty?.has(key[5])) folder.bucket(windows, key[5], readBucket(value));
           }
+          if (dirty) for (const start of dirty) scan(sk, start, true, start + res!, false, add);
         }
         scan(sk, b, true, hi, true, add);
       });

@@ -88,13 +88,13 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
   });
   server.add({
     method: 'get', path: `${base}/stats`, auth: 'api', tags: ['queue'],
-    summary: 'Queue statistics',
+    summary: 'Queue statistics (leases past their visibility timeout are expired first: never counted as leased)',
     params,
     responses: { 200: { description: 'stats', schema: { type: 'object', properties: { name: { type: 'string' }, ready_count: { type: 'integer' }, leased_count: { type: 'integer' }, delayed_count: { type: 'integer' }, dlq_count: { type: 'integer' }, total_enqueued: { type: 'integer' }, total_acked: { type: 'integer' } } } }, 404: err('no such namespace') },
-    handler(req: Req, res: Res) {
+    async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
       engine.requireNamespace(namespace, false);
-      res.json(200, queues.stats(namespace, queue));
+      res.json(200, await queues.stats(namespace, queue));
     },
   });
   server.add({
@@ -103,10 +103,10 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     params,
     query: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
     responses: { 200: { description: 'dead letters', schema: { type: 'object', properties: { messages: { type: 'array', items: message } } } } },
-    handler(req: Req, res: Res) {
+    async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
       engine.requireNamespace(namespace, false);
-      const list = queues.listDlq(namespace, queue, req.query.limit as number);
+      const list = await queues.listDlq(namespace, queue, req.query.limit as number);
       res.json(200, { messages: list.map((m) => ({ sequence: m.seq, payload: m.payload, priority: m.priority, delivery_count: m.delivery_count, enqueued_at: m.enqueued_at })) });
     },
   });

@@ -51,8 +51,10 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
   });
   let doc: string | undefined;
   server.add({
-    method: 'get', path: '/openapi.json', auth: 'public', tags: ['system'],
-    summary: 'This OpenAPI 3 document',
+    // Needs the key like every route but the two health probes (README, "Security defaults"):
+    // the data plane has no browser UI that would have to fetch it without one.
+    method: 'get', path: '/openapi.json', auth: 'api', tags: ['system'],
+    summary: 'This OpenAPI 3 document (needs the key when one is set)',
     responses: { 200: { description: 'OpenAPI 3.1 document' } },
     handler(_req: Req, res: Res) {
       doc ??= JSON.stringify(buildOpenApi(server.routes));

@@ -9,8 +9,11 @@
 //     {"type":"command_output","id","execution_id","data"} {"type":"command_status","id","execution_id","status","exit_code","final","execution"}
 // Backpressure: stream tails pause above HIGH_WATER buffered bytes and resume on drain; queue
 // pushes never exceed the credit the client granted; event feeds that cannot pause (kv, ts,
-// command output)
-// close the socket with 4008 "slow consumer" past MAX_BACKPRESSURE.
+// command output) close the socket with 4008 "slow consumer" when a frame would take the
+// buffered bytes past MAX_BACKPRESSURE. That limit is ours, checked before each send: uWS's own
+// maxBackpressure sits well above it, because uWS drops every send over its limit — the close
+// frame included — and the client then only ever sees 1006 (no close frame) once uWS times the
+// socket out.
 import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { NAMESPACE_RE, type Engine, type KvChange } from '../../core';
 import type { QueueStore } from '../../core/queue';
@@ -23,6 +26,8 @@ import type { Logger } from '../log';
 
 export const HIGH_WATER = 256 * 1024;
 export const MAX_BACKPRESSURE = 4 * 1024 * 1024;
+/** uWS's hard limit: room above ours for the frame that crosses it (sent when nothing is buffered) and the close frame. */
+const UWS_MAX_BACKPRESSURE = 4 * MAX_BACKPRESSURE;
 export const CLOSE_SLOW_CONSUMER = 4008;
 
 type Sub =
@@ -50,7 +55,7 @@ export class WsHub {
     const authEnabled = Boolean(d.keys.api || d.keys.master);
     d.http.app.ws<Conn>('/api/v1/ws', guardWs<Conn>(d.log, 'data-plane ws', {
       maxPayloadLength: 1 << 20,
-      maxBackpressure: MAX_BACKPRESSURE,
+      maxBackpressure: UWS_MAX_BACKPRESSURE,
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
@@ -78,14 +83,28 @@ export class WsHub {
 
   private send(c: Conn, obj: unknown): boolean {
     if (!c.open || !c.ws) return false;
-    // 0 = buffered (backpressure), 1 = sent, 2 = dropped (over maxBackpressure).
-    const r = c.ws.send(JSON.stringify(obj), false);
+    const frame = JSON.stringify(obj);
+    if (!this.fits(c, frame.length)) return false;
+    // 0 = buffered (backpressure), 1 = sent, 2 = dropped (over uWS's maxBackpressure).
+    const r = c.ws.send(frame, false);
     if (r === 2) { this.kick(c); return false; }
     return true;
   }
 
+  /**
+   * False (and the socket closed with 4008) when a frame of about `bytes` would take a consumer
+   * that is already behind past MAX_BACKPRESSURE. A frame sent with nothing buffered always goes.
+   */
+  private fits(c: Conn, bytes: number): boolean {
+    const buffered = c.ws!.getBufferedAmount();
+    if (buffered === 0 || buffered + bytes <= MAX_BACKPRESSURE) return true;
+    this.kick(c);
+    return false;
+  }
+
   private sendBinary(c: Conn, buf: Uint8Array): void {
     if (!c.open || !c.ws) return; // closed while the batch ran: its writes stand, the answer is dropped
+    if (!this.fits(c, buf.byteLength)) return;
     // Outside a uWS callback: cork so the frame goes out in one write.
     let status = 0;
     c.ws.cork(() => { status = c.ws!.send(buf, true); });
@@ -95,6 +114,8 @@ export class WsHub {
   private kick(c: Conn): void {
     if (!c.open || !c.ws) return;
     this.d.log.warn({ buffered: c.ws.getBufferedAmount() }, 'websocket consumer too slow: closing');
+    // The close frame is queued behind the unread data (below uWS's limit, so it is not dropped):
+    // a client that reads again gets everything sent so far, then 4008.
     c.ws.end(CLOSE_SLOW_CONSUMER, 'slow consumer: more than 4 MiB unread');
   }
 
