@@ -84,7 +84,11 @@ async function main(): Promise<void> {
   reload = () => {
     if (stopping) return;
     notify.send({ RELOADING: 1, MONOTONIC_USEC: String(monotonicUsec()), STATUS: 'reloading configuration' });
-    reloadConfig(running, cfg, args, log);
+    try {
+      reloadConfig(running, cfg, args, log);
+    } catch (err) {
+      log.error({ err }, 'reload failed; the daemon keeps running');
+    }
     notify.send({ READY: 1, STATUS: status() });
   };
 }
