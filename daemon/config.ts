@@ -18,6 +18,8 @@ export interface FieldSpec {
   max?: number;
   values?: readonly string[];
   secret?: boolean;
+  /** SIGHUP applies a new value to the running daemon (see Daemon.reload); others need a restart. */
+  reload?: true;
   doc: string;
 }
 
@@ -27,7 +29,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'api_port', kind: 'int', def: 44000, min: 0, max: 65535, env: 'OUTPOST_API_PORT', flag: '--api-port', doc: 'HTTP/WebSocket API port (0 = pick a free port)' },
   { key: 'api_key', kind: 'string', def: undefined, env: 'API_KEY', secret: true, doc: 'Bearer token for the data-plane API' },
   { key: 'master_key', kind: 'string', def: undefined, env: 'MASTER_KEY', secret: true, doc: 'Bearer token with every scope (data plane and administration)' },
-  { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', doc: 'pino log level' },
+  { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', reload: true, doc: 'pino log level' },
   { key: 'core.partitions', kind: 'int', def: 1, min: 1, max: 64, env: 'OUTPOST_PARTITIONS', flag: '--partitions', doc: 'LMDB partitions (fixed when the data dir is created)' },
   { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads of the pool (commit writes in batch/per-op mode; started on demand in main mode)' },
   { key: 'core.write_mode', kind: 'enum', def: 'main', values: ['main', 'batch', 'per-op', 'inline'], env: 'OUTPOST_WRITE_MODE', flag: '--write-mode', doc: 'write hot path: main (group commit through lmdb-js\'s native write thread, overlapping syncs; fastest measured), batch (group commit in pool workers), per-op (one pool task per write), inline (the main thread commits each group itself, blocking on fdatasync)' },
@@ -52,10 +54,10 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'ssh.idle_timeout_ms', kind: 'int', def: 900000, min: 0, max: 86_400_000, env: 'OUTPOST_SSH_IDLE_TIMEOUT_MS', doc: 'close an SSH connection with no traffic for this long (0 = never)' },
   { key: 'ssh.keepalive_interval_ms', kind: 'int', def: 15000, min: 0, max: 3_600_000, env: 'OUTPOST_SSH_KEEPALIVE_INTERVAL_MS', doc: 'SSH keep-alive probe interval (0 = off)' },
   { key: 'ssh.auth_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_SSH_AUTH_FAILURES_PER_MINUTE', doc: 'failed SSH authentications allowed per source address per minute before it is refused' },
-  { key: 'ssh.recording', kind: 'bool', def: true, env: 'OUTPOST_SSH_RECORDING', doc: 'record every SSH shell and exec as an asciicast v2 file' },
-  { key: 'ssh.recording_max_bytes', kind: 'int', def: 16 << 20, min: 1024, max: 4 * 1024 ** 3, env: 'OUTPOST_SSH_RECORDING_MAX_BYTES', doc: 'size cap of one recording; output past it is not recorded (the recording says so)' },
+  { key: 'ssh.recording', kind: 'bool', def: true, env: 'OUTPOST_SSH_RECORDING', reload: true, doc: 'record every SSH shell and exec as an asciicast v2 file' },
+  { key: 'ssh.recording_max_bytes', kind: 'int', def: 16 << 20, min: 1024, max: 4 * 1024 ** 3, env: 'OUTPOST_SSH_RECORDING_MAX_BYTES', reload: true, doc: 'size cap of one recording; output past it is not recorded (the recording says so)' },
   { key: 'ssh.audit_max_bytes', kind: 'int', def: 16 << 20, min: 0, max: 1024 ** 4, env: 'OUTPOST_SSH_AUDIT_MAX_BYTES', doc: 'rotate the SSH audit log (audit.log → audit.log.1 … .5) past this size; 0 = never (rotate it yourself)' },
-  { key: 'ssh.recordings_max_total_bytes', kind: 'int', def: 1024 ** 3, min: 1024, max: 1024 ** 4, env: 'OUTPOST_SSH_RECORDINGS_MAX_TOTAL_BYTES', doc: 'total size of kept recordings; the oldest are deleted past it' },
+  { key: 'ssh.recordings_max_total_bytes', kind: 'int', def: 1024 ** 3, min: 1024, max: 1024 ** 4, env: 'OUTPOST_SSH_RECORDINGS_MAX_TOTAL_BYTES', reload: true, doc: 'total size of kept recordings; the oldest are deleted past it' },
   { key: 'proxy.enabled', kind: 'bool', def: true, env: 'OUTPOST_PROXY_ENABLED', flag: '--proxy-enabled', doc: 'run the agent\'s HTTP and SOCKS5 proxies' },
   { key: 'proxy.http_port', kind: 'int', def: 44880, min: 0, max: 65535, env: 'OUTPOST_HTTP_PROXY_PORT', flag: '--http-proxy-port', doc: 'HTTP proxy port (CONNECT and absolute-URI requests; 0 = pick a free port)' },
   { key: 'proxy.socks5_port', kind: 'int', def: 44180, min: 0, max: 65535, env: 'OUTPOST_SOCKS5_PORT', flag: '--socks5-port', doc: 'SOCKS5 proxy port (0 = pick a free port)' },
@@ -65,9 +67,9 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'proxy.idle_timeout_ms', kind: 'int', def: 300000, min: 1000, max: 86_400_000, env: 'OUTPOST_PROXY_IDLE_TIMEOUT_MS', doc: 'close a proxy tunnel with no traffic either way for this long' },
   { key: 'proxy.allow_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_ALLOW_CIDRS', doc: 'comma-separated CIDRs allowed even though a built-in rule denies them (never the agent\'s own ports); applies to the proxies and ssh -L' },
   { key: 'proxy.deny_cidrs', kind: 'string', def: undefined, env: 'OUTPOST_PROXY_DENY_CIDRS', doc: 'comma-separated CIDRs denied in addition to the built-in rules; applies to the proxies and ssh -L' },
-  { key: 'commands.max_concurrent', kind: 'int', def: 4, min: 1, max: 1024, env: 'OUTPOST_COMMANDS_MAX_CONCURRENT', doc: 'commands running at once on this host; more wait in order' },
-  { key: 'commands.output_cap_bytes', kind: 'int', def: 1 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_COMMANDS_OUTPUT_CAP_BYTES', doc: 'output kept per command: the first and last halves of this many bytes, marked as truncated past it' },
-  { key: 'commands.kill_grace_ms', kind: 'int', def: 5000, min: 0, max: 600_000, env: 'OUTPOST_COMMANDS_KILL_GRACE_MS', doc: 'after SIGTERM on timeout or cancel, how long before SIGKILL' },
+  { key: 'commands.max_concurrent', kind: 'int', def: 4, min: 1, max: 1024, env: 'OUTPOST_COMMANDS_MAX_CONCURRENT', reload: true, doc: 'commands running at once on this host; more wait in order' },
+  { key: 'commands.output_cap_bytes', kind: 'int', def: 1 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_COMMANDS_OUTPUT_CAP_BYTES', reload: true, doc: 'output kept per command: the first and last halves of this many bytes, marked as truncated past it' },
+  { key: 'commands.kill_grace_ms', kind: 'int', def: 5000, min: 0, max: 600_000, env: 'OUTPOST_COMMANDS_KILL_GRACE_MS', reload: true, doc: 'after SIGTERM on timeout or cancel, how long before SIGKILL' },
   { key: 'commands.shell', kind: 'string', def: 'bash', env: 'OUTPOST_COMMANDS_SHELL', doc: 'shell that runs command_text' },
   { key: 'admin.enabled', kind: 'bool', def: false, env: 'OUTPOST_ADMIN', flag: '--admin', doc: 'also run the control plane (admin role); `npm start` turns it on (all-in-one: the local agent enrolls into it)' },
   { key: 'admin.port', kind: 'int', def: 4000, min: 0, max: 65535, env: 'OUTPOST_ADMIN_PORT', flag: '--admin-port', doc: 'control-plane API port (0 = pick a free port)' },
@@ -80,15 +82,15 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'admin.ssh_port', kind: 'int', def: 4022, min: 0, max: 65535, env: 'OUTPOST_ADMIN_SSH_PORT', flag: '--admin-ssh-port', doc: 'SSH jump endpoint of the admin (ssh -J); 0 = pick a free port' },
   { key: 'admin.ssh_authorized_keys', kind: 'string', def: undefined, env: 'OUTPOST_ADMIN_SSH_AUTHORIZED_KEYS', flag: '--admin-ssh-authorized-keys', doc: 'authorized_keys file of operators allowed to use the SSH jump (the jump is off without it)' },
   { key: 'admin.enroll_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_ADMIN_ENROLL_FAILURES_PER_MINUTE', doc: 'unknown enrollment keys allowed per source address per minute before the address gets 429 on the enrollment route' },
-  { key: 'admin.event_retention_days', kind: 'int', def: 30, min: 1, max: 3650, env: 'OUTPOST_ADMIN_EVENT_RETENTION_DAYS', doc: 'dispatched events, finished webhook deliveries (with their attempt log) and agent events older than this are deleted (checked hourly)' },
+  { key: 'admin.event_retention_days', kind: 'int', def: 30, min: 1, max: 3650, env: 'OUTPOST_ADMIN_EVENT_RETENTION_DAYS', reload: true, doc: 'dispatched events, finished webhook deliveries (with their attempt log) and agent events older than this are deleted (checked hourly)' },
   { key: 'admin.heartbeat_interval_ms', kind: 'int', def: 10000, min: 100, max: 3_600_000, env: 'OUTPOST_HEARTBEAT_INTERVAL_MS', doc: 'how often agents heartbeat over the tunnel; a node is unhealthy after 3 missed, offline when its tunnel is down' },
   { key: 'admin.webhook_allow_private_ips', kind: 'bool', def: false, env: 'WEBHOOK_ALLOW_PRIVATE_IPS', doc: 'let webhooks target loopback, RFC 1918, link-local addresses (metadata addresses stay denied)' },
   { key: 'admin.webhook_max_attempts', kind: 'int', def: 3, min: 1, max: 100, env: 'WEBHOOK_MAX_ATTEMPTS', doc: 'delivery attempts per webhook event before it is given up' },
   { key: 'agent.enrollment_key', kind: 'string', def: undefined, env: 'ENROLLMENT_KEY', secret: true, doc: 'enrollment key blob from an admin; the agent enrolls on start and then holds a tunnel to it' },
   { key: 'agent.name', kind: 'string', def: undefined, env: 'OUTPOST_NODE_NAME', flag: '--node-name', doc: 'node name reported at enrollment (default: the host name)' },
-  { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', doc: 'largest request body; bigger ones get 413' },
-  { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', doc: 'requests in progress before new ones get 429 overloaded' },
-  { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', doc: 'how long SIGTERM waits for in-flight requests' },
+  { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', reload: true, doc: 'largest request body; bigger ones get 413' },
+  { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', reload: true, doc: 'requests in progress before new ones get 429 overloaded' },
+  { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', reload: true, doc: 'how long SIGTERM waits for in-flight requests' },
 ];
 
 export interface Config {
@@ -147,6 +149,31 @@ function setPath(obj: Record<string, unknown>, key: string, v: unknown): void {
   let o = obj;
   for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
   o[parts[parts.length - 1]] = v;
+}
+
+/** The value of a dotted setting in a resolved Config. */
+export function getPath(cfg: Config, key: string): unknown {
+  let o: unknown = cfg;
+  for (const p of key.split('.')) o = o === undefined || o === null ? undefined : (o as Record<string, unknown>)[p];
+  return o;
+}
+
+/** Sets a dotted setting of a resolved Config in place (SIGHUP reload). */
+export function setConfigValue(cfg: Config, key: string, v: unknown): void {
+  setPath(cfg as unknown as Record<string, unknown>, key, v);
+}
+
+export interface ConfigChange { key: string; reloadable: boolean; secret: boolean; from: unknown; to: unknown }
+
+/** Settings whose value differs between two resolved configurations, in FIELDS order. */
+export function diffConfig(current: Config, next: Config): ConfigChange[] {
+  const out: ConfigChange[] = [];
+  for (const f of FIELDS) {
+    const from = getPath(current, f.key);
+    const to = getPath(next, f.key);
+    if (from !== to) out.push({ key: f.key, reloadable: f.reload === true, secret: f.secret === true, from, to });
+  }
+  return out;
 }
 
 function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<string, unknown> = Object.create(null)): Record<string, unknown> {
@@ -248,10 +275,10 @@ export function isLoopback(addr: string): boolean {
 }
 
 export function helpText(): string {
-  const lines = ['usage: outpostd [--config outpost.toml] [options]', '       outpostd [--config outpost.toml] [options] --wait-ready SECONDS   (exit 0 once that daemon answers /healthz)', '', 'Precedence: defaults < config file < environment < flags.', ''];
+  const lines = ['usage: outpostd [--config outpost.toml] [options]', '       outpostd [--config outpost.toml] [options] --wait-ready SECONDS   (exit 0 once that daemon answers /healthz)', '', 'Precedence: defaults < config file < environment < flags.', 'SIGHUP re-reads the config file and applies the settings marked (reloadable); the others need a restart.', ''];
   for (const f of FIELDS) {
     const names = [f.flag, f.env ? `$${f.env}` : undefined, `[${f.key}]`].filter(Boolean).join('  ');
-    lines.push(`  ${names}`, `      ${f.doc}${f.def !== undefined && !f.secret ? ` (default ${JSON.stringify(f.def)})` : ''}`);
+    lines.push(`  ${names}${f.reload ? '  (reloadable)' : ''}`, `      ${f.doc}${f.def !== undefined && !f.secret ? ` (default ${JSON.stringify(f.def)})` : ''}`);
   }
   return lines.join('\n');
 }

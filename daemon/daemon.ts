@@ -14,7 +14,7 @@ import type { ProxyService } from './agent/proxy';
 import type { SshUserStore } from './agent/ssh-users/store';
 import type { SshService } from './agent/ssh/server';
 import { loadNative, type NativeReport } from '../native';
-import type { Config } from './config';
+import { FIELDS, getPath, setConfigValue, type Config } from './config';
 import { HttpServer, prepareKeys } from './http';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
@@ -57,6 +57,11 @@ export interface Daemon {
   proxy: ProxyService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */
   close(): Promise<{ drained: boolean }>;
+  /**
+   * SIGHUP: takes the values of `keys` (settings marked reload: true in FIELDS) from `next`
+   * into the running configuration and the parts that copied them at startup.
+   */
+  reload(next: Config, keys: readonly string[]): void;
 }
 
 export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
@@ -91,10 +96,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms, sweepIntervalMs: cfg.queue.lease_sweep_interval_ms });
   // Command runner: executions a previous run left running are recorded as failed here.
-  const commands = await CommandService.open({
+  // The option objects stay referenced here: SIGHUP's reload() updates them in place.
+  const commandOpts = {
     file: path.join(cfg.data_dir, 'agent', 'commands.mdb'), nodeId: engine.nodeId, shell: cfg.commands.shell, runAs: cfg.ssh.run_as,
     maxConcurrent: cfg.commands.max_concurrent, outputCapBytes: cfg.commands.output_cap_bytes, killGraceMs: cfg.commands.kill_grace_ms, log,
-  });
+  };
+  const commands = await CommandService.open(commandOpts);
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
   const keys = prepareKeys(cfg.api_key, cfg.master_key);
@@ -196,6 +203,23 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     sshUsers: agent.sshUsers,
     denyPolicy: agent.denyPolicy,
     proxy: agent.proxy,
+    reload(next, keys) {
+      for (const key of keys) {
+        const f = FIELDS.find((x) => x.key === key);
+        if (!f?.reload) throw new Error(`${key} is not reloadable`);
+        setConfigValue(cfg, key, getPath(next, key));
+        cfg.sources[key] = next.sources[key];
+      }
+      // Parts that read cfg when they act (drain timeout, event retention) see the new values
+      // already; these copied theirs at startup.
+      log.level = cfg.log_level;
+      http.setLimits({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests });
+      admin?.http.setLimits({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests });
+      commandOpts.maxConcurrent = cfg.commands.max_concurrent;
+      commandOpts.outputCapBytes = cfg.commands.output_cap_bytes;
+      commandOpts.killGraceMs = cfg.commands.kill_grace_ms;
+      Object.assign(agent.recordings.opts, { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
+    },
     close() {
       closing ??= (async () => {
         log.info({ inflight: http.inflight }, 'draining');

@@ -4,5 +4,12 @@ import pino from 'pino';
 export type Logger = pino.Logger;
 
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { svc: 'outpostd', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+  // Synchronous writes to fd 1, on purpose. pino's default asynchronous destination flushes
+  // at process exit with sonic-boom's flushSync, which retries a failed write forever (it
+  // sleeps and loops on any error but EAGAIN it is told to give up on): with stdout a closed
+  // pipe (EPIPE), `process.exit()` after the SIGTERM drain never returned. A synchronous
+  // destination has no exit hook; its first EPIPE turns logging off (pino's broken-pipe filter)
+  // and shutdown goes on. Log lines are few (no per-request logging), so one write(2) per line
+  // costs nothing measurable, and a line is on its way to journald before a crash.
+  return pino({ level, base: { svc: 'outpostd', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 1, sync: true }));
 }

@@ -88,6 +88,8 @@ ETC="$ROOT/etc/outpost"
 STATE="$ROOT/var/lib/outpost"
 UNIT_DIR="$ROOT/etc/systemd/system"
 UNIT="$UNIT_DIR/$UNIT_NAME"
+DROPIN_DIR="$UNIT_DIR/$UNIT_NAME.d"
+SYSCTL_FILE="$ROOT/etc/sysctl.d/60-outpost-reserved-ports.conf"
 CLI_LINK="$ROOT/usr/local/bin/outpost"
 
 # systemctl/useradd only act on the real system: never with --root.
@@ -134,6 +136,9 @@ if [ "$UNINSTALL" = 1 ]; then
     sysrun systemctl disable --now "$UNIT_NAME"
   fi
   if [ -e "$UNIT" ]; then run rm -f "$UNIT"; fi
+  if [ -e "$DROPIN_DIR/notify-fd.conf" ]; then run rm -f "$DROPIN_DIR/notify-fd.conf"; fi
+  # The reservation stays in the running kernel until the next boot.
+  if [ -e "$SYSCTL_FILE" ]; then run rm -f "$SYSCTL_FILE"; fi
   sysrun systemctl daemon-reload
   if [ -L "$CLI_LINK" ] && [ "$(readlink "$CLI_LINK")" = "$PREFIX/dist/daemon/cli/outpost.js" ]; then run rm -f "$CLI_LINK"; fi
   if [ -d "$DEST" ]; then
@@ -203,7 +208,8 @@ else
     case "$(basename "$d")" in test|bench) continue ;; esac
     cp -R "$d" "$NEW/dist/"
   done
-  cp "$SRC/systemd/outpostd.service" "$SRC/systemd/install.sh" "$SRC/systemd/hardened.conf" "$NEW/systemd/"
+  cp "$SRC/systemd/outpostd.service" "$SRC/systemd/install.sh" "$SRC/systemd/hardened.conf" \
+     "$SRC/systemd/notify-fd.conf" "$SRC/systemd/60-outpost-reserved-ports.conf" "$NEW/systemd/"
   # Protobuf schemas are read at run time from the source tree's layout (daemon/**/*.proto).
   (cd "$SRC" && find daemon -name '*.proto') | while read -r f; do
     mkdir -p "$NEW/$(dirname "$f")" && cp "$SRC/$f" "$NEW/$f"
@@ -283,6 +289,40 @@ else
   grep -q "^ExecStart=$NODE_BIN --initial-old-space-size=64 $PREFIX/dist/daemon/main.js " "$tmp" || { rm -f "$tmp"; die "could not set ExecStart in the unit"; }
   chmod 0644 "$tmp"
   mv "$tmp" "$UNIT"
+fi
+
+# systemd >= 253 hands the notify socket to the daemon (OpenFile=); older ones do not know the
+# setting, and the daemon falls back to the systemd-notify helper there.
+SYSTEMD_VERSION=0
+if [ "$HAVE_SYSTEMD" = 1 ]; then
+  SYSTEMD_VERSION="$(systemctl --version 2>/dev/null | sed -n '1s/^systemd \([0-9]*\).*/\1/p')"
+  SYSTEMD_VERSION="${SYSTEMD_VERSION:-0}"
+fi
+if [ "$SYSTEMD_VERSION" -ge 253 ]; then
+  run mkdir -p "$DROPIN_DIR"
+  run install -m 0644 "$SRC/systemd/notify-fd.conf" "$DROPIN_DIR/notify-fd.conf"
+else
+  log "not installing $DROPIN_DIR/notify-fd.conf (needs systemd >= 253; the daemon uses systemd-notify)"
+fi
+
+# --- reserved ports -------------------------------------------------------------------------
+# The default ports lie in the kernel's ephemeral range: reserve them so that no outgoing
+# connection takes one (see 60-outpost-reserved-ports.conf). An existing file is kept: an
+# operator may have merged other reserved ports into it.
+if [ -e "$SYSCTL_FILE" ]; then
+  log "keeping existing $SYSCTL_FILE"
+else
+  run mkdir -p "$(dirname "$SYSCTL_FILE")"
+  run install -m 0644 "$SRC/systemd/60-outpost-reserved-ports.conf" "$SYSCTL_FILE"
+  [ "$DRY_RUN" = 1 ] || log "installed $SYSCTL_FILE"
+fi
+if [ -z "$ROOT" ] && [ "$DRY_RUN" = 0 ]; then
+  # Not fatal: in a container /proc/sys is often read-only; the file applies at the next boot.
+  sysctl -p "$SYSCTL_FILE" >/dev/null || echo "install.sh: warning: sysctl -p $SYSCTL_FILE failed; the ports are reserved from the next boot" >&2
+elif [ -z "$ROOT" ]; then
+  run sysctl -p "$SYSCTL_FILE"
+else
+  printf '[skipped: --root staging] sysctl -p %q\n' "/etc/sysctl.d/$(basename "$SYSCTL_FILE")"
 fi
 
 # --- start --------------------------------------------------------------------------------

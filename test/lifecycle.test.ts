@@ -1,9 +1,13 @@
 // Startup states, SIGTERM drain (in-flight writes finish, new requests get 503, exit 0),
-// restart with a different partition count, and the native backend report.
+// restart with a different partition count, the native backend report, SIGHUP reload, a
+// closed stdout at shutdown and a second SIGTERM.
 import t from 'tap';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { Pool, request } from 'undici';
-import { b64, runDaemon, spawnDaemon, tempDir } from './helpers/daemon';
+import { b64, ROOT, runDaemon, spawnDaemon, tempDir } from './helpers/daemon';
+import { until } from './helpers/wait';
 
 t.test('SIGTERM drains in-flight writes and exits 0', async (t) => {
   const dataDir = tempDir(t);
@@ -103,4 +107,76 @@ t.test('--wait-ready: the readiness check systemd runs', async (t) => {
   t.match(ready.stdout, /ready at http:\/\/127\.0\.0\.1/);
   d.proc.kill('SIGTERM');
   t.equal((await d.exited).code, 0);
+});
+
+t.test('SIGHUP reloads the config file: reloadable settings applied, the others reported, an invalid file changes nothing', async (t) => {
+  t.setTimeout(60_000);
+  const dir = tempDir(t);
+  const conf = path.join(dir, 'outpost.toml');
+  fs.writeFileSync(conf, 'log_level = "info"\n');
+  const d = await spawnDaemon(t, ['--config', conf, '--data-dir', path.join(dir, 'data')]);
+  const put = async () => {
+    const r = await request(`${d.url}/api/v1/kv/reload/big`, { method: 'PUT', body: JSON.stringify({ value: b64('x'.repeat(3000)) }), headers: { 'content-type': 'application/json' } });
+    await r.body.dump();
+    return r.statusCode;
+  };
+  t.equal(await put(), 200, 'a 4 KB body is accepted with the default http.max_body_bytes');
+  t.notMatch(d.stdout(), /"level":20/, 'no debug lines at log_level info');
+
+  fs.writeFileSync(conf, 'log_level = "debug"\n[http]\nmax_body_bytes = 1024\n[core]\nworkers = 3\n');
+  d.proc.kill('SIGHUP');
+  const line = await until('the reload log line', () => d.stdout().split('\n').find((l) => l.includes('"msg":"configuration reloaded')), 20_000);
+  const rec = JSON.parse(line) as { applied: Array<{ key: string; from: unknown; to: unknown }>; needs_restart: Array<{ key: string }> };
+  t.same(rec.applied, [{ key: 'log_level', from: 'info', to: 'debug' }, { key: 'http.max_body_bytes', from: 2 << 20, to: 1024 }], 'says what it applied');
+  t.same(rec.needs_restart.map((c) => c.key), ['core.workers'], 'and what needs a restart');
+  await until('a debug line', () => /"level":20/.test(d.stdout()), 20_000);
+  t.equal((await request(`${d.url}/healthz`)).statusCode, 200, 'still serving');
+  t.equal(await put(), 413, 'the new http.max_body_bytes applies');
+
+  fs.writeFileSync(conf, 'log_level = \n');
+  d.proc.kill('SIGHUP');
+  await until('the reload error', () => d.stdout().includes('reload failed: the configuration is invalid; keeping the running one'), 20_000);
+  t.equal(await put(), 413, 'an invalid file leaves the running configuration as it was');
+  t.equal(d.proc.exitCode, null, 'and the daemon running');
+  d.proc.kill('SIGTERM');
+  t.equal((await d.exited).code, 0);
+});
+
+t.test('a closed stdout does not block shutdown', async (t) => {
+  t.setTimeout(60_000);
+  const d = await spawnDaemon(t, ['--data-dir', tempDir(t)], { OUTPOST_HTTP_DRAIN_TIMEOUT_MS: '2000' });
+  d.proc.stdout!.destroy(); // the reader of the log pipe goes away: every log write now fails with EPIPE
+  t.equal((await request(`${d.url}/healthz`)).statusCode, 200, 'serving without anyone reading the logs');
+  d.proc.kill('SIGTERM');
+  const exit = await Promise.race([d.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref())]);
+  t.same(exit, { code: 0, signal: null }, 'drains and exits 0 (well within 20 s for a 2 s drain timeout)');
+});
+
+t.test('a second SIGTERM while draining exits at once', async (t) => {
+  t.setTimeout(60_000);
+  // A drain that would take ten minutes: an upload that stalls half-way holds it.
+  const d = await spawnDaemon(t, ['--data-dir', tempDir(t)], { OUTPOST_HTTP_DRAIN_TIMEOUT_MS: '600000' });
+  const sock = net.connect(d.port, '127.0.0.1');
+  t.teardown(() => sock.destroy());
+  sock.on('error', () => undefined);
+  sock.write('PUT /api/v1/kv/slow/k HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"value":');
+  await until('the stalled upload in flight', async () => {
+    const m = await (await request(`${d.url}/metrics`)).body.text();
+    return Number(/^outpost_http_requests_inflight(?:\{[^}]*\})? (\d+)/m.exec(m)?.[1]) >= 2; // it and this scrape
+  }, 20_000);
+  d.proc.kill('SIGTERM');
+  await until('draining', () => /"msg":"draining"/.test(d.stdout()), 20_000);
+  t.equal(d.proc.exitCode, null, 'the first SIGTERM waits for the upload');
+  d.proc.kill('SIGTERM');
+  const exit = await Promise.race([d.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref())]);
+  t.same(exit, { code: 1, signal: null }, 'the second one exits now, non-zero');
+  t.match(d.stderr(), /second SIGTERM while draining: exiting now/, 'and says so on stderr');
+});
+
+t.test('the README names exactly the reloadable settings', async (t) => {
+  const { FIELDS } = await import('../daemon/config');
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const para = /\*\*Reloading\.\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
+  const named = new Set([...para.matchAll(/`([a-z_]+(?:\.[a-z_0-9]+)?)`/g)].map((m) => m[1]).filter((k) => FIELDS.some((f) => f.key === k)));
+  t.same([...named].sort(), FIELDS.filter((f) => f.reload).map((f) => f.key).sort());
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { parse as parseToml } from 'smol-toml';
-import { loadConfig } from '../daemon/config';
+import { FIELDS, loadConfig } from '../daemon/config';
 import { ROOT, tempDir } from './helpers/daemon';
 
 const INSTALL = path.join(ROOT, 'systemd', 'install.sh');
@@ -57,6 +57,7 @@ t.test('install.sh --root stages a runnable install', async (t) => {
   let r = await sh('bash', [INSTALL, '--root', root, '--node', process.execPath]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, /\[skipped: --root staging\] systemctl enable outpostd\.service/, 'says what it would run');
+  t.match(r.out, /\[skipped: --root staging\] sysctl -p \/etc\/sysctl\.d\/60-outpost-reserved-ports\.conf/, 'says it would apply the port reservation');
 
   t.test('files and modes', async (t) => {
     t.ok(fs.existsSync(path.join(prefix, 'dist', 'daemon', 'main.js')));
@@ -91,12 +92,14 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     t.same(execStart, [`${process.execPath} --initial-old-space-size=64 /opt/outpost/dist/daemon/main.js --config /etc/outpost/outpost.toml`], 'node found at install time, its heap flag, the installed main.js');
     t.ok(fs.existsSync(path.join(root, execStart[0].split(' ')[2])), 'ExecStart main.js exists in the staged tree');
     const want: Record<string, string> = {
-      Type: 'exec', Restart: 'on-failure', User: 'root', Group: 'root',
+      Type: 'notify', NotifyAccess: 'main', WatchdogSec: '30s', ExecReload: '/bin/kill -HUP $MAINPID',
+      Restart: 'on-failure', User: 'root', Group: 'root',
       StateDirectory: 'outpost', StateDirectoryMode: '0700', ConfigurationDirectory: 'outpost', EnvironmentFile: '-/etc/outpost/outpostd.env',
       KillSignal: 'SIGTERM', ProtectKernelModules: 'yes', ProtectKernelLogs: 'yes', LockPersonality: 'yes', SystemCallArchitectures: 'native',
       UMask: '0022',
     };
     for (const [k, v] of Object.entries(want)) t.same(svc.get(k), [v], k);
+    t.notOk(svc.has('ExecStartPost'), 'readiness comes from READY=1, not a polling ExecStartPost');
     const caps = svc.get('CapabilityBoundingSet')?.[0] ?? '';
     t.match(caps, /^~/, 'capabilities: all but a deny list');
     for (const c of ['CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_BPF']) t.match(caps, c, `${c} dropped`);
@@ -109,7 +112,9 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     const strict: Record<string, string> = {
       User: 'outpost', Group: 'outpost', NoNewPrivileges: 'yes', ProtectSystem: 'strict', ReadWritePaths: '/var/lib/outpost',
       ProtectHome: 'yes', PrivateTmp: 'yes', PrivateDevices: 'yes', ProtectKernelTunables: 'yes', RestrictSUIDSGID: 'yes',
-      RestrictNamespaces: 'yes', UMask: '0077', CapabilityBoundingSet: '',
+      RestrictNamespaces: 'yes', UMask: '0077', CapabilityBoundingSet: '', AmbientCapabilities: '',
+      // No CAP_SYS_ADMIN: the systemd-notify fallback's messages carry its own PID.
+      NotifyAccess: 'all',
     };
     for (const [k, v] of Object.entries(strict)) t.same(hardened.get(k), [v], `hardened.conf ${k}`);
     t.match(hardened.get('Environment')?.[0] ?? '', /OUTPOST_SSH_ENABLED=false/, 'hardened.conf turns the SSH server off');
@@ -128,6 +133,55 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     } else {
       t.pass('systemd-analyze not installed: checked the unit as INI above instead');
     }
+  });
+
+  t.test('the default ports are reserved out of the ephemeral range', async (t) => {
+    // From the config table, so that a new or moved default port cannot be forgotten here.
+    const [lo, hi] = [32768, 60999]; // Linux's default net.ipv4.ip_local_port_range
+    const portFields = FIELDS.filter((f) => f.kind === 'int' && /(^|[._])port$/.test(f.key));
+    t.ok(portFields.length >= 6, `found the port settings: ${portFields.map((f) => f.key).join(', ')}`);
+    const inRange = portFields.map((f) => f.def as number).filter((p) => p >= lo && p <= hi).sort((a, b) => a - b);
+    t.same(inRange, [42222, 44000, 44180, 44880], 'the defaults inside the ephemeral range');
+    const shipped = fs.readFileSync(path.join(ROOT, 'systemd', '60-outpost-reserved-ports.conf'), 'utf8');
+    const lines = shipped.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+    t.equal(lines.length, 1, 'one setting');
+    const m = /^net\.ipv4\.ip_local_reserved_ports\s*=\s*([\d,\s-]+)$/.exec(lines[0]);
+    t.ok(m, `sysctl syntax: ${lines[0]}`);
+    const reserved = m![1].split(',').map((x) => Number(x.trim())).sort((a, b) => a - b);
+    t.same(reserved, inRange, 'reserves exactly the default ports inside the range');
+    const installed = path.join(root, 'etc', 'sysctl.d', '60-outpost-reserved-ports.conf');
+    t.equal(fs.readFileSync(installed, 'utf8'), shipped, 'install.sh installed the drop-in to /etc/sysctl.d');
+    t.equal(mode(installed), 0o644);
+    t.ok(fs.existsSync(path.join(prefix, 'systemd', '60-outpost-reserved-ports.conf')), 'and ships it with the code');
+    t.ok(fs.existsSync(path.join(prefix, 'systemd', 'notify-fd.conf')), 'the systemd >= 253 notify drop-in ships too');
+    const sysctl = which('sysctl') ?? (fs.existsSync('/usr/sbin/sysctl') ? '/usr/sbin/sysctl' : fs.existsSync('/sbin/sysctl') ? '/sbin/sysctl' : undefined);
+    if (sysctl) {
+      // --dry-run-like check that sysctl parses the file: read the current value under the same key.
+      const r = await sh(sysctl, ['-n', 'net.ipv4.ip_local_reserved_ports']);
+      t.equal(r.code, 0, `the kernel knows net.ipv4.ip_local_reserved_ports: ${r.err}`);
+    }
+  });
+
+  t.test('systemd-analyze security: the README reports the exposure of both profiles', async (t) => {
+    const analyze = which('systemd-analyze');
+    if (!analyze) { t.pass('systemd-analyze not installed'); return; }
+    const version = /systemd (\d+)/.exec((await sh(analyze, ['--version'])).out)?.[1];
+    if (version !== '252') { t.pass(`systemd ${version}: the README's figures are for systemd 252`); return; }
+    const sroot = tempDir(t, 'outpost-sa-');
+    const unitDir = path.join(sroot, 'etc', 'systemd', 'system');
+    fs.mkdirSync(path.join(unitDir, 'outpostd.service.d'), { recursive: true });
+    fs.copyFileSync(unitPath, path.join(unitDir, 'outpostd.service'));
+    const score = async () => {
+      const r = await sh(analyze, ['security', '--offline=yes', `--root=${sroot}`, 'outpostd.service'], 60_000);
+      return /Overall exposure level for outpostd\.service: (\d+\.\d)/.exec(r.out + r.err)?.[1];
+    };
+    const plain = await score();
+    fs.copyFileSync(path.join(prefix, 'systemd', 'hardened.conf'), path.join(unitDir, 'outpostd.service.d', 'hardened.conf'));
+    const hardened = await score();
+    t.ok(plain && hardened, `scores: default ${plain}, hardened ${hardened}`);
+    const readme = fs.readFileSync(path.join(ROOT, 'systemd', 'README.md'), 'utf8');
+    t.match(readme, `default profile (\`outpostd.service\`): **${plain}**`, 'systemd/README.md states the default score');
+    t.match(readme, `hardened profile (\`+ hardened.conf\`): **${hardened}**`, 'systemd/README.md states the hardened score');
   });
 
   t.test('the staged copy runs on its own', async (t) => {
@@ -202,6 +256,7 @@ t.test('install.sh --root stages a runnable install', async (t) => {
     t.notOk(fs.existsSync(unitPath), 'unit removed');
     t.notOk(fs.existsSync(prefix), 'prefix removed');
     t.notOk(fs.existsSync(path.join(root, 'usr', 'local', 'bin', 'outpost')), 'CLI link removed');
+    t.notOk(fs.existsSync(path.join(root, 'etc', 'sysctl.d', '60-outpost-reserved-ports.conf')), 'port reservation removed');
     t.ok(fs.existsSync(envFile), '/etc/outpost kept');
     u = await sh('bash', [INSTALL, '--root', root, '--uninstall', '--purge']);
     t.equal(u.code, 0, u.err);

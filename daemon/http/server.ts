@@ -107,6 +107,12 @@ export class HttpServer implements ResponseHost {
 
   get draining(): boolean { return this.state === 'draining'; }
 
+  /** SIGHUP reload of http.max_body_bytes / http.max_inflight_requests: applies to the next request. */
+  setLimits(l: { maxBodyBytes: number; maxInflight: number }): void {
+    this.opts.maxBodyBytes = l.maxBodyBytes;
+    this.opts.maxInflight = l.maxInflight;
+  }
+
   requestFinished(): void {
     this.inflight--;
     if (this.inflight === 0 && this.drainWaiters.length) for (const w of this.drainWaiters.splice(0)) w();
