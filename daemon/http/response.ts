@@ -6,7 +6,7 @@ import type { Envelope } from './server';
 
 export interface ResponseHost {
   /** Called exactly once per request, on completion or abort. */
-  requestFinished(): void;
+  requestFinished(res: Res): void;
   readonly draining: boolean;
   onRouteError(err: unknown, status: number): void;
 }
@@ -25,6 +25,10 @@ export class Res {
   private envelope?: Envelope;
   /** Set by frame(): sent as x-request-id on every answer. */
   requestId?: string;
+  /** For the request-duration histogram: the route's slot, the start (performance.now()) and the status sent (0 = aborted). */
+  slot = 0;
+  startedAt = 0;
+  status = 0;
 
   constructor(
     private readonly r: HttpResponse,
@@ -52,7 +56,7 @@ export class Res {
     if (!this.done || this.streaming) {
       this.done = true;
       this.streaming = false;
-      this.host.requestFinished();
+      this.host.requestFinished(this);
     }
   }
 
@@ -60,10 +64,11 @@ export class Res {
   send(status: number, body: string | Uint8Array, contentType = 'application/json', headers?: Record<string, string>, close = false): boolean {
     if (this.done) return false;
     this.done = true;
+    this.status = status;
     const closeConn = close || this.host.draining;
     if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
     else this.r.cork(() => this.write(status, body, contentType, headers, closeConn));
-    if (!this.streaming) this.host.requestFinished();
+    if (!this.streaming) this.host.requestFinished(this);
     return true;
   }
 
@@ -112,7 +117,7 @@ export class Res {
       const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
       if (fin) {
         this.streaming = false;
-        this.host.requestFinished();
+        this.host.requestFinished(this);
       }
       return ok;
     });

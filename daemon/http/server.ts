@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import { Res, type ResponseHost } from './response';
 import { compile, type JsonSchema, type Validator } from './validate';
 import { checkBearer, type AuthKeys, type Scope } from './auth';
+import { HttpMetrics } from '../prom/http';
 
 export type Method = 'get' | 'put' | 'post' | 'delete' | 'patch';
 
@@ -28,6 +29,7 @@ export interface Req {
 export interface RouteSpec {
   method: Method;
   path: string; // uWS pattern, e.g. /api/v1/kv/:namespace/:key
+  /** 'metrics': the metrics routes, also open to METRICS_KEY (which no other route accepts). */
   auth: 'public' | Scope;
   summary: string;
   tags: string[];
@@ -48,6 +50,8 @@ export interface RouteSpec {
 
 interface CompiledRoute {
   spec: RouteSpec;
+  /** Its request-duration histogram storage (HttpMetrics slot). */
+  slot: number;
   paramNames: string[];
   headers: string[];
   params?: Validator;
@@ -86,6 +90,8 @@ export class HttpServer implements ResponseHost {
   inflight = 0;
   requestsTotal = 0;
   readonly statusCounts = new Map<number, number>();
+  /** Request duration histograms by route pattern, method and status class (/metrics). */
+  readonly httpMetrics = new HttpMetrics();
   private listenSocket?: us_listen_socket;
   private drainWaiters: Array<() => void> = [];
   private readonly authEnabled: boolean;
@@ -98,7 +104,8 @@ export class HttpServer implements ResponseHost {
 
   get draining(): boolean { return this.state === 'draining'; }
 
-  requestFinished(): void {
+  requestFinished(res: Res): void {
+    this.httpMetrics.observe(res.slot, res.status, res.startedAt);
     this.inflight--;
     if (this.inflight === 0 && this.drainWaiters.length) for (const w of this.drainWaiters.splice(0)) w();
   }
@@ -111,6 +118,7 @@ export class HttpServer implements ResponseHost {
     const paramNames = [...spec.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
     const route: CompiledRoute = {
       spec,
+      slot: this.httpMetrics.slot(spec.path, spec.method),
       paramNames,
       headers: [...new Set([...(spec.headers ?? []), ...(spec.body || spec.rawBody ? ['content-length', 'content-type'] : [])])],
       params: spec.params ? compile('params', spec.params) : undefined,
@@ -136,11 +144,13 @@ export class HttpServer implements ResponseHost {
   private reject(ures: HttpResponse, err: HttpError, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    this.newRes(ures, ureq).error(err);
+    this.newRes(ures, ureq, this.httpMetrics.unmatchedSlot(ureq.getMethod())).error(err);
   }
 
-  private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
+  private newRes(ures: HttpResponse, ureq: HttpRequest, slot: number): Res {
     const res = new Res(ures, this);
+    res.slot = slot;
+    res.startedAt = performance.now();
     const env = this.opts.envelope;
     if (env) res.frame(env, env.requestId(ureq.getHeader('x-request-id')));
     return res;
@@ -149,7 +159,7 @@ export class HttpServer implements ResponseHost {
   private dispatch(route: CompiledRoute, ures: HttpResponse, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    const res = this.newRes(ures, ureq);
+    const res = this.newRes(ures, ureq, route.slot);
     const spec = route.spec;
     if (this.state !== 'ready' && !spec.always) {
       res.error(new HttpError('unavailable', this.state === 'starting' ? 'the node is starting' : 'the node is shutting down'), true);
@@ -166,6 +176,7 @@ export class HttpServer implements ResponseHost {
         scope = checkBearer(this.opts.keys, ureq.getHeader('authorization'));
         if (scope === 'none') throw new HttpError('unauthorized', 'missing or invalid bearer token', { header: 'authorization' });
         if (spec.auth === 'master' && scope !== 'master') throw new HttpError('forbidden', 'this route needs the MASTER_KEY', { scope: 'master' });
+        if (scope === 'metrics' && spec.auth !== 'metrics') throw new HttpError('forbidden', 'the METRICS_KEY only opens the metrics routes', { scope: spec.auth });
       }
       // Everything uWS hands us is only valid during this call: copy it now.
       let params: Record<string, string> = EMPTY;
