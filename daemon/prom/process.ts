@@ -23,6 +23,8 @@ class ProcessCollector {
   private timer?: NodeJS.Timeout;
   private histogram?: IntervalHistogram;
   private lastLag?: Lag;
+  /** Before the first window closes: the running figures, recomputed at most once a second (stddev walks the whole histogram). */
+  private early?: { at: number; lag?: Lag };
   private fds?: number;
   private maxFds?: number;
   private sampling = false;
@@ -46,6 +48,7 @@ class ProcessCollector {
     this.histogram?.disable();
     this.histogram = undefined;
     this.lastLag = undefined;
+    this.early = undefined;
   }
 
   private sample(): void {
@@ -81,7 +84,11 @@ class ProcessCollector {
     p.gauge('nodejs_heap_size_total_bytes', 'V8 heap allocated on the main thread, bytes', [[undefined, mem.heapTotal]]);
     p.gauge('nodejs_external_memory_bytes', 'C++ memory bound to JS objects (includes array buffers), bytes', [[undefined, mem.external]]);
     p.gauge('nodejs_array_buffers_bytes', 'memory of Buffers and ArrayBuffers, bytes', [[undefined, mem.arrayBuffers]]);
-    const lag = this.lastLag ?? (this.histogram ? lagOf(this.histogram) : undefined);
+    let lag = this.lastLag;
+    if (!lag && this.histogram) {
+      if (!this.early || Date.now() - this.early.at > 1000) this.early = { at: Date.now(), lag: lagOf(this.histogram) };
+      lag = this.early.lag;
+    }
     if (lag) {
       const w = `over the last ${WINDOW_MS / 1000} s window (perf_hooks.monitorEventLoopDelay, 10 ms resolution), seconds`;
       p.gauge('nodejs_eventloop_lag_min_seconds', `smallest event-loop delay ${w}`, [[undefined, lag.min]]);
