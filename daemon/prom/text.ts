@@ -7,12 +7,18 @@ export type Labels = Record<string, string>;
 export type Sample = [Labels | undefined, number | null | undefined];
 export type FamilyType = 'counter' | 'gauge';
 
+// Each escaper tests first: almost every name and value needs nothing, and a test is cheaper than
+// the replace chain (a scrape writes a few hundred of them).
+const LABEL_SPECIAL = /[\\"\n]/;
+const HELP_SPECIAL = /[\\\n]/;
+const VALID_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
 /** Label value escaping: backslash, double quote and line feed. */
-export const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export const escapeLabel = (v: string): string => (LABEL_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
 /** HELP text escaping: backslash and line feed. */
-export const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+export const escapeHelp = (v: string): string => (HELP_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : v);
 /** A valid metric / label name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
-export const promName = (v: string): string => v.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([^a-zA-Z_:])/, '_$1');
+export const promName = (v: string): string => (VALID_NAME.test(v) ? v : v.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([^a-zA-Z_:])/, '_$1'));
 
 export const fmt = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
 
