@@ -2,11 +2,13 @@
 // duplicate series, consistent histograms), the request-duration histogram counting a request
 // made here with its route pattern, method and status class, the build/process families, host
 // network and filesystem families, the admin's fleet gauges following a node's status, and the
-// metrics-only token: accepted on /metrics, refused on data and admin routes and the WebSocket.
+// metrics-only token: accepted on /metrics, refused on data and admin routes and the WebSocket;
+// and the /proc parsers behind the host families, on fixed file texts.
 import http from 'node:http';
 import t from 'tap';
 import { request } from 'undici';
 import { iso, newId } from '../daemon/admin/store/util';
+import { busyRatio, parseDiskstats, parseMountinfo, parseNetDev, parseProcStat } from '../daemon/agent/metrics/procfs';
 import { addNode } from './helpers/admin-ssh';
 import { startInProc } from './helpers/daemon';
 import { find, parseExposition, type Exposition } from './helpers/prom';
@@ -153,4 +155,44 @@ t.test('admin /metrics: fleet gauges follow a node, admin request histogram, met
   t.equal((await get(`${base}/api/v1/admins/me/metrics`, bearer(METRICS))).status, 403, 'and on the JSON admin metrics');
   t.equal((await get(`${base}/metrics`)).status, 401, 'no token: 401');
   t.equal((await get(`${base}/metrics`, bearer(MASTER))).status, 200, 'MASTER_KEY opens it too');
+});
+
+t.test('/proc parsers: mountinfo escapes and pseudo filesystems, whole disks only, every interface', async (t) => {
+  const mounts = parseMountinfo([
+    '26 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+    '21 26 0:20 / /proc rw,relatime - proc proc rw',
+    '30 26 0:25 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw',
+    '40 26 0:30 / /dev/shm rw - tmpfs tmpfs rw',
+    '41 26 0:31 / /mnt/my\\040data rw - xfs /dev/sdb1 rw',
+    '42 26 0:32 / /run rw - tmpfs tmpfs rw',
+    '43 26 0:33 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw',
+    '44 26 254:0 / / rw,relatime - overlay overlay rw',
+  ].join('\n'));
+  t.same(mounts.map((m) => [m.mountpoint, m.fstype, m.device]), [
+    ['/mnt/my data', 'xfs', '/dev/sdb1'], ['/run', 'tmpfs', 'tmpfs'], ['/', 'overlay', 'overlay'],
+  ], 'escapes decoded; proc, cgroup, /dev and container layers left out; the visible mount of / kept');
+  const disks = parseDiskstats([
+    '   7       0 loop0 10 0 80 0 0 0 0 0 0 0 0',
+    ' 254       0 vda 34760 12 2164938 100 199549 5 8039112 200 0 57736 300',
+    ' 254       1 vda1 34000 12 2164000 100 199000 5 8039000 200 0 57000 300',
+    ' 259       0 nvme0n1 5 0 16 0 7 0 24 0 0 3000 0',
+    ' 259       1 nvme0n1p1 5 0 16 0 7 0 24 0 0 3000 0',
+  ].join('\n'));
+  t.same(disks, [
+    { device: 'vda', reads_completed: 34760, read_bytes: 2164938 * 512, writes_completed: 199549, written_bytes: 8039112 * 512, io_time_seconds: 57.736 },
+    { device: 'nvme0n1', reads_completed: 5, read_bytes: 16 * 512, writes_completed: 7, written_bytes: 24 * 512, io_time_seconds: 3 },
+  ], 'partitions and loop devices left out, sectors are 512 bytes');
+  const net = parseNetDev([
+    'Inter-|   Receive                                                |  Transmit',
+    ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed',
+    '    lo: 1026600    6156    0    0    0     0          0         0  1026600    6156    0    0    0     0       0          0',
+    '  eth0: 500 4 1 2 0 0 0 0 700 5 3 4 0 0 0 0',
+  ].join('\n'));
+  t.same(net.map((n) => [n.device, n.receive_bytes, n.receive_errors, n.receive_drop, n.transmit_bytes, n.transmit_packets, n.transmit_errors, n.transmit_drop]), [
+    ['lo', 1026600, 0, 0, 1026600, 6156, 0, 0], ['eth0', 500, 1, 2, 700, 5, 3, 4],
+  ]);
+  const cpu = parseProcStat('cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 100 0 50 800 50 0 0 0 0 0\n');
+  t.match(cpu, { user: 1, system: 0.5, idle: 8, iowait: 0.5 });
+  t.equal(busyRatio(cpu!), 0.15, 'since boot: busy / total');
+  t.equal(busyRatio({ ...cpu!, user: 2, idle: 8.5 }, cpu), 2 / 3, 'between two readings');
 });
