@@ -29,6 +29,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'api_port', kind: 'int', def: 44000, min: 0, max: 65535, env: 'OUTPOST_API_PORT', flag: '--api-port', doc: 'HTTP/WebSocket API port (0 = pick a free port)' },
   { key: 'api_key', kind: 'string', def: undefined, env: 'API_KEY', secret: true, doc: 'Bearer token for the data-plane API' },
   { key: 'master_key', kind: 'string', def: undefined, env: 'MASTER_KEY', secret: true, doc: 'Bearer token with every scope (data plane and administration)' },
+  { key: 'metrics_key', kind: 'string', def: undefined, env: 'METRICS_KEY', secret: true, doc: 'Bearer token accepted only by /metrics (both roles), for Prometheus; API_KEY and MASTER_KEY work there too' },
   { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', reload: true, doc: 'pino log level' },
   { key: 'core.partitions', kind: 'int', def: 1, min: 1, max: 64, env: 'OUTPOST_PARTITIONS', flag: '--partitions', doc: 'LMDB partitions (fixed when the data dir is created)' },
   { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads of the pool (commit writes in batch/per-op mode; started on demand in main mode)' },
@@ -99,6 +100,7 @@ export interface Config {
   api_port: number;
   api_key?: string;
   master_key?: string;
+  metrics_key?: string;
   log_level: string;
   core: { partitions: number; workers: number; write_mode: 'main' | 'batch' | 'per-op' | 'inline'; max_inflight: number; max_batch: number };
   kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };

@@ -104,7 +104,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const commands = await CommandService.open(commandOpts);
 
   // 4. HTTP server and routes; it answers 503 until the end of startup.
-  const keys = prepareKeys(cfg.api_key, cfg.master_key);
+  const keys = prepareKeys(cfg.api_key, cfg.master_key, cfg.metrics_key);
   const http = new HttpServer({
     maxBodyBytes: cfg.http.max_body_bytes,
     maxInflight: cfg.http.max_inflight_requests,
@@ -118,11 +118,14 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
   const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
   metrics.agent = agentMetrics;
+  // Host figures are sampled in the background, so a scrape only reads memory.
+  agentMetrics.start();
   agentMetricsRoutes(http, agentMetrics);
   // Stores close after the engine, whose pool workers read ts.mdb.
   let agent: AgentServices | undefined;
   const closeStores = async () => {
     metrics.close();
+    agentMetrics.close();
     await commands.close();
     await queues.close();
     await streams.close();

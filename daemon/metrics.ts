@@ -1,18 +1,21 @@
 // Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text
-// (data plane here, host and agent families from daemon/agent/metrics).
+// (data plane here, host and agent families from daemon/agent/metrics, process and HTTP families
+// from daemon/prom). Prometheus gets counters only, never a rate: rate() works on any window.
 import type { Engine } from '../core';
 import type { HttpServer } from './http';
+import { processMetrics, PromText, renderBuildInfo } from './prom';
+import { VERSION } from './version';
 
 export class Metrics {
   private lastOps: number[] = [];
   private lastTotal = 0;
   private rates: number[] = [];
   private rate = 0;
-  private timer: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
   private lastAt = Date.now();
 
   /** Host and agent families (outpost_host_*, outpost_agent_*) appended to the Prometheus text. */
-  agent?: { prometheus(): Promise<string> };
+  agent?: { render(p: PromText): Promise<void> };
 
   /** Open WebSocket connections, counted into connections_active (set once the hub exists). */
   wsConnections: () => number = () => 0;
@@ -22,6 +25,7 @@ export class Metrics {
   constructor(private readonly engine: Engine, private readonly http: HttpServer) {
     this.timer = setInterval(() => this.sample(), 1000);
     this.timer.unref();
+    processMetrics.acquire();
   }
 
   private sample(): void {
@@ -71,26 +75,29 @@ export class Metrics {
   }
 
   async prometheus(): Promise<string> {
-    return this.dataPlanePrometheus() + (this.agent ? await this.agent.prometheus() : '');
+    const p = new PromText();
+    renderBuildInfo(p, { version: VERSION, role: 'agent' });
+    processMetrics.render(p);
+    this.http.httpMetrics.render(p);
+    this.dataPlane(p);
+    if (this.agent) await this.agent.render(p);
+    return p.text();
   }
 
-  private dataPlanePrometheus(): string {
+  private dataPlane(p: PromText): void {
     const stats = this.engine.stats();
-    const mem = process.memoryUsage();
-    const out: string[] = [];
-    const metric = (name: string, type: string, help: string, rows: Array<[string, number]>) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+    const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: Array<[string, number]>) => {
+      p.family(name, type, help, rows.map(([partition, v]) => [partition ? { partition } : undefined, v]));
     };
-    metric('outpost_kv_reads_total', 'counter', 'KV reads served', stats.map((s) => [`{partition="${s.id}"}`, s.reads]));
-    metric('outpost_kv_writes_total', 'counter', 'KV writes submitted', stats.map((s) => [`{partition="${s.id}"}`, s.writes]));
-    metric('outpost_kv_commits_total', 'counter', 'LMDB write transactions committed', stats.map((s) => [`{partition="${s.id}"}`, s.batches]));
-    metric('outpost_kv_writes_pending', 'gauge', 'writes queued or committing', stats.map((s) => [`{partition="${s.id}"}`, s.pending + s.inflight]));
+    metric('outpost_kv_reads_total', 'counter', 'KV reads served', stats.map((s) => [String(s.id), s.reads]));
+    metric('outpost_kv_writes_total', 'counter', 'KV writes submitted', stats.map((s) => [String(s.id), s.writes]));
+    metric('outpost_kv_commits_total', 'counter', 'LMDB write transactions committed', stats.map((s) => [String(s.id), s.batches]));
+    metric('outpost_kv_writes_pending', 'gauge', 'writes queued or committing', stats.map((s) => [String(s.id), s.pending + s.inflight]));
     metric('outpost_kv_keys_reaped_total', 'counter', 'expired keys reclaimed', [['', this.engine.reaped]]);
     metric('outpost_kv_read_cache_hits_total', 'counter', 'GETs answered from the rendered-response cache', [['', this.engine.cache.hits]]);
     metric('outpost_kv_read_cache_misses_total', 'counter', 'GETs that read LMDB', [['', this.engine.cache.misses]]);
     metric('outpost_kv_read_cache_bytes', 'gauge', 'approximate bytes held by the read cache', [['', this.engine.cache.usedBytes]]);
-    metric('outpost_ops_per_second', 'gauge', 'data operations per second (1 s window)', [['', this.rate]]);
+    metric('outpost_ops_total', 'counter', 'data operations (KV reads and writes, all partitions); rate() it for operations per second', [['', stats.reduce((a, s) => a + s.reads + s.writes, 0)]]);
     const tsm = this.timeseries();
     metric('outpost_ts_rollup_points_total', 'counter', 'raw time-series points folded into rollup buckets', [['', tsm.rollup_points_total]]);
     metric('outpost_ts_rollup_buckets_recomputed_total', 'counter', 'rollup buckets recomputed after late points', [['', tsm.rollup_buckets_recomputed_total]]);
@@ -98,12 +105,11 @@ export class Metrics {
     metric('outpost_http_requests_total', 'counter', 'HTTP requests received', [['', this.http.requestsTotal]]);
     metric('outpost_http_requests_inflight', 'gauge', 'HTTP requests in progress', [['', this.http.inflight]]);
     metric('outpost_websocket_connections', 'gauge', 'open WebSocket connections', [['', this.wsConnections()]]);
-    metric('outpost_process_resident_memory_bytes', 'gauge', 'resident set size of the whole process', [['', mem.rss]]);
-    metric('outpost_process_heap_used_bytes', 'gauge', 'V8 heap used by the main thread', [['', mem.heapUsed]]);
-    return out.join('\n') + '\n';
   }
 
   close(): void {
+    if (this.timer) processMetrics.release();
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

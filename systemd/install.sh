@@ -267,6 +267,8 @@ write_new_file 0600 "$ETC/outpostd.env" <<EOF
 # MASTER_KEY grants every scope; API_KEY (optional) grants the data-plane API only.
 MASTER_KEY=$KEY
 #API_KEY=
+# METRICS_KEY (optional) opens only GET /metrics (both roles): give it to Prometheus.
+#METRICS_KEY=
 EOF
 
 # State dir: systemd creates and chowns it (StateDirectory=); create it for manual runs too.

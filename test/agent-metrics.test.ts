@@ -9,6 +9,7 @@ import { humanUptime, percent, toGb, toMb } from '../daemon/agent/metrics/format
 import { PromText, escapeLabel } from '../daemon/agent/metrics/prometheus';
 import { agentMetricsSchema, hostMetricsSchema, unifiedMetricsSchema } from '../daemon/agent/metrics/schemas';
 import { startInProc } from './helpers/daemon';
+import { find, parseExposition } from './helpers/prom';
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
 const KEY = 'k'.repeat(32);
@@ -85,6 +86,15 @@ t.test('host sampling is cached and shared by concurrent callers', async (t) => 
   t.same(missing.errors, ['disk'], 'an unreadable part is reported');
   t.equal(missing.disk.total_bytes, null, 'and its figures are null');
   t.ok(missing.memory.total_bytes! > 0, 'the other parts are still there');
+  // Background sampling: with cacheMs 0 every call would sample, but the background sample is served.
+  const bg = new HostMetrics({ cacheMs: 0, intervalMs: 60_000 });
+  t.teardown(() => bg.close());
+  bg.start();
+  const first = await bg.sample();
+  t.equal(await bg.sample(), first, 'with background sampling a call reads the latest sample');
+  t.ok(first.filesystems.some((f) => f.mountpoint === '/'), 'filesystems include /');
+  t.ok(first.network.some((n) => n.device === 'lo'), 'network includes the loopback interface');
+  t.ok(first.cpuRatio !== null && first.cpuRatio >= 0 && first.cpuRatio <= 1, 'cpu ratio in 0..1');
 });
 
 t.test('agent metrics: reference shape, zeroed sources, application figures', async (t) => {
@@ -152,10 +162,6 @@ t.test('sources plugged in appear in JSON and Prometheus; a failing source reads
   t.equal(b.proxy.http_connections_total, 523, 'other sources unaffected');
 });
 
-// One sample line of the text exposition format 0.0.4.
-const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"';
-const SAMPLE = new RegExp(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{${LABEL}(?:,${LABEL})*\\})? (-?[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|NaN|\\+Inf|-Inf)$`);
-
 t.test('/metrics is valid Prometheus text with host, agent and data-plane families', async (t) => {
   t.setTimeout(30_000);
   const { url } = await startInProc(t, [], { MASTER_KEY: KEY });
@@ -164,33 +170,15 @@ t.test('/metrics is valid Prometheus text with host, agent and data-plane famili
   const r = await get(`${url}/metrics`);
   t.equal(r.status, 200);
   t.match(r.type, /^text\/plain; version=0\.0\.4/);
-  t.ok(r.body.endsWith('\n'), 'ends with a newline');
-  const help = new Set<string>();
-  const type = new Map<string, string>();
-  const samples = new Map<string, number>();
-  const lines = r.body.slice(0, -1).split('\n');
-  for (const line of lines) {
-    let m: RegExpMatchArray | null;
-    if ((m = line.match(/^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*$/))) {
-      t.notOk(help.has(m[1]), `one HELP for ${m[1]}`);
-      help.add(m[1]);
-    } else if ((m = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/))) {
-      t.notOk(type.has(m[1]), `one TYPE for ${m[1]}`);
-      type.set(m[1], m[2]);
-    } else if ((m = line.match(SAMPLE))) {
-      t.ok(help.has(m[1]) && type.has(m[1]), `${m[1]} has HELP and TYPE before its samples`);
-      if (!m[2]) samples.set(m[1], Number(m[3]));
-    } else {
-      t.fail(`not an exposition line: ${JSON.stringify(line)}`);
-    }
-  }
+  const e = parseExposition(t, r.body);
+  const one = (name: string) => find(e, name).find((s) => Object.keys(s.labels).length === 0)?.value;
   for (const name of ['outpost_host_cpu_cores', 'outpost_host_load1', 'outpost_host_load5', 'outpost_host_load15', 'outpost_host_memory_total_bytes', 'outpost_host_memory_available_bytes', 'outpost_host_uptime_seconds', 'outpost_agent_uptime_seconds', 'outpost_agent_ssh_authentications_total', 'outpost_agent_ssh_connections_total', 'outpost_agent_proxy_http_connections_total', 'outpost_agent_proxy_tunnels_closed_total', 'outpost_agent_commands_completed_total', 'outpost_kv_reads_total', 'outpost_http_requests_total']) {
-    t.ok(type.has(name), `${name} is exported`);
+    t.ok(e.types.has(name), `${name} is exported`);
   }
-  t.equal(samples.get('outpost_host_cpu_cores'), os.cpus().length);
-  t.equal(samples.get('outpost_host_memory_total_bytes'), os.totalmem());
-  t.equal(type.get('outpost_agent_ssh_connections_total'), 'counter');
-  t.match(r.body, /^outpost_host_disk_total_bytes\{mountpoint="\/"\} [1-9][0-9]*$/m, 'root disk size > 0');
+  t.equal(one('outpost_host_cpu_cores'), os.cpus().length);
+  t.equal(one('outpost_host_memory_total_bytes'), os.totalmem());
+  t.equal(e.types.get('outpost_agent_ssh_connections_total'), 'counter');
+  t.ok(find(e, 'outpost_host_filesystem_size_bytes', { mountpoint: '/' })[0]?.value > 0, 'root filesystem size > 0');
 });
 
 t.test('PromText escapes and leaves out empty families', async (t) => {

@@ -10,6 +10,7 @@ import { isLoopback, type Config } from '../config';
 import { HttpServer, prepareKeys } from '../http';
 import type { Logger } from '../log';
 import { adminMetricsRoutes } from './api/admin-metrics';
+import { adminPrometheusRoutes, FleetMetrics } from './api/admin-prometheus';
 import { adminRoutes } from './api/admins';
 import { aliasRoutes } from './api/aliases';
 import { clusterRoutes } from './api/clusters';
@@ -121,13 +122,14 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   let webhooks: Webhooks | undefined;
   let jump: JumpServer | undefined;
   let jumpPort: number | undefined;
+  let fleet: FleetMetrics | undefined;
   try {
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
     const offline = await resetTunnels(store.db);
     if (offline) log.info({ nodes: offline }, 'nodes offline until their agents reconnect');
 
-    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key), log, envelope: adminEnvelope });
+    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key, cfg.metrics_key), log, envelope: adminEnvelope });
     let port = 0;
     const urls = () => {
       if (cfg.admin.public_url) return [cfg.admin.public_url.replace(/\/+$/, '')];
@@ -147,7 +149,10 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     enrollmentKeyRoutes(http, ctx);
     nodeRoutes(http, ctx);
     aliasRoutes(http, ctx);
-    adminMetricsRoutes(http, ctx, nodeMetricsRoutes(http, ctx));
+    const nodeMetrics = nodeMetricsRoutes(http, ctx);
+    adminMetricsRoutes(http, ctx, nodeMetrics);
+    fleet = new FleetMetrics({ ctx, http, nodeMetrics, leased: () => wh.dispatcher.leased });
+    adminPrometheusRoutes(http, fleet);
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
     for (const r of wh.routes) http.add(r);
@@ -160,6 +165,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     port = await http.listen(bind, cfg.admin.port, 'admin.port');
     http.state = 'ready';
     wh.dispatcher.start();
+    fleet.start();
     // The SSH jump (ssh -J), when operators' keys are configured: direct-tcpip to a node's SSH
     // server through its tunnel, the node named by id, alias or name.
     if (cfg.admin.ssh_authorized_keys) {
@@ -179,16 +185,17 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     if (!cfg.admin.public_url && (bind === '0.0.0.0' || bind === '::')) log.warn({ url: urls()[0] }, 'admin.public_url is not set: enrollment keys point agents at this host name');
 
     const interval = cfg.admin.heartbeat_interval_ms;
+    const jobs = fleet.jobs;
     let sweeping = false;
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      sweepNodeStatuses(store.db, interval).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+      jobs.track('node_status_sweep', () => sweepNodeStatuses(store.db, interval)).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
     // Retention of the append-only logs: a minute after start, then hourly.
     const prune = () => {
-      pruneLogs(store.db, cfg.admin.event_retention_days).then(
+      jobs.track('log_prune', () => pruneLogs(store.db, cfg.admin.event_retention_days)).then(
         (r) => { if (r.events || r.deliveries || r.attempts || r.agent_events) log.info({ ...r, retention_days: cfg.admin.event_retention_days }, 'admin: old events and webhook deliveries pruned'); },
         (err) => log.warn({ err }, 'admin: pruning old events failed (retried in an hour)'),
       );
@@ -197,6 +204,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     commands.start();
 
     const server = http;
+    const fleetMetrics = fleet;
     const tunnels = hub;
     const dispatch = commands;
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
@@ -207,6 +215,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
         closing ??= (async () => {
           clearInterval(sweeper);
           clearTimeout(pruneTimer);
+          fleetMetrics.close();
           await jump?.close();
           dispatch.stop();
           await tunnels.close();
@@ -221,6 +230,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     };
   } catch (err) {
     clearInterval(sweeper);
+    fleet?.close();
     await jump?.close().catch(() => undefined);
     commands?.stop();
     await hub?.close().catch(() => undefined);

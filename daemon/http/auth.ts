@@ -2,8 +2,12 @@
 // presented token against itself so its timing does not reveal the expected length.
 import { timingSafeEqual } from 'node:crypto';
 
-export type Scope = 'api' | 'master';
-export interface AuthKeys { api?: string; master?: string }
+/**
+ * api: the data plane (API_KEY); master: every route (MASTER_KEY); metrics: only routes declared
+ * `auth: 'metrics'` (METRICS_KEY, for Prometheus), which also accept the other two.
+ */
+export type Scope = 'api' | 'master' | 'metrics';
+export interface AuthKeys { api?: string; master?: string; metrics?: string }
 
 function safeEqual(presented: Buffer, expected: Buffer): boolean {
   if (presented.length !== expected.length) {
@@ -13,15 +17,16 @@ function safeEqual(presented: Buffer, expected: Buffer): boolean {
   return timingSafeEqual(presented, expected);
 }
 
-export function prepareKeys(api?: string, master?: string): AuthKeys {
-  return { api: api || undefined, master: master || undefined };
+export function prepareKeys(api?: string, master?: string, metrics?: string): AuthKeys {
+  return { api: api || undefined, master: master || undefined, metrics: metrics || undefined };
 }
 
 export function checkBearer(keys: AuthKeys, header: string): Scope | 'none' {
   if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return 'none';
   const token = Buffer.from(header.slice(7).trim());
-  // Check both keys every time, so which one matched is not visible in the timing either.
+  // Check every key every time, so which one matched is not visible in the timing either.
   const isMaster = keys.master !== undefined && safeEqual(token, Buffer.from(keys.master));
   const isApi = keys.api !== undefined && safeEqual(token, Buffer.from(keys.api));
-  return isMaster ? 'master' : isApi ? 'api' : 'none';
+  const isMetrics = keys.metrics !== undefined && safeEqual(token, Buffer.from(keys.metrics));
+  return isMaster ? 'master' : isApi ? 'api' : isMetrics ? 'metrics' : 'none';
 }

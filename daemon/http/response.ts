@@ -6,7 +6,7 @@ import type { Envelope } from './server';
 
 export interface ResponseHost {
   /** Called exactly once per request, on completion or abort. */
-  requestFinished(): void;
+  requestFinished(res: Res): void;
   readonly draining: boolean;
   onRouteError(err: unknown, status: number): void;
 }
@@ -26,6 +26,10 @@ export class Res {
   private envelope?: Envelope;
   /** Set by frame(): sent as x-request-id on every answer. */
   requestId?: string;
+  /** For the request-duration histogram: the route's slot, the start (performance.now()) and the status sent (0 = aborted). */
+  slot = 0;
+  startedAt = 0;
+  status = 0;
 
   constructor(
     private readonly r: HttpResponse,
@@ -53,7 +57,7 @@ export class Res {
     if (!this.done || this.streaming) {
       this.done = true;
       this.streaming = false;
-      this.host.requestFinished();
+      this.host.requestFinished(this);
     }
   }
 
@@ -61,6 +65,7 @@ export class Res {
   send(status: number, body: string | Uint8Array, contentType = 'application/json', headers?: Record<string, string>, close = false): boolean {
     if (this.done) return false;
     this.done = true;
+    this.status = status;
     const closeConn = close || this.host.draining;
     try {
       if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
@@ -72,7 +77,7 @@ export class Res {
       this.report(err, status);
       if (!this.aborted) try { this.r.close(); } catch { /* already gone */ }
     }
-    if (!this.streaming) this.host.requestFinished();
+    if (!this.streaming) this.host.requestFinished(this);
     return true;
   }
 
@@ -139,7 +144,7 @@ export class Res {
       const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
       if (fin) {
         this.streaming = false;
-        this.host.requestFinished();
+        this.host.requestFinished(this);
       }
       return ok;
     });

@@ -12,6 +12,7 @@ import { listenError } from '../port-holder';
 
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listening socket. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+import { HttpMetrics } from '../prom/http';
 
 export type Method = 'get' | 'put' | 'post' | 'delete' | 'patch';
 
@@ -32,6 +33,7 @@ export interface Req {
 export interface RouteSpec {
   method: Method;
   path: string; // uWS pattern, e.g. /api/v1/kv/:namespace/:key
+  /** 'metrics': the metrics routes, also open to METRICS_KEY (which no other route accepts). */
   auth: 'public' | Scope;
   summary: string;
   tags: string[];
@@ -52,6 +54,8 @@ export interface RouteSpec {
 
 interface CompiledRoute {
   spec: RouteSpec;
+  /** Its request-duration histogram storage (HttpMetrics slot). */
+  slot: number;
   paramNames: string[];
   headers: string[];
   params?: Validator;
@@ -95,6 +99,8 @@ export class HttpServer implements ResponseHost {
   inflight = 0;
   requestsTotal = 0;
   readonly statusCounts = new Map<number, number>();
+  /** Request duration histograms by route pattern, method and status class (/metrics). */
+  readonly httpMetrics = new HttpMetrics();
   private listenSocket?: us_listen_socket;
   private drainWaiters: Array<() => void> = [];
   private readonly authEnabled: boolean;
@@ -113,7 +119,8 @@ export class HttpServer implements ResponseHost {
     this.opts.maxInflight = l.maxInflight;
   }
 
-  requestFinished(): void {
+  requestFinished(res?: Res): void {
+    if (res) this.httpMetrics.observe(res.slot, res.status, res.startedAt);
     this.inflight--;
     if (this.inflight === 0 && this.drainWaiters.length) for (const w of this.drainWaiters.splice(0)) w();
   }
@@ -126,6 +133,7 @@ export class HttpServer implements ResponseHost {
     const paramNames = [...spec.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
     const route: CompiledRoute = {
       spec,
+      slot: this.httpMetrics.slot(spec.path, spec.method),
       paramNames,
       // content-length is always read: a body sent to a route that takes none is refused.
       headers: [...new Set([...(spec.headers ?? []), 'content-length', ...(spec.body || spec.rawBody ? ['content-type'] : [])])],
@@ -172,15 +180,17 @@ export class HttpServer implements ResponseHost {
     this.requestsTotal++;
     let res: Res | undefined;
     try {
-      res = this.newRes(ures, ureq);
+      res = this.newRes(ures, ureq, this.httpMetrics.unmatchedSlot(ureq.getMethod()));
       res.error(err());
     } catch (e) {
       this.crashed(ures, res, e);
     }
   }
 
-  private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
+  private newRes(ures: HttpResponse, ureq: HttpRequest, slot: number): Res {
     const res = new Res(ures, this);
+    res.slot = slot;
+    res.startedAt = performance.now();
     const env = this.opts.envelope;
     if (env) res.frame(env, env.requestId(ureq.getHeader('x-request-id')));
     return res;
@@ -191,7 +201,7 @@ export class HttpServer implements ResponseHost {
     this.requestsTotal++;
     let res: Res | undefined;
     try {
-      res = this.newRes(ures, ureq);
+      res = this.newRes(ures, ureq, route.slot);
       this.serve(route, res, ures, ureq);
     } catch (err) {
       this.crashed(ures, res, err);
@@ -215,6 +225,7 @@ export class HttpServer implements ResponseHost {
         scope = checkBearer(this.opts.keys, ureq.getHeader('authorization'));
         if (scope === 'none') throw new HttpError('unauthorized', 'missing or invalid bearer token', { header: 'authorization' });
         if (spec.auth === 'master' && scope !== 'master') throw new HttpError('forbidden', 'this route needs the MASTER_KEY', { scope: 'master' });
+        if (scope === 'metrics' && spec.auth !== 'metrics') throw new HttpError('forbidden', 'the METRICS_KEY only opens the metrics routes', { scope: spec.auth });
       }
       // Everything uWS hands us is only valid during this call: copy it now.
       let params: Record<string, string> = EMPTY;

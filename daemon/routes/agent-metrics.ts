@@ -13,7 +13,7 @@ export function agentMetricsRoutes(server: HttpServer, metrics: AgentMetricsServ
   });
   server.add({
     method: 'get', path: '/api/v1/agent/metrics/host', auth: 'api', tags: ['agent'],
-    summary: 'Host metrics (HostMetricsResponse): CPU cores, load and usage, memory, root disk, uptime; sampled at most every 2 s',
+    summary: 'Host metrics (HostMetricsResponse): CPU cores, load and usage, memory, root disk, uptime; sampled in the background every 5 s',
     responses: { 200: { description: 'host metrics', schema: hostMetricsSchema } },
     async handler(_req: Req, res: Res) { res.json(200, await metrics.host()); },
   });

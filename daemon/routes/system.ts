@@ -5,6 +5,7 @@ import type { HttpServer, Req, Res } from '../http';
 import type { Metrics } from '../metrics';
 import { buildOpenApi } from '../openapi';
 import { VERSION } from '../version';
+import { PROM_CONTENT_TYPE } from '../prom';
 
 export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metrics, native: NativeReport, startedAt: number, sshHostKeys: () => Array<{ type: string; fingerprint: string }> | undefined = () => undefined): void {
   server.add({
@@ -44,10 +45,10 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
     handler(_req: Req, res: Res) { res.json(200, metrics.json()); },
   });
   server.add({
-    method: 'get', path: '/metrics', auth: 'api', tags: ['system'],
-    summary: 'Prometheus metrics (text exposition format 0.0.4): data plane, host (outpost_host_*) and agent (outpost_agent_*)',
-    responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
-    async handler(_req: Req, res: Res) { res.send(200, await metrics.prometheus(), 'text/plain; version=0.0.4; charset=utf-8'); },
+    method: 'get', path: '/metrics', auth: 'metrics', tags: ['system'],
+    summary: 'Prometheus metrics (text exposition format 0.0.4): build info, process, HTTP request durations, data plane, host (outpost_host_*) and agent (outpost_agent_*); METRICS_KEY, API_KEY or MASTER_KEY',
+    responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' }, 403: { description: 'a token that does not open this route' } },
+    async handler(_req: Req, res: Res) { res.send(200, await metrics.prometheus(), PROM_CONTENT_TYPE); },
   });
   let doc: string | undefined;
   server.add({

@@ -70,6 +70,10 @@ export class WsHub {
             res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end('{"error":"unauthorized","message":"missing or invalid bearer token (header, or ?token= for browsers)","details":{}}');
             return;
           }
+          if (got === 'metrics') {
+            res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"error":"forbidden","message":"the METRICS_KEY only opens the metrics routes","details":{}}');
+            return;
+          }
           scope = got;
         }
         res.upgrade<Conn>({ subs: new Map(), open: true, scope }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);

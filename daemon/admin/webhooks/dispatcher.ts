@@ -84,6 +84,11 @@ export class WebhookDispatcher {
     return { ...this.counters };
   }
 
+  /** Deliveries claimed under a lease and being sent now. */
+  get leased(): number {
+    return this.inflight.size;
+  }
+
   start(): void {
     this.running ??= this.loop();
   }

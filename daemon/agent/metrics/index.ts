@@ -36,8 +36,10 @@ export interface AgentMetricsOptions {
   /** Bytes held by in-memory tables (the KV read cache), reported as memory_ets_*. */
   tablesBytes?: () => number;
   log?: Logger;
-  /** How long a host sample is reused (default 2000 ms). */
+  /** How long a host sample is reused when background sampling is off (default 2000 ms). */
   hostCacheMs?: number;
+  /** Background host sampling period once start() is called (default 5000 ms). */
+  hostIntervalMs?: number;
   /** Filesystem reported as `disk` (default "/"). */
   diskPath?: string;
 }
@@ -56,7 +58,7 @@ export class AgentMetricsService {
 
   constructor(private readonly opts: AgentMetricsOptions) {
     this.diskPath = opts.diskPath ?? '/';
-    this.hostMetrics = new HostMetrics({ cacheMs: opts.hostCacheMs, diskPath: this.diskPath });
+    this.hostMetrics = new HostMetrics({ cacheMs: opts.hostCacheMs, intervalMs: opts.hostIntervalMs, diskPath: this.diskPath });
   }
 
   async host(): Promise<HostMetricsBody> {
@@ -97,15 +99,24 @@ export class AgentMetricsService {
     return { node_id: this.opts.nodeId, cluster_name: this.clusterName(), timestamp: new Date().toISOString(), host, agent };
   }
 
-  /** outpost_host_* and outpost_agent_* in Prometheus text; host families are left out if sampling fails. */
-  async prometheus(): Promise<string> {
-    const p = new PromText();
+  /** Background host sampling: a scrape or GET then reads the latest sample from memory. */
+  start(): void { this.hostMetrics.start(); }
+  close(): void { this.hostMetrics.close(); }
+
+  /** outpost_host_* and outpost_agent_* families; host families are left out if sampling fails. */
+  async render(p: PromText): Promise<void> {
     try {
-      renderHost(p, await this.hostMetrics.sample(), this.diskPath);
+      renderHost(p, await this.hostMetrics.sample());
     } catch (err) {
       this.opts.log?.warn({ err }, 'host metrics unavailable');
     }
     renderAgent(p, this.agent());
+  }
+
+  /** The same families as Prometheus text on their own. */
+  async prometheus(): Promise<string> {
+    const p = new PromText();
+    await this.render(p);
     return p.text();
   }
 

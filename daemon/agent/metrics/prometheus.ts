@@ -1,63 +1,53 @@
-// Prometheus text exposition (format 0.0.4) of the host and agent metrics: outpost_host_* and
-// outpost_agent_*. Every family gets HELP and TYPE lines; label values and HELP text are
-// escaped as the format requires, so a reason string from a service cannot break a scrape.
+// Prometheus families of the host and agent metrics: outpost_host_* and outpost_agent_*. The
+// text writer lives on the floor (daemon/prom) because the admin renders with it too.
+import { PromText, type Sample } from '../../prom';
 import type { AgentMetricsBody } from './agent';
 import type { HostSample } from './host';
+import { CPU_MODES } from './procfs';
 
-export type Labels = Record<string, string>;
-export type Sample = [Labels | undefined, number | null | undefined];
+export { PromText, escapeLabel, escapeHelp, promName, type Labels, type Sample } from '../../prom';
 
-/** Label value escaping: backslash, double quote and line feed. */
-export const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-/** HELP text escaping: backslash and line feed. */
-export const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-/** A valid metric / label name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
-export const promName = (v: string): string => v.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([^a-zA-Z_:])/, '_$1');
-
-const fmt = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
-
-/** Collects metric families; a family with no present sample is left out entirely. */
-export class PromText {
-  private readonly out: string[] = [];
-  private readonly names = new Set<string>();
-
-  family(name: string, type: 'counter' | 'gauge', help: string, samples: Sample[]): this {
-    const n = promName(name);
-    const rows = samples.filter((s): s is [Labels | undefined, number] => typeof s[1] === 'number');
-    if (!rows.length || this.names.has(n)) return this;
-    this.names.add(n);
-    this.out.push(`# HELP ${n} ${escapeHelp(help)}`, `# TYPE ${n} ${type}`);
-    for (const [labels, v] of rows) {
-      const l = labels && Object.keys(labels).length
-        ? `{${Object.entries(labels).map(([k, val]) => `${promName(k)}="${escapeLabel(val)}"`).join(',')}}`
-        : '';
-      this.out.push(`${n}${l} ${fmt(v)}`);
-    }
-    return this;
-  }
-
-  text(): string {
-    return this.out.length ? this.out.join('\n') + '\n' : '';
-  }
-}
-
-export function renderHost(p: PromText, h: HostSample, diskPath: string): void {
-  const g = (name: string, help: string, v: number | null, labels?: Labels) => p.family(`outpost_host_${name}`, 'gauge', help, [[labels, v]]);
+export function renderHost(p: PromText, h: HostSample): void {
+  const g = (name: string, help: string, v: number | null) => p.gauge(`outpost_host_${name}`, help, [[undefined, v]]);
   g('cpu_cores', 'CPU cores detected on the host', h.cpu.cores);
   g('load1', 'host load average over 1 minute', h.cpu.load_1m);
   g('load5', 'host load average over 5 minutes', h.cpu.load_5m);
   g('load15', 'host load average over 15 minutes', h.cpu.load_15m);
-  g('cpu_usage_percent', 'busy share of all CPU cores since the previous sample, percent', h.cpu.usage_percent);
+  g('cpu_usage_ratio', 'busy share of all CPU cores between the last two background samples, 0..1 (rate(outpost_host_cpu_seconds_total) gives any window)', h.cpuRatio);
+  if (h.cpuTimes) {
+    const t = h.cpuTimes;
+    p.counter('outpost_host_cpu_seconds_total', 'CPU time of all cores by mode, seconds (/proc/stat)', CPU_MODES.map((mode): Sample => [{ mode }, t[mode]]));
+  }
   g('memory_total_bytes', 'total RAM in bytes', h.memory.total_bytes);
-  g('memory_available_bytes', 'available RAM in bytes (includes reclaimable buffers/cache)', h.memory.available_bytes);
+  g('memory_available_bytes', 'available RAM in bytes (MemAvailable: includes reclaimable buffers/cache)', h.memory.available_bytes);
   g('memory_used_bytes', 'used RAM in bytes (total - available)', h.memory.used_bytes);
-  g('memory_usage_percent', 'used RAM, percent of total', h.memory.usage_percent);
-  const mp = { mountpoint: diskPath };
-  g('disk_total_bytes', 'size of the root filesystem in bytes', h.disk.total_bytes, mp);
-  g('disk_available_bytes', 'bytes of the root filesystem available to unprivileged users', h.disk.available_bytes, mp);
-  g('disk_used_bytes', 'used bytes of the root filesystem (total - available)', h.disk.used_bytes, mp);
-  g('disk_usage_percent', 'used share of the root filesystem, percent', h.disk.usage_percent, mp);
+  g('memory_usage_ratio', 'used share of RAM, 0..1', h.memory.total_bytes ? h.memory.used_bytes! / h.memory.total_bytes : null);
   g('uptime_seconds', 'seconds since the host booted', h.uptime.seconds);
+
+  const net = (field: keyof Omit<typeof h.network[number], 'device'>): Sample[] => h.network.map((n) => [{ device: n.device }, n[field]]);
+  p.counter('outpost_host_network_receive_bytes_total', 'bytes received by interface (/proc/net/dev)', net('receive_bytes'));
+  p.counter('outpost_host_network_receive_packets_total', 'packets received by interface', net('receive_packets'));
+  p.counter('outpost_host_network_receive_errors_total', 'receive errors by interface', net('receive_errors'));
+  p.counter('outpost_host_network_receive_drop_total', 'received packets dropped by interface', net('receive_drop'));
+  p.counter('outpost_host_network_transmit_bytes_total', 'bytes sent by interface', net('transmit_bytes'));
+  p.counter('outpost_host_network_transmit_packets_total', 'packets sent by interface', net('transmit_packets'));
+  p.counter('outpost_host_network_transmit_errors_total', 'transmit errors by interface', net('transmit_errors'));
+  p.counter('outpost_host_network_transmit_drop_total', 'outgoing packets dropped by interface', net('transmit_drop'));
+
+  const disk = (field: keyof Omit<typeof h.disks[number], 'device'>): Sample[] => h.disks.map((d) => [{ device: d.device }, d[field]]);
+  p.counter('outpost_host_disk_reads_completed_total', 'reads completed by block device (/proc/diskstats; whole disks, no partitions)', disk('reads_completed'));
+  p.counter('outpost_host_disk_read_bytes_total', 'bytes read by block device', disk('read_bytes'));
+  p.counter('outpost_host_disk_writes_completed_total', 'writes completed by block device', disk('writes_completed'));
+  p.counter('outpost_host_disk_written_bytes_total', 'bytes written by block device', disk('written_bytes'));
+  p.counter('outpost_host_disk_io_time_seconds_total', 'time the block device spent doing I/O, seconds', disk('io_time_seconds'));
+
+  const fs = (field: 'size_bytes' | 'avail_bytes' | 'free_bytes' | 'files' | 'files_free'): Sample[] =>
+    h.filesystems.map((f) => [{ mountpoint: f.mountpoint, fstype: f.fstype, device: f.device }, f[field]]);
+  p.gauge('outpost_host_filesystem_size_bytes', 'size of each mounted filesystem, bytes (statfs blocks x block size)', fs('size_bytes'));
+  p.gauge('outpost_host_filesystem_avail_bytes', 'bytes available to unprivileged users on each mounted filesystem', fs('avail_bytes'));
+  p.gauge('outpost_host_filesystem_free_bytes', 'free bytes on each mounted filesystem (including root-reserved blocks)', fs('free_bytes'));
+  p.gauge('outpost_host_filesystem_files', 'inodes of each mounted filesystem', fs('files'));
+  p.gauge('outpost_host_filesystem_files_free', 'free inodes of each mounted filesystem', fs('files_free'));
 }
 
 /** HELP texts of the reference's fields (AgentMetricsResponse descriptions). */
@@ -74,21 +64,21 @@ const HELP: Record<string, string> = {
   proxy_socks5_blocked_by_reason_total: 'SOCKS5 proxy requests blocked, by reason',
   proxy_bytes_up_total: 'bytes forwarded client to target across all tunnels',
   proxy_bytes_down_total: 'bytes forwarded target to client across all tunnels',
-  proxy_tunnels_closed_total: 'tunnels that reached end of life (all close reasons)',
-  proxy_tunnels_closed_normal_total: 'tunnels closed normally (both sides closed cleanly)',
-  proxy_tunnels_closed_deadline_total: 'tunnels force-closed by their deadline',
-  proxy_tunnels_closed_drain_timeout_total: 'tunnels force-closed after the drain grace window',
   ssh_authentications_total: 'SSH authentication attempts (all methods)',
   ssh_connections_total: 'SSH connections established',
 };
+
+/** Proxy close reasons: one labelled family instead of one family per reason (the JSON keeps the reference's fields). */
+const CLOSE_REASONS = { tunnels_closed_normal_total: 'normal', tunnels_closed_deadline_total: 'deadline', tunnels_closed_drain_timeout_total: 'drain_timeout' } as Record<string, string>;
 
 /**
  * One family per numeric field of a section (`outpost_agent_<section>_<field>`; counters when the
  * field ends in _total, gauges otherwise; the derived *_mb figures are left out) and one labelled
  * family per `<x>_by_reason` map (`outpost_agent_<section>_<x>_by_reason_total{reason="…"}`).
  */
-function renderSection(p: PromText, section: string, obj: object): void {
+function renderSection(p: PromText, section: string, obj: object, skip: (field: string) => boolean = () => false): void {
   for (const [field, v] of Object.entries(obj)) {
+    if (skip(field)) continue;
     if (typeof v === 'number' && Number.isFinite(v) && !field.endsWith('_mb')) {
       const key = `${section}_${field}`;
       p.family(`outpost_agent_${key}`, field.endsWith('_total') ? 'counter' : 'gauge', HELP[key] ?? `${section} ${field.replace(/_/g, ' ')}`, [[undefined, v]]);
@@ -97,23 +87,21 @@ function renderSection(p: PromText, section: string, obj: object): void {
       const rows: Sample[] = Object.entries(v as Record<string, unknown>)
         .filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]))
         .map(([reason, n]) => [{ reason }, n]);
-      p.family(`outpost_agent_${key}`, 'counter', HELP[key] ?? `${section} ${field.replace(/_/g, ' ')}`, rows);
+      p.counter(`outpost_agent_${key}`, HELP[key] ?? `${section} ${field.replace(/_/g, ' ')}`, rows);
     }
   }
 }
 
 export function renderAgent(p: PromText, a: AgentMetricsBody): void {
   const app = a.application;
-  p.family('outpost_agent_uptime_seconds', 'gauge', 'seconds since the agent started', [[undefined, app.uptime_seconds]]);
-  p.family('outpost_agent_memory_bytes', 'gauge', 'agent process memory by kind (rss, heap_used, array_buffers, external, read_cache)', [
-    [{ kind: 'rss' }, app.memory_total_bytes],
-    [{ kind: 'heap_used' }, app.memory_processes_bytes],
-    [{ kind: 'array_buffers' }, app.memory_binary_bytes],
-    [{ kind: 'external' }, app.memory_external_bytes],
-    [{ kind: 'read_cache' }, app.memory_ets_bytes],
-  ]);
-  p.family('outpost_agent_active_resources', 'gauge', 'active libuv resources of the agent (sockets, timers, child processes)', [[undefined, app.process_count]]);
+  // Memory is in process_resident_memory_bytes / nodejs_* and the read cache in
+  // outpost_kv_read_cache_bytes (the same figures, exported once).
+  p.gauge('outpost_agent_uptime_seconds', 'seconds since the agent started', [[undefined, app.uptime_seconds]]);
+  p.gauge('outpost_agent_active_resources', 'active libuv resources of the agent (sockets, timers, child processes)', [[undefined, app.process_count]]);
   renderSection(p, 'commands', a.commands);
-  renderSection(p, 'proxy', a.proxy);
+  const proxy = a.proxy as unknown as Record<string, number>;
+  p.counter('outpost_agent_proxy_tunnels_closed_total', 'proxy tunnels that reached end of life, by close reason (normal: both sides closed; deadline: force-closed by their deadline; drain_timeout: force-closed after the drain grace window)',
+    Object.entries(CLOSE_REASONS).map(([field, reason]): Sample => [{ reason }, proxy[field]]));
+  renderSection(p, 'proxy', a.proxy, (f) => f === 'tunnels_closed_total' || f in CLOSE_REASONS);
   renderSection(p, 'ssh', a.ssh);
 }
