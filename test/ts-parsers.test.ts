@@ -125,6 +125,35 @@ t.test('line protocol: numeric ranges and non-finite floats', async (t) => {
   t.match(lpError('m v=0x10').message, /not a number/);
 });
 
+t.test('line protocol: bytes that are not valid UTF-8 reject the batch, naming the token', async (t) => {
+  const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  const err = (b: Buffer) => {
+    try { parseLineProtocol(b, ms); } catch (e) { if (e instanceof LineProtocolError) return e; throw e; }
+    return undefined;
+  };
+  const cases: Array<[Buffer, number, RegExp]> = [
+    [bytes('cp', [0xff], 'u v=1'), 1, /^line 1: the measurement is not valid UTF-8 \(byte 0xff at offset 2 of the body\)$/],
+    [bytes('ok v=1\ncpu,h', [0xc3, 0x28], 'st=a v=1'), 2, /^line 2: a tag key is not valid UTF-8 \(byte 0xc3 at offset 12/],
+    [bytes('cpu,host=', [0xed, 0xa0, 0x80], ' v=1'), 1, /the value of tag "host" is not valid UTF-8 \(byte 0xed/], // a UTF-16 surrogate
+    [bytes('cpu u', [0xc0, 0xaf], 'e=1'), 1, /a field key is not valid UTF-8 \(byte 0xc0/], // overlong "/"
+    [bytes('cpu s="', [0xf4, 0x90, 0x80, 0x80], '"'), 1, /the string value of field "s" is not valid UTF-8/], // past U+10FFFF
+    [bytes('cpu v=1', [0x80]), 1, /the value of field "v" is not valid UTF-8/],
+    [bytes('cpu v=1 12', [0xe2, 0x82]), 1, /the timestamp is not valid UTF-8/], // truncated sequence
+    [bytes('# comment ', [0xfe], '\ncpu v=1'), 1, /^line 1: not valid UTF-8 \(byte 0xfe at offset 10/],
+  ];
+  for (const [body, line, re] of cases) {
+    const e = err(body);
+    t.ok(e, `${body.toString('hex')} is rejected`);
+    t.equal(e?.line, line, `line of ${body.toString('hex')}`);
+    t.match(e?.message, re);
+  }
+  // Valid multi-byte UTF-8 (and a real U+FFFD, which is valid) is accepted as is.
+  const ok = parseLineProtocol(Buffer.from('température,ville=Zürich,naïve=\u{1F600} v=1,s="\uFFFD日本" 5'), ms);
+  t.same(ok[0].tags, { 'naïve': '\u{1F600}', ville: 'Zürich' });
+  t.equal(ok[0].measurement, 'température');
+  t.equal(ok[0].fields.s, '\uFFFD日本');
+});
+
 t.test('line protocol: errors name the 1-based line and the problem', async (t) => {
   const cases: Array<[string, number, RegExp]> = [
     ['cpu v=1\n\n# c\ncpu v=abc', 4, /^line 4: field value "abc" is not a number, boolean or quoted string$/],

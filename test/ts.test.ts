@@ -95,6 +95,29 @@ t.test('bad lines reject the whole batch with the line number; bad queries name 
   t.equal((await write(url, 'b', 'x v=1', 'minutes')).status, 400, 'unknown precision');
 });
 
+t.test('a write whose measurement or tag is not valid UTF-8 is 400, and nothing is written', async (t) => {
+  const { url } = await startInProc(t);
+  const send = async (body: Buffer) => {
+    const r = await request(`${url}/api/v1/ts/u/write?precision=ms`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    return { status: r.statusCode, json: (await r.body.json()) as any };
+  };
+  const now = Date.now();
+  let r = await send(Buffer.concat([Buffer.from(`ok v=1 ${now}\nm`), Buffer.from([0xff, 0xfe]), Buffer.from(` v=1 ${now}`)]));
+  t.equal(r.status, 400, 'invalid UTF-8 in the measurement');
+  t.equal(r.json.error, 'bad_request');
+  t.equal(r.json.details.line, 2);
+  t.match(r.json.message, /line 2: the measurement is not valid UTF-8 \(byte 0xff at offset \d+ of the body\)/);
+  t.equal(r.json.details.fields[0].field, 'body');
+  r = await send(Buffer.concat([Buffer.from('m,host='), Buffer.from([0xc3]), Buffer.from(` v=1 ${now}`)]));
+  t.equal(r.status, 400, 'invalid UTF-8 in a tag value');
+  t.match(r.json.message, /the value of tag "host" is not valid UTF-8/);
+  t.equal((await query(url, 'u', 'ok.v[1h]')).status, 404, 'the batch was rejected whole (namespace not even created)');
+  r = await send(Buffer.from(`m2,h=\u00e9t\u00e9\u{1F600} v=1 ${now}`));
+  t.equal(r.status, 200, 'valid UTF-8 is written');
+  const q = await query(url, 'u', 'm2{h="\u00e9t\u00e9\u{1F600}"}[1h]');
+  t.same(q.json.series.map((s: any) => s.tags), [{ h: '\u00e9t\u00e9\u{1F600}' }], 'and stored as sent');
+});
+
 t.test('retention per namespace deletes old points in the background', async (t) => {
   const { url, daemon } = await startInProc(t, [], { OUTPOST_TS_TRIM_INTERVAL_MS: '0' });
   const now = Date.now();

@@ -46,6 +46,24 @@ t.test('stream tail: backlog from an offset, then live appends', async (t) => {
   t.equal(Buffer.from(live.payload, 'base64').toString(), 'live', 'appended records are pushed');
 });
 
+t.test('a stream tail of big records pauses on backpressure instead of being closed', async (t) => {
+  t.setTimeout(60_000);
+  const { url, daemon } = await startInProc(t);
+  // 24 records of 512 KiB (~17 MB of frames): one read of the backlog is far past the 4 MiB bound.
+  const big = b64(Buffer.alloc(512 * 1024, 7));
+  for (let i = 0; i < 24; i++) await post(url, '/api/v1/stream/app/big/append', { payload: big });
+  const c = await connect(url);
+  t.teardown(() => c.ws.close());
+  let closed: number | undefined;
+  const onClose = new Promise((r) => c.ws.addEventListener('close', (ev) => { closed = ev.code; r(ev); }));
+  c.send({ op: 'subscribe', id: 'b', type: 'stream', namespace: 'app', stream: 'big', offset: 0 });
+  const last = await Promise.race([c.next((f) => f.type === 'record' && f.offset === 23, 30_000), onClose]).catch((e) => e);
+  t.equal(closed, undefined, 'the tail was not closed as a slow consumer');
+  t.equal(last.offset, 23, 'every record arrived');
+  t.same(c.frames.filter((f) => f.type === 'record').map((f) => f.offset), [...Array(23).keys()], 'in order, none dropped');
+  t.equal(daemon.ws.conns.size, 1);
+});
+
 t.test('KV watch by prefix', async (t) => {
   const { url } = await startInProc(t);
   await put(url, '/api/v1/kv/app/x', { value: b64('x') });

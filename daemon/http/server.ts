@@ -40,8 +40,12 @@ export interface RouteSpec {
   params?: JsonSchema;
   query?: JsonSchema;
   body?: JsonSchema;
-  /** The body is text (e.g. line protocol), handed over as a string; `body` validates nothing then. */
-  rawBody?: boolean;
+  /**
+   * The body is text (e.g. line protocol), handed over as a string; `body` validates nothing then.
+   * 'bytes': handed over as a Buffer, for routes that must reject what a UTF-8 decode would
+   * silently replace (invalid UTF-8 becomes U+FFFD in a string).
+   */
+  rawBody?: boolean | 'bytes';
   /** Request headers (lower-case) the handler reads; others are not copied. */
   headers?: string[];
   /** Answer even while starting or draining (liveness probes). */
@@ -315,7 +319,9 @@ export class HttpServer implements ResponseHost {
         // Last chunk: used synchronously below (parsed before this callback returns), so no copy.
         const body = chunks ? Buffer.concat([...chunks, Buffer.from(ab)]) : Buffer.from(ab);
         try {
-          if (route.spec.rawBody) {
+          if (route.spec.rawBody === 'bytes') {
+            req.body = chunks ? body : Buffer.from(body); // a copy: the last chunk's memory belongs to uWS
+          } else if (route.spec.rawBody) {
             req.body = body.toString('utf8'); // a copy: the last chunk's memory belongs to uWS
           } else if (route.noBody) {
             refuseBody(body);

@@ -6,6 +6,8 @@ import type { HttpServer, Req, Res } from '../http';
 import { err, namespaceParam } from './schemas';
 
 const params = { type: 'object', required: ['namespace'], properties: { namespace: namespaceParam } };
+/** ASCII whitespace, as String.prototype.trim drops it (tab, LF, VT, FF, CR, space). */
+const isBlank = (b: number) => b === 32 || (b >= 9 && b <= 13);
 
 export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void {
   const retention = { type: 'object', properties: { max_age_ms: { type: 'integer', description: '0 = keep everything' } } };
@@ -34,16 +36,16 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
     method: 'post', path: '/api/v1/ts/:namespace/write', auth: 'api', tags: ['timeseries'],
     summary: 'Write points in InfluxDB line protocol (text body); a bad line rejects the whole batch with its line number',
     params,
-    rawBody: true,
+    rawBody: 'bytes', // invalid UTF-8 is rejected, not decoded to U+FFFD
     query: { type: 'object', additionalProperties: false, properties: { precision: { type: 'string', enum: ['ns', 'us', 'ms', 's'], default: 'ns' } } },
-    responses: { 200: { description: 'written (durable)', schema: { type: 'object', properties: { written: { type: 'integer', description: 'field values stored' } } } }, 400: err('a bad line; details.line says which') },
+    responses: { 200: { description: 'written (durable)', schema: { type: 'object', properties: { written: { type: 'integer', description: 'field values stored' } } } }, 400: err('a bad line (details.line says which), including names or values that are not valid UTF-8') },
     async handler(req: Req, res: Res) {
       const { namespace } = req.params;
-      const text = req.body as string;
-      if (text.trim() === '') throw new HttpError('bad_request', 'body is empty: send one or more lines of line protocol', { fields: [{ field: 'body', message: 'required' }] });
+      const bytes = req.body as Buffer;
+      if (bytes.every(isBlank)) throw new HttpError('bad_request', 'body is empty: send one or more lines of line protocol', { fields: [{ field: 'body', message: 'required' }] });
       let points;
       try {
-        points = parseLineProtocol(text, { precision: req.query.precision as 'ns', now: Date.now() });
+        points = parseLineProtocol(bytes, { precision: req.query.precision as 'ns', now: Date.now() });
       } catch (e) {
         if (e instanceof LineProtocolError) throw new HttpError('bad_request', e.message, { line: e.line, fields: [{ field: 'body', message: e.message }] });
         throw e;

@@ -291,10 +291,16 @@ export class WsHub {
         if (c.ws!.getBufferedAmount() > HIGH_WATER) { sub.paused = true; return; }
         const r = this.d.streams.read(sub.ns, sub.stream, sub.next, 256);
         if (!r.records.length) return;
+        // Stop inside the page too once the socket is behind: 256 big records would otherwise
+        // run past MAX_BACKPRESSURE and close a tail that is supposed to pause.
+        let next = r.next_offset;
         c.ws!.cork(() => {
-          for (const rec of r.records) this.send(c, { type: 'record', id, offset: rec.offset, timestamp: rec.timestamp, payload: rec.payload });
+          for (const rec of r.records) {
+            if (c.ws!.getBufferedAmount() > HIGH_WATER) { next = rec.offset; break; }
+            this.send(c, { type: 'record', id, offset: rec.offset, timestamp: rec.timestamp, payload: rec.payload });
+          }
         });
-        sub.next = r.next_offset;
+        sub.next = next;
       }
     } finally {
       sub.pumping = false;
@@ -348,7 +354,12 @@ export class WsHub {
 
   private onDrain(c: Conn): void {
     if (!c.ws || c.ws.getBufferedAmount() > HIGH_WATER) return;
-    for (const [id, s] of c.subs) if (s.type === 'stream' && s.paused) { s.paused = false; this.pumpStream(c, id, s); }
+    // Pump on the next turn, not inside uWS's writable callback: frames written from inside it
+    // that do not fit the socket were left buffered with no further writable (drain) event, and
+    // the tail stalled for good (seen with 512 KiB records: test/ws.test.ts).
+    for (const [id, s] of c.subs) {
+      if (s.type === 'stream' && s.paused) { s.paused = false; setImmediate(() => this.pumpStream(c, id, s)); }
+    }
   }
 
   private onClose(c: Conn): void {
