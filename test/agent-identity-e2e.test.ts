@@ -5,6 +5,7 @@
 // dir and the node is healthy again in the admin API. The admin is SIGKILLed: the agent says
 // once, clearly, that the admin is unreachable (not once per retry), and comes back when the
 // admin does.
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
@@ -99,4 +100,18 @@ t.test('one node id per host, and an agent restarted without ENROLLMENT_KEY come
   const back = await until('the agent reconnects to the restarted admin', async () => lines(agent).find((l) => l.msg === 'tunnel up again'), 90_000);
   t.ok(back.failed_attempts >= 5 && back.down_s >= 0, 'the recovery is logged with the outage');
   await until('healthy again after the admin restart', async () => (await get(`${adminUrl}/api/v1/nodes/${fleetId}`)).json?.data?.status === 'healthy');
+});
+
+t.test('an agent whose enrollment never completed, started without a key, says so at warn', async (t) => {
+  t.setTimeout(30_000);
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'agent'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'agent', 'node_id'), '11111111-2222-5333-8444-555555555555 persistent\n');
+  const agent = await spawnDaemon(t, ['--data-dir', dir, '--log-level', 'info']);
+  const line = lines(agent).find((l) => /tunnel\.json is missing/.test(l.msg ?? ''));
+  t.equal(line?.level, 40, 'warn');
+  t.match(line?.msg, /no ENROLLMENT_KEY: set one to enroll/);
+  // A daemon that never tried to enroll is told so at info only.
+  const plain = await spawnDaemon(t, ['--data-dir', tempDir(t), '--log-level', 'info']);
+  t.equal(lines(plain).find((l) => /no control plane/.test(l.msg ?? ''))?.level, 30);
 });

@@ -2,6 +2,7 @@
 // before anything opens), the SSH credential store and server, the HTTP and SOCKS5 proxies and
 // the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
 // metrics requests → host/agent metrics, deliveries → command runner).
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,7 +98,12 @@ export class AgentServices {
     const { cfg, log } = this;
     const enrollmentKey = this.enrollmentKey ?? selfKey;
     const enrolled = readEnrolled(cfg.data_dir) !== undefined;
-    if (!enrollmentKey && !enrolled) log.info('no control plane: not enrolled and no ENROLLMENT_KEY (set one to enroll this agent)');
+    if (!enrollmentKey && !enrolled) {
+      // data_dir/agent/node_id is written when an enrollment starts: this agent was meant to join a fleet.
+      const tried = fs.existsSync(path.join(cfg.data_dir, 'agent', 'node_id'));
+      if (tried) log.warn('not enrolled: data_dir/agent/tunnel.json is missing (the enrollment never completed, or the file was removed) and there is no ENROLLMENT_KEY: set one to enroll; running without a control plane');
+      else log.info('no control plane: not enrolled and no ENROLLMENT_KEY (set one to enroll this agent)');
+    }
     if (enrollmentKey || enrolled) {
       const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
       // Loaded only with a control plane: protobufjs and the tunnel schema cost ~9 MiB.
