@@ -6,6 +6,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
 import { AgentTunnel } from '../daemon/agent/tunnel';
+import { RetryLog } from '../daemon/agent/tunnel/retry-log';
 import { tempDir } from './helpers/daemon';
 import { FAST_BACKOFF, newKey, startAdmin } from './helpers/tunnel';
 import { until } from './helpers/wait';
@@ -92,4 +93,25 @@ t.test('neither a key nor an enrolled identity: one clear line, no tunnel', asyn
   a.start();
   t.equal(a.client, undefined);
   t.match(c.lines, [{ level: 40, msg: /not enrolled: no ENROLLMENT_KEY and no data_dir\/agent\/tunnel.json/ }]);
+});
+
+t.test('RetryLog: loud on the first failure and on a new cause, quiet on repeats, a reminder when due, the recovery once', async (t) => {
+  const c = capture();
+  const r = new RetryLog(c.log, 'tunnel to the admin is down', 60_000);
+  r.fail('the admin is unreachable at h:1 (ECONNREFUSED)');
+  r.fail('the admin is unreachable at h:1 (ECONNREFUSED)');
+  r.fail('the admin is unreachable at h:1 (ECONNREFUSED)');
+  r.fail('the admin answered HTTP 503: starting');
+  t.same(c.lines.map((l) => l.level), [40, 20, 20, 40], 'warn, debug, debug, warn (new cause)');
+  t.same(c.lines.map((l) => l.attempts), [1, 2, 3, 4]);
+  t.same(r.ok()?.failed_attempts, 4);
+  t.equal(r.ok(), null, 'nothing to report once recovered');
+  // remindMs 0: every repeat is a reminder with the count.
+  const d = capture();
+  const due = new RetryLog(d.log, 'enrollment failed', 0);
+  due.fail('x', {}, 'error');
+  due.fail('x', {}, 'error');
+  t.same(d.lines.map((l) => l.level), [50, 50]);
+  t.match(d.lines[1].msg, /^enrollment failed: still failing after 2 attempts: x/);
+  t.type(d.lines[1].failing_for_s, 'number');
 });
