@@ -15,6 +15,7 @@ import type { SshUserStore } from './agent/ssh-users/store';
 import type { SshService } from './agent/ssh/server';
 import { loadNative, type NativeReport } from '../native';
 import { FIELDS, getPath, setConfigValue, type Config } from './config';
+import { HostIdentity } from './host-identity';
 import { HttpServer, prepareKeys } from './http';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
@@ -39,8 +40,10 @@ export interface Daemon {
   ws: WsHub;
   ts: TsStore;
   commands: CommandService;
-  /** The tunnel to the admin, when ENROLLMENT_KEY is set. */
+  /** The tunnel to the admin, when ENROLLMENT_KEY is set or the agent was enrolled before. */
   tunnel?: AgentTunnel;
+  /** This host's node id: the fleet's once enrolled, else the data plane's. */
+  host: HostIdentity;
   http: HttpServer;
   /** The control plane, when admin.enabled. */
   admin?: AdminService;
@@ -95,10 +98,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
   const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
   const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms, sweepIntervalMs: cfg.queue.lease_sweep_interval_ms });
+  // One node id per host: the fleet's once enrolled (read from tunnel.json here, updated on enrollment).
+  const host = new HostIdentity(engine.nodeId, log, cfg.data_dir);
   // Command runner: executions a previous run left running are recorded as failed here.
   // The option objects stay referenced here: SIGHUP's reload() updates them in place.
   const commandOpts = {
-    file: path.join(cfg.data_dir, 'agent', 'commands.mdb'), nodeId: engine.nodeId, shell: cfg.commands.shell, runAs: cfg.ssh.run_as,
+    file: path.join(cfg.data_dir, 'agent', 'commands.mdb'), nodeId: () => host.nodeId, shell: cfg.commands.shell, runAs: cfg.ssh.run_as,
     maxConcurrent: cfg.commands.max_concurrent, outputCapBytes: cfg.commands.output_cap_bytes, killGraceMs: cfg.commands.kill_grace_ms, log,
   };
   const commands = await CommandService.open(commandOpts);
@@ -116,7 +121,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
-  const agentMetrics = new AgentMetricsService({ nodeId: engine.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
+  const agentMetrics = new AgentMetricsService({ nodeId: () => host.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
+  agentMetrics.clusterName = () => host.clusterName;
   metrics.agent = agentMetrics;
   // Host figures are sampled in the background, so a scrape only reads memory.
   agentMetrics.start();
@@ -135,12 +141,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   };
   // The agent's network services: CIDRs and ENROLLMENT_KEY are checked here, before anything listens.
   try {
-    agent = new AgentServices(cfg, log, engine.nodeId);
+    agent = new AgentServices(cfg, log, host);
   } catch (err) {
     await closeStores();
     throw err;
   }
-  systemRoutes(http, engine, metrics, native, startedAt, () => agent.ssh?.fingerprints);
+  systemRoutes(http, engine, metrics, native, startedAt, () => agent.ssh?.fingerprints, () => host.nodeId);
   namespaceRoutes(http, engine);
   kvRoutes(http, engine);
   queueRoutes(http, engine, queues);
@@ -185,7 +191,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   // 6. Ready.
   http.state = 'ready';
   commands.start();
-  log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: engine.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
+  log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: host.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
@@ -197,6 +203,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     ts,
     commands,
     tunnel: agent.tunnel,
+    host,
     http,
     admin,
     native,

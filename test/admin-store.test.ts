@@ -113,34 +113,81 @@ bothDialects(t, 'enrollment errors: unknown key, wrong secret, expired, full clu
   const old = await key(db, c, null, '2020-01-01T00:00:00.000Z');
   t.equal(await code(consumeEnrollmentKey(db, old.secret, nodeInfo(newId()))), 'expired');
   const first = newId();
-  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'ok');
+  const e1 = await consumeEnrollmentKey(db, k.secret, nodeInfo(first));
   t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(newId()))), 'cluster_full');
   t.equal((await db.selectFrom('enrollment_keys').select('uses_remaining').where('id', '=', k.id).executeTakeFirstOrThrow()).uses_remaining, 4, 'the failed enrollment spent no use');
-  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'ok', 're-enrolling a node already in the full cluster is fine');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first), undefined, e1.api_token)), 'ok', 're-enrolling a node already in the full cluster (proven) is fine');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'cluster_full', 'without proof it would be a new node: the full cluster refuses it');
 });
 
-bothDialects(t, 're-enrollment updates the node and revokes its old token; tokens authenticate in constant time', async (t, ctx) => {
+bothDialects(t, 're-enrollment proven by the node\'s token updates the node and revokes its old token; tokens authenticate in constant time', async (t, ctx) => {
   const { db } = await ctx.open();
   const c = await cluster(db, 'a');
-  const c2 = await cluster(db, 'b');
   const k = await key(db, c, null);
-  const k2 = await key(db, c2, null);
+  const k2 = await key(db, c, null);
   const id = newId();
   const e1 = await consumeEnrollmentKey(db, k.secret, { ...nodeInfo(id), id_type: 'persistent' });
   t.equal(e1.reenrolled, false);
   t.equal((await authenticateNode(db, e1.api_token))?.id, id);
   t.equal(await authenticateNode(db, `${id}.nope`), null, 'wrong secret');
   t.equal(await authenticateNode(db, 'no-dot'), null);
-  const e2 = await consumeEnrollmentKey(db, k2.secret, { ...nodeInfo(id), version: '0.2.0' });
-  t.equal(e2.reenrolled, true);
-  t.equal(e2.cluster.name, 'b');
+  const e2 = await consumeEnrollmentKey(db, k2.secret, { ...nodeInfo(id), version: '0.2.0' }, new Date(), e1.api_token);
+  t.equal(e2.reenrolled, true, 'another key of the same cluster, with the node\'s token: re-registered in place');
+  t.equal(e2.node_id, id);
+  t.equal(e2.requested_node_id, undefined);
   t.equal(await authenticateNode(db, e1.api_token), null, 'old token revoked');
   const node = await authenticateNode(db, e2.api_token);
   t.equal(node?.version, '0.2.0');
-  t.equal(node?.cluster_id, c2);
+  t.equal((await db.selectFrom('nodes').select('id').execute()).length, 1, 'still one node');
   const types = (await db.selectFrom('events').select('type').orderBy('time').orderBy('id').execute()).map((r) => r.type);
-  for (const ty of ['edge.enrollment_key.verified', 'edge.node.registered', 'edge.node.reregistered', 'edge.node.cluster_changed', 'edge.node.version_changed']) t.ok(types.includes(ty), `${ty} in the outbox`);
+  for (const ty of ['edge.enrollment_key.verified', 'edge.node.registered', 'edge.node.reregistered', 'edge.node.version_changed']) t.ok(types.includes(ty), `${ty} in the outbox`);
   t.notOk(JSON.stringify(await db.selectFrom('nodes').selectAll().execute()).includes(e2.api_token.split('.')[1]), 'the token secret is not stored');
+});
+
+bothDialects(t, 'takeover attempts: a known node id without its token, or with a key of another cluster, never touches that node', async (t, ctx) => {
+  const { db } = await ctx.open();
+  const a = await cluster(db, 'victims');
+  const b = await cluster(db, 'attackers');
+  const victimKey = await key(db, a, null);
+  const sameClusterKey = await key(db, a, null);
+  const otherClusterKey = await key(db, b, null);
+  const victimId = newId();
+  const victim = await consumeEnrollmentKey(db, victimKey.secret, { ...nodeInfo(victimId), node_name: 'web-1', ip_address: '10.0.0.7' });
+  const before = await db.selectFrom('nodes').selectAll().where('id', '=', victimId).executeTakeFirstOrThrow();
+  const victimUntouched = async (what: string) => {
+    const now = await db.selectFrom('nodes').selectAll().where('id', '=', victimId).executeTakeFirstOrThrow();
+    t.same(now, before, `${what}: the victim's row is unchanged (cluster, token hash, name, address)`);
+    t.equal((await authenticateNode(db, victim.api_token))?.id, victimId, `${what}: the victim's token still authenticates`);
+  };
+  const forged = `${victimId}.${'A'.repeat(43)}`;
+  const attempts: Array<[string, string, string | undefined]> = [
+    ['same-cluster key, no token', sameClusterKey.secret, undefined],
+    ['same-cluster key, a wrong token', sameClusterKey.secret, forged],
+    ['other-cluster key, no token', otherClusterKey.secret, undefined],
+    ['other-cluster key, a wrong token', otherClusterKey.secret, forged],
+    // Even the victim's real token does not let a key of cluster B move it out of cluster A.
+    ['other-cluster key, the victim\'s own token', otherClusterKey.secret, victim.api_token],
+  ];
+  const ids = new Set<string>([victimId]);
+  for (const [what, secret, token] of attempts) {
+    const e = await consumeEnrollmentKey(db, secret, { ...nodeInfo(victimId), node_name: 'evil', id_type: 'persistent' }, new Date(), token);
+    t.equal(e.reenrolled, false, `${what}: not a re-registration`);
+    t.not(e.node_id, victimId, `${what}: a new node id`);
+    t.equal(e.requested_node_id, victimId, `${what}: the answer says which id was refused`);
+    t.notOk(ids.has(e.node_id), `${what}: a fresh id`);
+    ids.add(e.node_id);
+    const created = await authenticateNode(db, e.api_token);
+    t.equal(created?.id, e.node_id, `${what}: the attacker holds a token of the new node only`);
+    t.equal(created?.id_type, 'random', `${what}: the new id is the admin's random id`);
+    t.equal(created?.cluster_id, secret === otherClusterKey.secret ? b : a, `${what}: the new node is in the key's cluster`);
+    await victimUntouched(what);
+  }
+  const reregistered = await db.selectFrom('events').select(['type', 'subject']).where('type', 'in', ['edge.node.reregistered', 'edge.node.cluster_changed']).execute();
+  t.same(reregistered, [], 'no reregistered or cluster_changed event');
+  // The victim itself still re-enrolls in place.
+  const again = await consumeEnrollmentKey(db, sameClusterKey.secret, nodeInfo(victimId), new Date(), victim.api_token);
+  t.equal(again.reenrolled, true);
+  t.equal(again.node_id, victimId);
 });
 
 bothDialects(t, 'status: offline → healthy on tunnel + heartbeat, unhealthy when late, offline when the tunnel drops; one event per change', async (t, ctx) => {

@@ -89,8 +89,8 @@ bothDialects(t, 'enroll, authenticate, tunnel up/down, heartbeats and status', a
   await b.setStatus([{ node_id: id, status: 'unhealthy', at: Date.now(), reason: 'late' }]);
   t.equal((await node(db, id)).status, 'offline', 'a node without a tunnel stays offline');
 
-  // Re-enrollment of the same node id: a new token replaces the old one.
-  const again = await b.enroll({ secret, node_id: id, id_type: 'persistent', agent_version: '1.1.0' });
+  // Re-enrollment of the same node id, proven by its token: a new token replaces the old one.
+  const again = await b.enroll({ secret, node_id: id, id_type: 'persistent', agent_version: '1.1.0', node_token: e.api_token });
   t.equal(again.reregistered, true);
   t.equal(await b.authenticate(e.api_token), null, 'old token revoked');
   t.ok(await b.authenticate(again.api_token));

@@ -50,8 +50,8 @@ export class SqlTunnelBackend implements TunnelBackend {
         node_id: req.node_id, id_type: req.id_type, node_name: req.name, version: req.agent_version, hostname: req.host_name,
         ssh_port: req.ports?.ssh_port, http_port: req.ports?.http_port, http_proxy_port: req.ports?.http_proxy_port, socks5_proxy_port: req.ports?.socks5_proxy_port,
         ...(req.os || req.arch ? { info: { ...(req.os ? { os: req.os } : {}), ...(req.arch ? { arch: req.arch } : {}) } } : {}),
-      });
-      return { node_id: e.node_id, api_token: e.api_token, cluster_name: e.cluster.name, reregistered: e.reenrolled };
+      }, new Date(), req.node_token);
+      return { node_id: e.node_id, api_token: e.api_token, cluster_name: e.cluster.name, reregistered: e.reenrolled, ...(e.requested_node_id ? { requested_node_id: e.requested_node_id } : {}) };
     } catch (err) {
       if (err instanceof EnrollmentError) throw new EnrollError(ENROLL_CODES[err.code], err.message);
       // Two first enrollments of one node id at once: the second insert hits the primary key.

@@ -2,11 +2,13 @@
 // before anything opens), the SSH credential store and server, the HTTP and SOCKS5 proxies and
 // the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
 // metrics requests → host/agent metrics, deliveries → command runner).
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeKeyBlob, type CredentialSet } from '../admin/tunnel/backend';
 import type { Config } from '../config';
+import type { HostIdentity } from '../host-identity';
 import type { HttpServer } from '../http';
 import type { Logger } from '../log';
 import { agentSshRoutes } from '../routes/agent-ssh';
@@ -20,6 +22,7 @@ import { RecordingStore } from './ssh/recording';
 import { SshService } from './ssh/server';
 import type { LoginEvent } from './ssh/types';
 import type { AgentTunnel } from './tunnel';
+import { readEnrolled } from './tunnel/identity';
 
 export class AgentServices {
   readonly denyPolicy: DenyPolicy;
@@ -34,13 +37,13 @@ export class AgentServices {
   private readonly enrollmentKey?: string;
 
   /** Synchronous checks and stores; throws on bad CIDRs or a malformed ENROLLMENT_KEY before anything listens. */
-  constructor(private readonly cfg: Config, private readonly log: Logger, nodeId: string) {
+  constructor(private readonly cfg: Config, private readonly log: Logger, private readonly host: HostIdentity) {
     this.denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
     if (cfg.ssh.enabled && cfg.ssh.port) this.denyPolicy.addOwnPort(cfg.ssh.port);
     this.enrollmentKey = cfg.agent.enrollment_key;
     if (this.enrollmentKey) decodeKeyBlob(this.enrollmentKey);
     const dir = path.join(cfg.data_dir, 'agent');
-    this.sshUsers = new SshUserStore(path.join(dir, 'ssh.mdb'), nodeId);
+    this.sshUsers = new SshUserStore(path.join(dir, 'ssh.mdb'), () => host.nodeId);
     this.recordings = new RecordingStore(this.sshUsers.env, path.join(dir, 'recordings'), { enabled: cfg.ssh.recording, maxBytes: cfg.ssh.recording_max_bytes, maxTotalBytes: cfg.ssh.recordings_max_total_bytes });
     this.ssh = cfg.ssh.enabled ? new SshService({
       checkTarget: (host, port) => this.denyPolicy.checkTarget(host, port),
@@ -87,17 +90,28 @@ export class AgentServices {
     metrics.sources = { commands: () => commands.stats(), proxy: () => this.proxy.stats(), ...(this.ssh ? { ssh: () => this.ssh!.stats() } : {}) };
   }
 
-  /** The tunnel to the admin, when ENROLLMENT_KEY is set; it enrolls and connects in the background. */
+  /**
+   * The tunnel to the admin, when ENROLLMENT_KEY is set or the agent was enrolled before (the
+   * key is needed once: tunnel.json keeps the identity); it enrolls and connects in the background.
+   */
   startTunnel(apiPort: number, commands: CommandService, metrics: AgentMetricsService, selfKey?: string): void {
     const { cfg, log } = this;
     const enrollmentKey = this.enrollmentKey ?? selfKey;
-    if (enrollmentKey) {
+    const enrolled = readEnrolled(cfg.data_dir) !== undefined;
+    if (!enrollmentKey && !enrolled) {
+      // data_dir/agent/node_id is written when an enrollment starts: this agent was meant to join a fleet.
+      const tried = fs.existsSync(path.join(cfg.data_dir, 'agent', 'node_id'));
+      if (tried) log.warn('not enrolled: data_dir/agent/tunnel.json is missing (the enrollment never completed, or the file was removed) and there is no ENROLLMENT_KEY: set one to enroll; running without a control plane');
+      else log.info('no control plane: not enrolled and no ENROLLMENT_KEY (set one to enroll this agent)');
+    }
+    if (enrollmentKey || enrolled) {
       const ports = { http: this.proxy.httpPort, socks5: this.proxy.socks5Port };
-      // Loaded only with an enrollment key: protobufjs and the tunnel schema cost ~9 MiB.
+      // Loaded only with a control plane: protobufjs and the tunnel schema cost ~9 MiB.
       const { AgentTunnel } = require('./tunnel') as typeof import('./tunnel');
       this.tunnel = new AgentTunnel({
         dataDir: cfg.data_dir, enrollmentKey, name: cfg.agent.name ?? os.hostname(), agentVersion: VERSION,
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,
+        onEnrolled: (s) => this.host.enrolled(s.node_id, s.cluster_name),
         ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
       });
       this.tunnel.attachCommands(commands);

@@ -7,12 +7,12 @@ import { buildOpenApi } from '../openapi';
 import { VERSION } from '../version';
 import { PROM_CONTENT_TYPE } from '../prom';
 
-export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metrics, native: NativeReport, startedAt: number, sshHostKeys: () => Array<{ type: string; fingerprint: string }> | undefined = () => undefined): void {
+export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metrics, native: NativeReport, startedAt: number, sshHostKeys: () => Array<{ type: string; fingerprint: string }> | undefined = () => undefined, nodeId: () => string = () => engine.nodeId): void {
   server.add({
     method: 'get', path: '/api/v1/health', auth: 'public', always: true, tags: ['system'],
     summary: 'Server health, version and native backends (no key needed)',
     responses: {
-      200: { description: 'healthy', schema: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, uptime_seconds: { type: 'integer' }, shard_count: { type: 'integer' }, node_id: { type: 'string' }, backends: { type: 'object' }, warnings: { type: 'array', items: { type: 'string' } }, ssh_host_keys: { type: 'array', description: 'SHA256 fingerprints of the SSH server\'s host keys (absent when SSH is off)', items: { type: 'object', properties: { type: { type: 'string' }, fingerprint: { type: 'string' } } } } } } },
+      200: { description: 'healthy', schema: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, uptime_seconds: { type: 'integer' }, shard_count: { type: 'integer' }, node_id: { type: 'string', description: 'this host\'s node id: the fleet\'s once the agent is enrolled, else the data plane\'s own' }, backends: { type: 'object' }, warnings: { type: 'array', items: { type: 'string' } }, ssh_host_keys: { type: 'array', description: 'SHA256 fingerprints of the SSH server\'s host keys (absent when SSH is off)', items: { type: 'object', properties: { type: { type: 'string' }, fingerprint: { type: 'string' } } } } } } },
       503: { description: 'starting or draining (same body, status says which)' },
     },
     handler(_req: Req, res: Res) {
@@ -22,7 +22,7 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
         version: VERSION,
         uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
         shard_count: engine.partitionCount,
-        node_id: engine.nodeId,
+        node_id: nodeId(),
         backends: { uws: native.uws, lmdb: native.lmdb },
         warnings: native.warnings,
         ssh_host_keys: sshHostKeys(),

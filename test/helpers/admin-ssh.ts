@@ -56,8 +56,8 @@ export function sqlTunnelBackend(db: DbOrTrx, heartbeatIntervalMs: number): Tunn
   return {
     async enroll(req) {
       try {
-        const e = await consumeEnrollmentKey(db, req.secret, { node_id: req.node_id, id_type: req.id_type, node_name: req.name, version: req.agent_version, hostname: req.host_name, ...req.ports });
-        return { node_id: e.node_id, api_token: e.api_token, cluster_name: e.cluster.name, reregistered: e.reenrolled };
+        const e = await consumeEnrollmentKey(db, req.secret, { node_id: req.node_id, id_type: req.id_type, node_name: req.name, version: req.agent_version, hostname: req.host_name, ...req.ports }, new Date(), req.node_token);
+        return { node_id: e.node_id, api_token: e.api_token, cluster_name: e.cluster.name, reregistered: e.reenrolled, ...(e.requested_node_id ? { requested_node_id: e.requested_node_id } : {}) };
       } catch (err) {
         throw new EnrollError('invalid_key', (err as Error).message);
       }

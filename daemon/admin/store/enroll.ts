@@ -2,7 +2,7 @@
 // authentication by api_token, heartbeats and tunnel up/down. Each change and its events commit
 // in one transaction.
 //
-//   consumeEnrollmentKey(db, secret, info) → { node_id, api_token, cluster, reenrolled } | throws EnrollmentError
+//   consumeEnrollmentKey(db, secret, info, now, nodeToken) → { node_id, api_token, cluster, reenrolled } | throws EnrollmentError
 //   authenticateNode(db, api_token)        → node row | null
 //   recordHeartbeat(db, nodeId, at, info, heartbeatIntervalMs) → new status | null (unknown node)
 //   setTunnelState(db, nodeId, up, at, heartbeatIntervalMs)    → new status | null
@@ -13,7 +13,7 @@ import { keyIdOf } from './enrollment-key';
 import { emitEvent } from './events';
 import type { NodeRow, NodeStatus } from './schema';
 import { changeStatus, computeStatus } from './status';
-import { bool, iso } from './util';
+import { bool, iso, newId } from './util';
 
 /** What an agent tells the admin about itself when it enrolls (and, partly, in heartbeats). */
 export interface NodeInfo {
@@ -46,12 +46,15 @@ export class EnrollmentError extends Error {
 }
 
 export interface Enrollment {
+  /** The requested node id, or a new one when the requested id was taken and not proven (see consumeEnrollmentKey). */
   node_id: string;
   /** Shown once: the admin keeps only its sha256. Format "<node_id>.<secret>". */
   api_token: string;
   cluster: { id: string; name: string };
   /** The node id was already enrolled (its row was updated, its old token revoked). */
   reenrolled: boolean;
+  /** The requested node id was taken and not proven: the node was enrolled under a new id (node_id) and that node is left as it was. */
+  requested_node_id?: string;
 }
 
 /** Node ids: a UUID, or 32 hex digits (machine-id), or another 8–64 char [A-Za-z0-9-] id. */
@@ -68,10 +71,18 @@ function sameSecret(presented: string, expected: string): boolean {
 /**
  * Uses one enrollment of the key (atomically: one conditional UPDATE decrements uses_remaining
  * only while it is NULL or > 0 and the key has not expired, so of two agents racing for the
- * last use exactly one wins), then registers the node, or updates it if that node id is known.
- * The node's cluster must have room (node_limit), else nothing changes (the use is not spent).
+ * last use exactly one wins), then registers the node. The cluster must have room
+ * (node_limit), else nothing changes (the use is not spent).
+ *
+ * A node id that is already enrolled is re-registered in place (new token, the old one revoked)
+ * only when `nodeToken` is that node's current api_token AND the key belongs to the node's
+ * cluster. Otherwise the agent gets a new node (a new random id) in the key's cluster and the
+ * named node is left exactly as it was: a node id is public (it is in URLs, logs and events), so
+ * knowing it plus holding some enrollment key must not let anyone take the node's place, revoke
+ * its token and receive its SSH credentials; and a key of cluster A never moves a node of
+ * cluster B (PATCH /nodes/{id}/change_cluster does that, with an operator's token).
  */
-export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info: NodeInfo, now: Date = new Date()): Promise<Enrollment> {
+export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info: NodeInfo, now: Date = new Date(), nodeToken?: string): Promise<Enrollment> {
   if (!NODE_ID_RE.test(info.node_id)) throw new EnrollmentError('invalid_node', `node_id must be 8-64 characters of [A-Za-z0-9-] (got ${JSON.stringify(info.node_id)})`);
   const keyId = keyIdOf(keySecret);
   if (!keyId) throw new EnrollmentError('invalid_key', 'unknown enrollment key');
@@ -95,17 +106,21 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
     let clusterQ = trx.selectFrom('clusters').select(['id', 'name', 'node_limit']).where('id', '=', used.cluster_id);
     if (dialectOf(trx) === 'postgres') clusterQ = clusterQ.forUpdate(); // serializes node_limit checks per cluster
     const cluster = await clusterQ.executeTakeFirstOrThrow();
-    const existing = await trx.selectFrom('nodes').selectAll().where('id', '=', info.node_id).executeTakeFirst();
-    if (cluster.node_limit !== null && existing?.cluster_id !== cluster.id) {
+    const named = await trx.selectFrom('nodes').selectAll().where('id', '=', info.node_id).executeTakeFirst();
+    // The row is re-registered only by its own holder, within its own cluster.
+    const existing = named && named.cluster_id === cluster.id && holdsToken(named, nodeToken) ? named : undefined;
+    const nodeId = named && !existing ? newId() : info.node_id;
+    if (cluster.node_limit !== null && !existing) {
       const { n } = await trx.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('cluster_id', '=', cluster.id).executeTakeFirstOrThrow();
       if (Number(n) >= cluster.node_limit) throw new EnrollmentError('cluster_full', `cluster ${cluster.name} is full (node_limit ${cluster.node_limit})`);
     }
     const secret = randomBytes(32).toString('base64url');
-    const apiToken = `${info.node_id}.${secret}`;
+    const apiToken = `${nodeId}.${secret}`;
     const fields = {
       cluster_id: cluster.id,
-      id_type: info.id_type === 'persistent' ? 'persistent' as const : 'random' as const,
-      node_name: info.node_name || `node-${info.node_id}`,
+      // A new id in place of a taken one is the admin's random id, whatever the agent derived.
+      id_type: info.id_type === 'persistent' && nodeId === info.node_id ? 'persistent' as const : 'random' as const,
+      node_name: info.node_name || `node-${nodeId}`,
       api_token_hash: sha256(secret).toString('hex'),
       version: info.version ?? null,
       ip_address: info.ip_address ?? null,
@@ -120,23 +135,28 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
       info: info.info ? JSON.stringify(info.info) : null,
       updated_at: at,
     };
-    await emitEvent(trx, 'edge.enrollment_key.verified', { enrollment_key_id: key.id, cluster_name: cluster.name, node_id: info.node_id, uses_remaining: used.uses_remaining }, key.id, now);
+    await emitEvent(trx, 'edge.enrollment_key.verified', { enrollment_key_id: key.id, cluster_name: cluster.name, node_id: nodeId, uses_remaining: used.uses_remaining }, key.id, now);
     if (existing) {
-      await trx.updateTable('nodes').set(fields).where('id', '=', info.node_id).execute();
-      await emitEvent(trx, 'edge.node.reregistered', { node_id: info.node_id, cluster_name: cluster.name, version: fields.version }, info.node_id, now);
-      if (existing.cluster_id !== cluster.id) {
-        const from = await trx.selectFrom('clusters').select('name').where('id', '=', existing.cluster_id).executeTakeFirst();
-        await emitEvent(trx, 'edge.node.cluster_changed', { node_id: info.node_id, previous_cluster_name: from?.name ?? null, cluster_name: cluster.name }, info.node_id, now);
-      }
+      await trx.updateTable('nodes').set(fields).where('id', '=', nodeId).execute();
+      await emitEvent(trx, 'edge.node.reregistered', { node_id: nodeId, cluster_name: cluster.name, version: fields.version }, nodeId, now);
       if ((existing.version ?? null) !== fields.version && fields.version !== null) {
-        await emitEvent(trx, 'edge.node.version_changed', { node_id: info.node_id, cluster_name: cluster.name, previous_version: existing.version, version: fields.version }, info.node_id, now);
+        await emitEvent(trx, 'edge.node.version_changed', { node_id: nodeId, cluster_name: cluster.name, previous_version: existing.version, version: fields.version }, nodeId, now);
       }
     } else {
-      await trx.insertInto('nodes').values({ id: info.node_id, ...fields, status: 'offline', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
-      await emitEvent(trx, 'edge.node.registered', { node_id: info.node_id, cluster_name: cluster.name, id_type: fields.id_type, version: fields.version }, info.node_id, now);
+      await trx.insertInto('nodes').values({ id: nodeId, ...fields, status: 'offline', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
+      await emitEvent(trx, 'edge.node.registered', { node_id: nodeId, cluster_name: cluster.name, id_type: fields.id_type, version: fields.version }, nodeId, now);
     }
-    return { node_id: info.node_id, api_token: apiToken, cluster: { id: cluster.id, name: cluster.name }, reenrolled: Boolean(existing) };
+    return { node_id: nodeId, api_token: apiToken, cluster: { id: cluster.id, name: cluster.name }, reenrolled: Boolean(existing), ...(nodeId !== info.node_id ? { requested_node_id: info.node_id } : {}) };
   });
+}
+
+/** True when `token` is `node`'s current api_token ("<node id>.<secret>", the secret compared in constant time). */
+function holdsToken(node: NodeRow, token: string | undefined): boolean {
+  const i = token ? token.lastIndexOf('.') : -1;
+  const presented = sha256(i > 0 ? token!.slice(i + 1) : '');
+  const expected = Buffer.from(node.api_token_hash, 'hex');
+  const ok = expected.length === 32 && timingSafeEqual(presented, expected);
+  return ok && i > 0 && token!.slice(0, i) === node.id;
 }
 
 /** The node an api_token belongs to, or null. The token's secret is compared in constant time. */

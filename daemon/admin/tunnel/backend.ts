@@ -25,15 +25,26 @@ export interface EnrollRequest {
   arch?: string;
   /** Agent ports, as NodeResponse shows them (ssh_port, http_port, http_proxy_port, socks5_proxy_port). */
   ports?: Partial<Record<'ssh_port' | 'http_port' | 'http_proxy_port' | 'socks5_proxy_port', number>>;
+  /**
+   * The node's current api_token (the agent sends it as `Authorization: Bearer` when it enrolls
+   * again): the only proof that lets an already-enrolled node_id be re-registered in place.
+   */
+  node_token?: string;
 }
 
 export interface EnrollResult {
+  /**
+   * The requested node_id; or, when that id is already enrolled and the request did not prove it
+   * (no valid node_token, or a key of another cluster), a new id: the named node is left as it was.
+   */
   node_id: string;
   /** Opaque bearer token of this node (store only its hash; compare in constant time). */
   api_token: string;
   cluster_name: string;
-  /** True when this node id was already known (reregistration: a new token replaces the old). */
+  /** True when this node id was already known and proven (reregistration: a new token replaces the old). */
   reregistered?: boolean;
+  /** Set when node_id is a new id because the requested one was taken and not proven. */
+  requested_node_id?: string;
 }
 
 /**
@@ -98,7 +109,11 @@ export interface CommandResultRecord {
 export interface AgentEventRecord { node_id: string; id: string; type: string; time: number; data: unknown }
 
 export interface TunnelBackend {
-  /** Consumes one use of the key atomically and registers (or re-registers) the node. Throws EnrollError. */
+  /**
+   * Consumes one use of the key atomically and registers the node. A node id already enrolled is
+   * re-registered only with its current token (node_token) and a key of its own cluster; else a
+   * new node with a new id is registered in the key's cluster. Throws EnrollError.
+   */
   enroll(req: EnrollRequest): Promise<EnrollResult>;
   /** The node a token belongs to, or null (unknown, or the node was deleted). */
   authenticate(apiToken: string): Promise<TunnelNode | null>;

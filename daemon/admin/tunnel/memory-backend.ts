@@ -69,13 +69,18 @@ export class MemoryTunnelBackend implements TunnelBackend {
     if (k.uses_remaining !== null && k.uses_remaining <= 0) throw new EnrollError('key_exhausted', 'the enrollment key has no uses left');
     if (k.uses_remaining !== null) k.uses_remaining--;
     const api_token = randomBytes(32).toString('base64url');
-    const prior = this.nodes.get(req.node_id);
+    const named = this.nodes.get(req.node_id);
+    // Same rule as the store: a taken id is re-registered only by the holder of its token, with a
+    // key of its own cluster; anyone else gets a new node and the named one stays as it was.
+    const proven = named && named.cluster_name === k.cluster_name && timingSafeEqual(named.token_sha256, hash(req.node_token ?? ''));
+    const prior = proven ? named : undefined;
+    const node_id = named && !prior ? randomUUID() : req.node_id;
     if (prior) this.byToken.delete(prior.token_sha256.toString('hex'));
-    const node: MemNode = { node_id: req.node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'offline', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
+    const node: MemNode = { node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'offline', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
     this.nodes.set(node.node_id, node);
     this.byToken.set(node.token_sha256.toString('hex'), node.node_id);
     this.changed();
-    return { node_id: node.node_id, api_token, cluster_name: node.cluster_name, reregistered: Boolean(prior) };
+    return { node_id: node.node_id, api_token, cluster_name: node.cluster_name, reregistered: Boolean(prior), ...(node_id !== req.node_id ? { requested_node_id: req.node_id } : {}) };
   }
 
   async authenticate(token: string): Promise<TunnelNode | null> {

@@ -35,7 +35,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
   http.add({
     method: 'post', path: '/api/v1/agent/enroll', auth: 'public', tags: ['Agent.Tunnel'], remoteAddress: true,
     summary: 'Enroll an agent with an enrollment key (consumes one use); returns its node id, api_token and tunnel URL',
-    headers: ['host', 'x-request-id'],
+    headers: ['host', 'x-request-id', 'authorization'],
     body: {
       type: 'object', required: ['enrollment_key', 'node_id'], additionalProperties: false,
       properties: {
@@ -52,7 +52,9 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
     },
     responses: {
       201: {
-        description: 'enrolled',
+        description: 'enrolled. A node_id that is already enrolled is re-registered in place (new api_token, the old one revoked) only when the request proves it holds '
+          + 'that node: `Authorization: Bearer <its current api_token>` and a key of its own cluster; otherwise the agent is enrolled as a new node with a new node_id '
+          + '(and requested_node_id), and the named node is left untouched',
         schema: {
           type: 'object',
           properties: {
@@ -60,7 +62,9 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
               type: 'object',
               properties: {
                 node_id: { type: 'string' }, api_token: { type: 'string' }, cluster_name: { type: 'string' },
-                tunnel_url: { type: 'string' }, heartbeat_interval_ms: { type: 'integer' }, reregistered: { type: 'boolean' },
+                tunnel_url: { type: 'string' }, heartbeat_interval_ms: { type: 'integer' },
+                reregistered: { type: 'boolean', description: 'the requested node_id was enrolled and proven: re-registered in place' },
+                requested_node_id: { type: 'string', description: 'present when the requested node_id was taken and not proven: node_id is a new id' },
               },
             },
             meta: { type: 'object', properties: { request_id: { type: 'string' }, timestamp: { type: 'string' } } },
@@ -80,11 +84,14 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
       // The agent sends the secret; a whole blob pasted by hand works too.
       let secret = b.enrollment_key;
       try { secret = decodeKeyBlob(b.enrollment_key).secret; } catch { /* not a blob: the secret itself */ }
+      // Proof of holding an already-enrolled node: its current api_token as the bearer.
+      const auth = req.headers.authorization ?? '';
+      const nodeToken = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : undefined;
       let out;
       try {
         out = await backend.enroll({
           secret, node_id: b.node_id.toLowerCase(), id_type: b.id_type ?? 'random', name: b.name, host_name: b.host_name,
-          agent_version: b.agent_version, os: b.os, arch: b.arch, ports: b.ports,
+          agent_version: b.agent_version, os: b.os, arch: b.arch, ports: b.ports, ...(nodeToken ? { node_token: nodeToken } : {}),
         });
       } catch (err) {
         if (err instanceof EnrollError || (err as { name?: string }).name === 'EnrollError') {
@@ -93,6 +100,10 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
           throw new HttpError(ENROLL_STATUS[e.code] ?? 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
         }
         throw err;
+      }
+      if (out.requested_node_id) {
+        opts.log.warn({ requested_node_id: out.requested_node_id, node_id: out.node_id, cluster_name: out.cluster_name, remote: ip, token_presented: Boolean(nodeToken) },
+          'enrollment named an enrolled node without proving it (its api_token, with a key of its cluster): enrolled as a new node, the named one is untouched');
       }
       const base = opts.publicUrl ?? (req.headers.host ? `http://${req.headers.host}` : undefined);
       if (!base) throw new HttpError('bad_request', 'no Host header and no admin.public_url: cannot tell the agent where its tunnel is', { header: 'host' });

@@ -41,7 +41,8 @@ export interface OutputListener {
 
 export interface CommandOptions {
   file: string;
-  nodeId: string;
+  /** This host's node id, read when an execution is created (the fleet's once enrolled). */
+  nodeId: () => string;
   shell: string;
   runAs: string;
   maxConcurrent: number;
@@ -143,7 +144,7 @@ export class CommandService {
     const e: Execution = {
       id: req.id ?? randomUUID(),
       command_id: req.command_id ?? randomUUID(),
-      node_id: this.o.nodeId,
+      node_id: this.o.nodeId(),
       command_text: req.command_text,
       status: 'pending',
       exit_code: null,

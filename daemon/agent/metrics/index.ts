@@ -30,7 +30,8 @@ export interface UnifiedMetricsBody {
 }
 
 export interface AgentMetricsOptions {
-  nodeId: string;
+  /** This host's node id: the fleet's once enrolled (daemon/host-identity.ts). */
+  nodeId: () => string;
   /** When the agent started (ms since the epoch): application uptime counts from here. */
   startedAt: number;
   /** Bytes held by in-memory tables (the KV read cache), reported as memory_ets_*. */
@@ -50,7 +51,7 @@ export class AgentMetricsService {
    * (daemon.ts); an absent source reads as the reference's fields at zero.
    */
   sources: AgentStatsSources = {};
-  /** The cluster this node is enrolled in; null until enrollment (control-plane issue). */
+  /** The cluster this node is enrolled in; null until enrollment. */
   clusterName: () => string | null = () => null;
   readonly hostMetrics: HostMetrics;
   private readonly diskPath: string;
@@ -63,12 +64,12 @@ export class AgentMetricsService {
 
   async host(): Promise<HostMetricsBody> {
     const s = await this.hostMetrics.sample();
-    return { node_id: this.opts.nodeId, cluster_name: this.clusterName(), timestamp: s.timestamp, cpu: s.cpu, memory: s.memory, disk: s.disk, uptime: s.uptime };
+    return { node_id: this.opts.nodeId(), cluster_name: this.clusterName(), timestamp: s.timestamp, cpu: s.cpu, memory: s.memory, disk: s.disk, uptime: s.uptime };
   }
 
   agent(): AgentMetricsBody {
     return {
-      node_id: this.opts.nodeId,
+      node_id: this.opts.nodeId(),
       cluster_name: this.clusterName(),
       timestamp: new Date().toISOString(),
       application: application({ startedAt: this.opts.startedAt, tablesBytes: this.opts.tablesBytes ?? (() => 0) }),
@@ -96,7 +97,7 @@ export class AgentMetricsService {
       this.opts.log?.warn({ err }, 'agent metrics unavailable');
       agent = { available: false, application: null, commands: null, proxy: null, ssh: null, discovery: null, health_check: null, vpn: null, oban_queues: null };
     }
-    return { node_id: this.opts.nodeId, cluster_name: this.clusterName(), timestamp: new Date().toISOString(), host, agent };
+    return { node_id: this.opts.nodeId(), cluster_name: this.clusterName(), timestamp: new Date().toISOString(), host, agent };
   }
 
   /** Background host sampling: a scrape or GET then reads the latest sample from memory. */
@@ -111,6 +112,9 @@ export class AgentMetricsService {
       this.opts.log?.warn({ err }, 'host metrics unavailable');
     }
     renderAgent(p, this.agent());
+    // Which node these series are from: the fleet's node id once enrolled (join on it in PromQL).
+    const cluster = this.clusterName();
+    p.family('outpost_node_info', 'gauge', 'this host\'s node id (the fleet\'s once enrolled) and cluster; always 1', [[{ node_id: this.opts.nodeId(), ...(cluster ? { cluster_name: cluster } : {}) }, 1]]);
   }
 
   /** The same families as Prometheus text on their own. */

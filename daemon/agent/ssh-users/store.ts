@@ -82,7 +82,8 @@ export class SshUserStore {
   private readonly keys: Database<KeyRecord, [string, string]>;
   private dummyHash?: Promise<string>;
 
-  constructor(file: string, private readonly nodeId: string) {
+  /** `nodeId`: this host's node id, read per response (the fleet's once enrolled). */
+  constructor(file: string, private readonly nodeId: () => string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     const { lmdb } = loadLmdb();
     this.env = lmdb.open({ path: file, compression: false, maxDbs: 8 }) as RootDatabase;
@@ -92,7 +93,7 @@ export class SshUserStore {
   }
 
   private wire(u: UserRecord): SshUsername {
-    return { id: u.id, node_id: this.nodeId, username: u.username, has_password: Boolean(u.password_hash), public_keys: this.keysOf(u.id).map(keyWire), source: u.source ?? 'local', inserted_at: u.inserted_at, updated_at: u.updated_at };
+    return { id: u.id, node_id: this.nodeId(), username: u.username, has_password: Boolean(u.password_hash), public_keys: this.keysOf(u.id).map(keyWire), source: u.source ?? 'local', inserted_at: u.inserted_at, updated_at: u.updated_at };
   }
 
   private keysOf(userId: string): KeyRecord[] {

@@ -12,6 +12,8 @@ import type { CredentialSet } from '../../admin/tunnel/backend';
 import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind } from '../../admin/tunnel/schema';
 import type { Logger } from '../../log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { probeTunnel } from './probe';
+import { RetryLog } from './retry-log';
 import type { TunnelStore } from './store';
 
 export interface TunnelHooks {
@@ -73,9 +75,12 @@ export class TunnelClient {
   private disconnects = 0;
   /** Resolves on the next HelloOk (tests and start-up wait on it). */
   private upWaiters: Array<() => void> = [];
+  /** Says why the tunnel is down, without repeating itself every retry. */
+  private readonly trouble: RetryLog;
 
   constructor(private readonly o: TunnelClientOptions) {
     this.credentials = o.credentials;
+    this.trouble = new RetryLog(o.log, 'tunnel to the admin is down');
   }
 
   start(): void {
@@ -139,11 +144,13 @@ export class TunnelClient {
       ws = new WebSocket(this.o.url, { headers: { authorization: `Bearer ${this.o.token}` } } as unknown as string[]);
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.retry();
+      const delay = this.retry();
+      this.trouble.fail(`cannot open a WebSocket (${this.lastError})`, { url: this.o.url, retry_in_ms: delay });
       return;
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    let opened = false;
     this.mux?.closeAll('tunnel reconnecting');
     this.mux = new StreamMux((e) => {
       if (this.ws !== ws || ws.readyState !== 1) return false;
@@ -152,6 +159,7 @@ export class TunnelClient {
     });
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      opened = true;
       this.lastRx = Date.now();
       this.sendEnvelope({ hello: {
         node_id: this.o.nodeId, agent_version: this.o.agentVersion, host_name: os.hostname(),
@@ -183,16 +191,43 @@ export class TunnelClient {
       if (wasUp) { this.disconnects++; this.connectedSince = null; }
       if (ev.code !== 1006 || !this.lastError) this.lastError = `closed ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`;
       if (this.state === 'stopped') return;
-      this.o.log[wasUp ? 'warn' : 'debug']({ code: ev.code, reason: ev.reason, err: this.lastError }, 'tunnel down: reconnecting with backoff');
-      this.retry();
+      if (!opened) { void this.explainThenRetry(); return; }
+      const delay = this.retry();
+      const fields = { url: this.o.url, retry_in_ms: delay };
+      this.trouble.fail(wasUp ? `connection lost (${this.lastError})` : `closed before the admin accepted the Hello (${this.lastError})`, fields);
     };
   }
 
-  private retry(): void {
-    if (this.state === 'stopped') return;
+  /**
+   * The handshake never opened: find out why (unreachable, token refused, admin error), log it,
+   * then retry. The retry waits for the probe: a probe that is upgraded after all must be gone
+   * before the next real tunnel opens, or the admin would take it for a newer tunnel of this node.
+   */
+  private async explainThenRetry(): Promise<void> {
+    this.state = 'waiting';
+    const delay = backoffDelay(this.attempt++, this.o.backoff ?? DEFAULT_BACKOFF);
+    const started = Date.now();
+    const p = await probeTunnel(this.o.url, this.o.token);
+    if (this.state !== 'waiting') return; // stopped meanwhile
+    this.retryTimer = setTimeout(() => this.connect(), Math.max(0, delay - (Date.now() - started)));
+    const fields = { url: this.o.url, retry_in_ms: delay };
+    if (p.status === 401 || p.status === 403) {
+      this.lastError = `the admin refused this node's api_token (HTTP ${p.status}: ${p.message})`;
+      this.trouble.fail(this.lastError, fields, 'error',
+        'the node was deleted on the admin, or enrolled again elsewhere: restart the agent with a new ENROLLMENT_KEY (or remove data_dir/agent/tunnel.json to enroll again with a key that has uses left)');
+      return;
+    }
+    if (p.status === undefined) this.lastError = `the admin is unreachable at ${new URL(this.o.url).host} (${p.message})`;
+    else if (p.status !== 101) this.lastError = `the admin answered HTTP ${p.status}${p.message ? `: ${p.message}` : ''}`;
+    this.trouble.fail(this.lastError ?? 'the WebSocket handshake failed', fields);
+  }
+
+  private retry(): number {
+    if (this.state === 'stopped') return 0;
     this.state = 'waiting';
     const delay = backoffDelay(this.attempt++, this.o.backoff ?? DEFAULT_BACKOFF);
     this.retryTimer = setTimeout(() => this.connect(), delay);
+    return delay;
   }
 
   private up(ok: NonNullable<Envelope['hello_ok']>): void {
@@ -202,7 +237,8 @@ export class TunnelClient {
     this.connectedSince = Date.now();
     this.lastError = null;
     const interval = ok.heartbeat_interval_ms || this.o.heartbeatIntervalMs;
-    this.o.log.info({ node_id: this.o.nodeId, cluster_name: ok.cluster_name, resend: this.o.store.pending }, 'tunnel up');
+    const outage = this.trouble.ok();
+    this.o.log.info({ node_id: this.o.nodeId, cluster_name: ok.cluster_name, resend: this.o.store.pending, ...outage }, outage ? 'tunnel up again' : 'tunnel up');
     // Re-send everything unacked, in order; the admin is idempotent by id.
     for (const { frame } of this.o.store.unacked()) this.sendRaw(frame);
     clearInterval(this.beatTimer);

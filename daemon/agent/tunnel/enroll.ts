@@ -6,7 +6,13 @@ import { request } from 'undici';
 import type { EnrollmentKeyBlob, EnrollRequest } from '../../admin/tunnel/backend';
 import type { NodeIdentity } from './identity';
 
-export interface EnrollAnswer { node_id: string; api_token: string; cluster_name: string; tunnel_url: string; heartbeat_interval_ms?: number; admin_url: string }
+export interface EnrollAnswer {
+  node_id: string; api_token: string; cluster_name: string; tunnel_url: string; heartbeat_interval_ms?: number; admin_url: string;
+  /** The node was known and proven: re-registered in place. */
+  reregistered: boolean;
+  /** Set when the admin gave a new node id because the requested one was taken and not proven. */
+  requested_node_id?: string;
+}
 
 export class EnrollFailure extends Error {
   constructor(message: string, readonly retryable: boolean, readonly status?: number, readonly reason?: string) {
@@ -23,7 +29,14 @@ const HINTS: Record<string, string> = {
   node_conflict: 'the admin refused this node id',
 };
 
-export interface EnrollInput { key: EnrollmentKeyBlob; identity: NodeIdentity; name?: string; agentVersion: string; ports?: EnrollRequest['ports']; timeoutMs?: number }
+export interface EnrollInput {
+  key: EnrollmentKeyBlob; identity: NodeIdentity; name?: string; agentVersion: string; ports?: EnrollRequest['ports']; timeoutMs?: number;
+  /**
+   * The api_token of the node this agent already is (enrolling again, e.g. with a new key): sent
+   * as `Authorization: Bearer`, it is what lets the admin re-register that node id in place.
+   */
+  nodeToken?: string;
+}
 
 export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
   const body = JSON.stringify({
@@ -39,7 +52,7 @@ export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
     let text: string;
     try {
       const r = await request(url, {
-        method: 'POST', body, headers: { 'content-type': 'application/json' },
+        method: 'POST', body, headers: { 'content-type': 'application/json', ...(inp.nodeToken ? { authorization: `Bearer ${inp.nodeToken}` } : {}) },
         headersTimeout: inp.timeoutMs ?? 10_000, bodyTimeout: inp.timeoutMs ?? 10_000, maxRedirections: 0,
       } as Parameters<typeof request>[1]);
       status = r.statusCode;
@@ -56,7 +69,10 @@ export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
       if (typeof d.node_id !== 'string' || typeof d.api_token !== 'string' || typeof d.tunnel_url !== 'string') {
         throw new EnrollFailure(`enrollment at ${url} answered ${status} without node_id/api_token/tunnel_url: is this an Outpost admin?`, false, status);
       }
-      return { node_id: d.node_id, api_token: d.api_token, cluster_name: d.cluster_name ?? '', tunnel_url: d.tunnel_url, heartbeat_interval_ms: d.heartbeat_interval_ms, admin_url: base };
+      return {
+        node_id: d.node_id, api_token: d.api_token, cluster_name: d.cluster_name ?? '', tunnel_url: d.tunnel_url, heartbeat_interval_ms: d.heartbeat_interval_ms, admin_url: base,
+        reregistered: d.reregistered === true, ...(typeof d.requested_node_id === 'string' ? { requested_node_id: d.requested_node_id } : {}),
+      };
     }
     // Both error shapes: data plane {"error": code, message, details} and control plane {"error": {code, message, details}}.
     const e = parsed.error;

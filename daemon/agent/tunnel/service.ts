@@ -1,7 +1,10 @@
 // AgentTunnel: the agent's connection to its admin, start to stop. With an ENROLLMENT_KEY it
 // enrolls once (retrying an unreachable admin with backoff, giving up with a clear log line on
 // a refusal), keeps what enrollment gave in data_dir/agent/tunnel.json, and then holds the
-// tunnel. Runs in the background: the daemon starts and serves whether or not the admin is up.
+// tunnel. The key is needed once: restarted without it, the agent reconnects with the identity
+// in tunnel.json. Enrolling again (a new key) proves the node with its current api_token, so the
+// admin re-registers the same node instead of creating another. Runs in the background: the
+// daemon starts and serves whether or not the admin is up.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { decodeKeyBlob, type CredentialSet } from '../../admin/tunnel/backend';
@@ -11,12 +14,14 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { TunnelClient, type TunnelClientStats, type TunnelHooks } from './client';
 import { CommandsBridge } from './commands-bridge';
 import { enroll, EnrollFailure } from './enroll';
+import { RetryLog } from './retry-log';
 import { agentDir, nodeIdentity, readCredentials, readEnrolled, sha256, writeCredentials, writeEnrolled, type EnrolledState } from './identity';
 import { LmdbTunnelStore, type TunnelStore } from './store';
 
 export interface AgentTunnelOptions {
   dataDir: string;
-  enrollmentKey: string;
+  /** Needed for the first enrollment only (and to enroll again with another key); without it the enrolled identity in tunnel.json is used. */
+  enrollmentKey?: string;
   name?: string;
   agentVersion: string;
   heartbeatIntervalMs: number;
@@ -26,6 +31,8 @@ export interface AgentTunnelOptions {
   backoff?: BackoffOptions;
   /** Where the machine id is read (tests point it elsewhere). */
   machineIdFile?: string;
+  /** Called with the enrolled identity: at start when tunnel.json holds one, and after every enrollment. */
+  onEnrolled?(s: EnrolledState): void;
 }
 
 export interface AgentTunnelStats extends Partial<TunnelClientStats> { enrolled: boolean; node_id: string | null; cluster_name: string | null; enroll_error: string | null }
@@ -40,10 +47,12 @@ export class AgentTunnel {
   private stopped = false;
   private timer?: NodeJS.Timeout;
   private enrolledWaiters: Array<() => void> = [];
+  private readonly trouble: RetryLog;
 
   /** Checks the key (a malformed key fails the start, with the reason) and opens the outbox. */
   constructor(private readonly o: AgentTunnelOptions) {
-    decodeKeyBlob(o.enrollmentKey);
+    if (o.enrollmentKey) decodeKeyBlob(o.enrollmentKey);
+    this.trouble = new RetryLog(o.log, 'enrollment failed');
     this.hooks = { ...o.hooks };
     this.store = new LmdbTunnelStore(path.join(agentDir(o.dataDir), 'tunnel.mdb'));
   }
@@ -79,16 +88,20 @@ export class AgentTunnel {
   credentials(): CredentialSet | undefined { return readCredentials(this.o.dataDir); }
 
   start(): void {
-    const key = decodeKeyBlob(this.o.enrollmentKey);
+    const key = this.o.enrollmentKey ? decodeKeyBlob(this.o.enrollmentKey) : undefined;
     this.bridge?.resume();
     const prior = readEnrolled(this.o.dataDir);
-    if (prior && prior.key_sha256 === sha256(key.secret)) {
-      this.state = prior;
-      this.connect();
+    if (prior && (!key || prior.key_sha256 === sha256(key.secret))) {
+      if (!key) this.o.log.info({ node_id: prior.node_id, cluster_name: prior.cluster_name, tunnel_url: prior.tunnel_url }, 'no ENROLLMENT_KEY: connecting with the identity enrolled earlier (data_dir/agent/tunnel.json)');
+      this.enrolled(prior);
       return;
     }
-    if (prior) this.o.log.info('ENROLLMENT_KEY changed since the last enrollment: enrolling again');
-    void this.enrollLoop(0);
+    if (!key) {
+      this.o.log.warn('not enrolled: no ENROLLMENT_KEY and no data_dir/agent/tunnel.json; the agent runs without a control plane');
+      return;
+    }
+    if (prior) this.o.log.info({ node_id: prior.node_id }, 'ENROLLMENT_KEY changed since the last enrollment: enrolling again, proving the node with its api_token');
+    void this.enrollLoop(0, prior);
   }
 
   whenEnrolled(): Promise<void> {
@@ -96,31 +109,53 @@ export class AgentTunnel {
     return new Promise((r) => this.enrolledWaiters.push(r));
   }
 
-  private async enrollLoop(attempt: number): Promise<void> {
+  private enrolled(s: EnrolledState): void {
+    this.state = s;
+    this.enrollError = null;
+    this.o.onEnrolled?.(s);
+    for (const w of this.enrolledWaiters.splice(0)) w();
+    this.connect();
+  }
+
+  /**
+   * Enrolls with the key. With `prior` (enrolled before, with another key) the request names
+   * that node and proves it with its api_token; if the key is refused the agent keeps its
+   * earlier enrollment rather than going offline.
+   */
+  private async enrollLoop(attempt: number, prior?: EnrolledState): Promise<void> {
     if (this.stopped) return;
-    const key = decodeKeyBlob(this.o.enrollmentKey);
-    const identity = nodeIdentity(this.o.dataDir, this.o.machineIdFile);
+    const key = decodeKeyBlob(this.o.enrollmentKey!);
+    const identity = prior ? { node_id: prior.node_id, id_type: prior.id_type } : nodeIdentity(this.o.dataDir, this.o.machineIdFile);
     try {
-      const a = await enroll({ key, identity, name: this.o.name, agentVersion: this.o.agentVersion, ports: this.o.ports });
+      const a = await enroll({ key, identity, name: this.o.name, agentVersion: this.o.agentVersion, ports: this.o.ports, nodeToken: prior?.api_token });
       if (this.stopped) return;
-      this.state = {
-        node_id: a.node_id, id_type: identity.id_type, api_token: a.api_token, cluster_name: a.cluster_name,
+      const state: EnrolledState = {
+        node_id: a.node_id, id_type: a.node_id === identity.node_id ? identity.id_type : 'random', api_token: a.api_token, cluster_name: a.cluster_name,
         urls: key.urls, tunnel_url: a.tunnel_url, key_sha256: sha256(key.secret), enrolled_at: new Date().toISOString(),
       };
-      writeEnrolled(this.o.dataDir, this.state);
-      this.enrollError = null;
-      this.o.log.info({ node_id: a.node_id, cluster_name: a.cluster_name, admin: a.admin_url }, 'enrolled with the admin');
-      for (const w of this.enrolledWaiters.splice(0)) w();
-      this.connect();
+      writeEnrolled(this.o.dataDir, state);
+      const outage = this.trouble.ok();
+      // onEnrolled first: from this line on, the log's `node` is the fleet id.
+      this.enrolled(state);
+      this.o.log.info({ node_id: a.node_id, cluster_name: a.cluster_name, admin: a.admin_url, reregistered: a.reregistered, ...outage }, 'enrolled with the admin');
+      if (a.requested_node_id) {
+        this.o.log.warn({ node_id: a.node_id, requested_node_id: a.requested_node_id },
+          `the admin enrolled this agent as a new node ${a.node_id}: node ${a.requested_node_id} is already enrolled and this agent did not prove it (no valid api_token of it, or a key of another cluster); that node is left as it was on the admin`);
+      }
     } catch (err) {
       this.enrollError = (err as Error).message;
       if (err instanceof EnrollFailure && !err.retryable) {
+        if (prior) {
+          this.o.log.error({ status: err.status, reason: err.reason, node_id: prior.node_id }, `${err.message}; keeping the earlier enrollment`);
+          this.enrolled(prior);
+          return;
+        }
         this.o.log.error({ status: err.status, reason: err.reason }, `${err.message}; the agent keeps running without a control plane`);
         return;
       }
       const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
-      this.o.log.warn({ retry_in_ms: delay }, `enrollment failed: ${(err as Error).message}`);
-      this.timer = setTimeout(() => void this.enrollLoop(attempt + 1), delay);
+      this.trouble.fail((err as Error).message, { retry_in_ms: delay });
+      this.timer = setTimeout(() => void this.enrollLoop(attempt + 1, prior), delay);
     }
   }
 
