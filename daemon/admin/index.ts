@@ -125,7 +125,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
     const offline = await resetTunnels(store.db);
-    if (offline) log.info({ nodes: offline }, 'nodes offline until their agents reconnect');
+    if (offline) log.info({ nodes: offline }, 'nodes unreachable until their agents reconnect');
 
     http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key), log, envelope: adminEnvelope });
     let port = 0;
@@ -151,7 +151,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
     for (const r of wh.routes) http.add(r);
-    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
+    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms, (p, c) => wh.box.seal(p, c)), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);

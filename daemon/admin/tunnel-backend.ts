@@ -8,6 +8,7 @@ import { deliverOf, executionEventData, isTerminal } from './commands/store';
 import { inTx, type Db, type DbOrTrx } from './store/db';
 import { authenticateNode, consumeEnrollmentKey, EnrollmentError, setTunnelState, type EnrollmentErrorCode } from './store/enroll';
 import { emitEvent, emitEvents, isEventType, type EventType } from './store/events';
+import { proxyPasswordContext } from './store/nodes';
 import { changeStatus } from './store/status';
 import { iso, isUniqueViolation } from './store/util';
 
@@ -41,8 +42,11 @@ function plainAddress(a: string): string | null {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
+/** Seals a secret for its row and field (SecretBox#seal): the proxy password is kept encrypted at rest. */
+export type SealSecret = (plaintext: string, context: string) => string;
+
 export class SqlTunnelBackend implements TunnelBackend {
-  constructor(private readonly db: Db, private readonly heartbeatIntervalMs: number) {}
+  constructor(private readonly db: Db, private readonly heartbeatIntervalMs: number, private readonly seal?: SealSecret) {}
 
   async enroll(req: EnrollRequest): Promise<EnrollResult> {
     try {
@@ -79,6 +83,12 @@ export class SqlTunnelBackend implements TunnelBackend {
       if (info.host_name) set.hostname = info.host_name;
       const ip = plainAddress(info.remote_address);
       if (ip) set.ip_address = ip;
+      // What the agent runs now (NodeFacts): a port it does not report is not running (null).
+      const f = info.facts;
+      if (f) {
+        for (const k of ['http_port', 'ssh_port', 'http_proxy_port', 'socks5_proxy_port', 'host_metrics_port'] as const) set[k] = f[k] || null;
+        set.proxy_password = f.proxy_password ? (this.seal ? this.seal(f.proxy_password, proxyPasswordContext(n.id)) : f.proxy_password) : null;
+      }
       await trx.updateTable('nodes').set(set).where('id', '=', n.id).execute();
       if (info.agent_version && info.agent_version !== n.version) {
         await emitEvent(trx, 'edge.node.version_changed', { node_id: n.id, cluster_name: n.cluster_name, previous_version: n.version, version: info.agent_version }, n.id, when);
@@ -109,7 +119,7 @@ export class SqlTunnelBackend implements TunnelBackend {
     await inTx(this.db, async (trx) => {
       const now = new Date();
       const ids = beats.map((b) => b.node_id);
-      const rows = new Map<string, { id: string; status: 'healthy' | 'unhealthy' | 'offline'; tunnel_connected: number; last_seen_at: string | null; cluster_name: string }>();
+      const rows = new Map<string, { id: string; status: 'healthy' | 'unhealthy' | 'unreachable'; tunnel_connected: number; last_seen_at: string | null; cluster_name: string }>();
       for (let i = 0; i < ids.length; i += 500) {
         const part = await trx.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
           .select(['nodes.id', 'nodes.status', 'nodes.tunnel_connected', 'nodes.last_seen_at', 'clusters.name as cluster_name']).where('nodes.id', 'in', ids.slice(i, i + 500)).execute();
@@ -133,8 +143,8 @@ export class SqlTunnelBackend implements TunnelBackend {
         const n = await trx.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
           .select(['nodes.id', 'nodes.status', 'nodes.tunnel_connected', 'clusters.name as cluster_name']).where('nodes.id', '=', c.node_id).executeTakeFirst();
         if (!n) continue;
-        // The hub judges connected nodes only: a node whose tunnel is down stays offline.
-        if (c.status !== 'offline' && n.tunnel_connected !== 1) continue;
+        // The hub judges connected nodes only: a node whose tunnel is down stays unreachable.
+        if (c.status !== 'unreachable' && n.tunnel_connected !== 1) continue;
         await changeStatus(trx, n, c.status, new Date(c.at));
       }
     });

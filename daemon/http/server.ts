@@ -31,6 +31,8 @@ export interface RouteSpec {
   auth: 'public' | Scope;
   summary: string;
   tags: string[];
+  /** OpenAPI operationId; derived from method and path when absent (daemon/openapi.ts operationIdOf). */
+  operationId?: string;
   params?: JsonSchema;
   query?: JsonSchema;
   body?: JsonSchema;

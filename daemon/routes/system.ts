@@ -46,6 +46,7 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
   server.add({
     method: 'get', path: '/metrics', auth: 'api', tags: ['system'],
     summary: 'Prometheus metrics (text exposition format 0.0.4): data plane, host (outpost_host_*) and agent (outpost_agent_*)',
+    operationId: 'getPrometheusMetrics', // GET /api/v1/metrics (JSON) is getMetrics
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
     async handler(_req: Req, res: Res) { res.send(200, await metrics.prometheus(), 'text/plain; version=0.0.4; charset=utf-8'); },
   });

@@ -132,7 +132,7 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
         await emitEvent(trx, 'edge.node.version_changed', { node_id: info.node_id, cluster_name: cluster.name, previous_version: existing.version, version: fields.version }, info.node_id, now);
       }
     } else {
-      await trx.insertInto('nodes').values({ id: info.node_id, ...fields, status: 'offline', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
+      await trx.insertInto('nodes').values({ id: info.node_id, ...fields, status: 'unreachable', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
       await emitEvent(trx, 'edge.node.registered', { node_id: info.node_id, cluster_name: cluster.name, id_type: fields.id_type, version: fields.version }, info.node_id, now);
     }
     return { node_id: info.node_id, api_token: apiToken, cluster: { id: cluster.id, name: cluster.name }, reenrolled: Boolean(existing) };

@@ -246,6 +246,7 @@ export class TunnelHub {
     }
     const resume = await this.o.backend.tunnelUp(c.node, {
       agent_version: h.agent_version ?? '', host_name: h.host_name ?? '', capabilities: h.capabilities ?? [], remote_address: c.remote, credentials_version: h.credentials_version ?? 0,
+      ...(h.facts ? { facts: h.facts } : {}),
     }, Date.now());
     if (!c.open) return;
     c.ready = true;

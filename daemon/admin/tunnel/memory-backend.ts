@@ -71,7 +71,7 @@ export class MemoryTunnelBackend implements TunnelBackend {
     const api_token = randomBytes(32).toString('base64url');
     const prior = this.nodes.get(req.node_id);
     if (prior) this.byToken.delete(prior.token_sha256.toString('hex'));
-    const node: MemNode = { node_id: req.node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'offline', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
+    const node: MemNode = { node_id: req.node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'unreachable', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
     this.nodes.set(node.node_id, node);
     this.byToken.set(node.token_sha256.toString('hex'), node.node_id);
     this.changed();
@@ -109,7 +109,7 @@ export class MemoryTunnelBackend implements TunnelBackend {
   }
 
   async tunnelDown(nodeId: string): Promise<void> {
-    this.setNodeStatus(nodeId, 'offline', 'tunnel down');
+    this.setNodeStatus(nodeId, 'unreachable', 'tunnel down');
     this.changed();
   }
 
