@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { isLoopback, type Config } from '../config';
-import { HttpServer, prepareKeys } from '../http';
+import { HttpServer, prepareKeys, type CallRecord } from '../http';
 import type { Logger } from '../log';
 import { adminMetricsRoutes } from './api/admin-metrics';
 import { adminRoutes } from './api/admins';
@@ -97,6 +97,22 @@ function wakeAfterCommits(b: TunnelBackend, wake: () => void): TunnelBackend {
   };
 }
 
+/**
+ * The admin's call log: one line per mutating call (every method but GET), answered or refused
+ * (401, 404, 422 too), with the caller — which credential (master, api, invalid, none, public),
+ * the remote address — and the outcome (status, request id). The token itself is never logged.
+ */
+function logMutatingCall(log: Logger): (c: CallRecord) => void {
+  return (c) => {
+    if (c.method === 'GET' || c.method === 'HEAD' || c.method === 'OPTIONS') return;
+    const line = { method: c.method, path: c.path, status: c.status, credential: c.credential, remote_address: c.remoteAddress, request_id: c.requestId, ...(c.aborted ? { aborted: true } : {}) };
+    const msg = `${c.method} ${c.path} ${c.aborted ? 'aborted' : c.status}`;
+    if (c.status >= 500) log.error(line, msg);
+    else if (c.status >= 400 || c.aborted) log.warn(line, msg);
+    else log.info(line, msg);
+  };
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -125,9 +141,9 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
     const offline = await resetTunnels(store.db);
-    if (offline) log.info({ nodes: offline }, 'nodes unreachable until their agents reconnect');
+    if (offline) log.warn({ nodes: offline, status: 'unreachable', reason: 'admin restarted' }, 'nodes unreachable until their agents reconnect');
 
-    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key), log, envelope: adminEnvelope });
+    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key), log, envelope: adminEnvelope, onCall: logMutatingCall(log) });
     let port = 0;
     const urls = () => {
       if (cfg.admin.public_url) return [cfg.admin.public_url.replace(/\/+$/, '')];
@@ -151,7 +167,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
     for (const r of wh.routes) http.add(r);
-    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms, (p, c) => wh.box.seal(p, c)), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
+    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms, (p, c) => wh.box.seal(p, c), log), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);
@@ -183,7 +199,10 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      sweepNodeStatuses(store.db, interval).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+      sweepNodeStatuses(store.db, interval).then((changed) => {
+        for (const id of changed) log.warn({ node_id: id, previous_status: 'healthy', status: 'unhealthy', reason: 'heartbeats late' }, `node ${id} is unhealthy (was healthy)`);
+        if (changed.length) wake();
+      }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
     // Retention of the append-only logs: a minute after start, then hourly.

@@ -25,6 +25,10 @@ export class Res {
   private envelope?: Envelope;
   /** Set by frame(): sent as x-request-id on every answer. */
   requestId?: string;
+  /** The status sent (0 until then, and for an abort before any answer). */
+  status = 0;
+  /** Called once when the request is over (answered or aborted): the server's call log. */
+  onDone?: (res: Res) => void;
 
   constructor(
     private readonly r: HttpResponse,
@@ -52,7 +56,7 @@ export class Res {
     if (!this.done || this.streaming) {
       this.done = true;
       this.streaming = false;
-      this.host.requestFinished();
+      this.finished();
     }
   }
 
@@ -60,10 +64,11 @@ export class Res {
   send(status: number, body: string | Uint8Array, contentType = 'application/json', headers?: Record<string, string>, close = false): boolean {
     if (this.done) return false;
     this.done = true;
+    this.status = status;
     const closeConn = close || this.host.draining;
     if (this.inCallback) this.write(status, body, contentType, headers, closeConn);
     else this.r.cork(() => this.write(status, body, contentType, headers, closeConn));
-    if (!this.streaming) this.host.requestFinished();
+    if (!this.streaming) this.finished();
     return true;
   }
 
@@ -80,6 +85,11 @@ export class Res {
       return this.send(framed.status, framed.body, 'application/json', headers, close);
     }
     return this.send(e.status, e.body(), 'application/json', headers, close);
+  }
+
+  private finished(): void {
+    this.host.requestFinished();
+    this.onDone?.(this);
   }
 
   private write(status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
@@ -112,7 +122,7 @@ export class Res {
       const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
       if (fin) {
         this.streaming = false;
-        this.host.requestFinished();
+        this.finished();
       }
       return ok;
     });

@@ -71,12 +71,28 @@ export interface Envelope {
   error(err: HttpError, requestId: string): { status: number; body: string };
 }
 
+/** One finished request, for a call log (the admin logs every mutating call with it). Never holds the token. */
+export interface CallRecord {
+  method: string;
+  /** The URL path (no query string). */
+  path: string;
+  status: number;
+  /** Which credential the caller presented: master / api (MASTER_KEY, API_KEY), invalid (a token that matched neither), none, or public (a route without auth). */
+  credential: Scope | 'invalid' | 'none' | 'public';
+  requestId?: string;
+  remoteAddress: string;
+  /** The client went away before the answer. */
+  aborted: boolean;
+}
+
 export interface HttpServerOptions {
   maxBodyBytes: number;
   maxInflight: number;
   keys: AuthKeys;
   log: Logger;
   envelope?: Envelope;
+  /** Called once per finished request; only servers that set it pay for the copy of the address. */
+  onCall?(call: CallRecord): void;
 }
 
 const EMPTY: Record<string, never> = Object.freeze({}) as Record<string, never>;
@@ -138,7 +154,19 @@ export class HttpServer implements ResponseHost {
   private reject(ures: HttpResponse, err: HttpError, ureq: HttpRequest): void {
     this.inflight++;
     this.requestsTotal++;
-    this.newRes(ures, ureq).error(err);
+    const res = this.newRes(ures, ureq);
+    if (this.opts.onCall) this.track(res, ures, ureq, undefined);
+    res.error(err);
+  }
+
+  /** Arms the call record of a request (copied now: uWS objects are only valid in this callback). */
+  private track(res: Res, ures: HttpResponse, ureq: HttpRequest, spec: RouteSpec | undefined): void {
+    const header = ureq.getHeader('authorization');
+    const scope = header ? checkBearer(this.opts.keys, header) : 'none';
+    const credential: CallRecord['credential'] = spec?.auth === 'public' ? 'public' : scope !== 'none' ? scope : header ? 'invalid' : 'none';
+    const call = { method: ureq.getMethod().toUpperCase(), path: ureq.getUrl(), credential, requestId: res.requestId, remoteAddress: Buffer.from(ures.getRemoteAddressAsText()).toString() };
+    const onCall = this.opts.onCall!;
+    res.onDone = (r) => onCall({ ...call, status: r.status, aborted: r.aborted && r.status === 0 });
   }
 
   private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
@@ -153,6 +181,7 @@ export class HttpServer implements ResponseHost {
     this.requestsTotal++;
     const res = this.newRes(ures, ureq);
     const spec = route.spec;
+    if (this.opts.onCall) this.track(res, ures, ureq, spec);
     if (this.state !== 'ready' && !spec.always) {
       res.error(new HttpError('unavailable', this.state === 'starting' ? 'the node is starting' : 'the node is shutting down'), true);
       return;
