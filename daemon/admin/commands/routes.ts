@@ -192,7 +192,7 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
       // Pending: the node may hold a delivery it has not acked yet; a cancel makes sure it never runs.
       const reached = dispatch.cancel(out.node_id, req.params.id);
       const result = out.kind === 'cancelled' ? 'cancelled'
-        : reached ? 'cancellation request sent' : 'cancellation request queued (the node is offline; it gets the cancel when it reconnects)';
+        : reached ? 'cancellation request sent' : 'cancellation request queued (the node is unreachable; it gets the cancel when it reconnects)';
       ok(req, res, { result });
     },
   });
