@@ -134,3 +134,8 @@ bothDialects(t, 'a malformed node id or cluster name is 400 (not 404) in every r
   }
   t.equal((await call('GET', `/api/v1/nodes/${nodeId}`)).status, 200, 'a well-formed id still works');
 });
+
+t.test('DEFAULT_CLUSTER_NAME must follow the cluster name rule (its routes would 400 otherwise)', async (t) => {
+  const { startInProc } = await import('./helpers/daemon');
+  await t.rejects(startInProc(t, ['--admin', 'true', '--admin-port', '0'], { DEFAULT_CLUSTER_NAME: 'Prod_1' }), /DEFAULT_CLUSTER_NAME "Prod_1" is not a valid cluster name/);
+});

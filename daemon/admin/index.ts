@@ -15,6 +15,7 @@ import { aliasRoutes } from './api/aliases';
 import { clusterRoutes } from './api/clusters';
 import { enrollmentKeyRoutes } from './api/enrollment-keys';
 import { adminEnvelope } from './api/envelope';
+import { NAME_PATTERN } from './api/schemas';
 import { eventTypeRoutes } from './api/events';
 import { nodeMetricsRoutes } from './api/node-metrics';
 import { nodeRoutes } from './api/nodes';
@@ -125,6 +126,11 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   const bind = cfg.admin.bind ?? cfg.bind;
   if (!cfg.api_key && !cfg.master_key && !isLoopback(bind)) {
     throw new AdminConfigError(`refusing to serve the control plane on ${bind} without authentication: set API_KEY or MASTER_KEY, or bind it to 127.0.0.1 / ::1`);
+  }
+  const dflt = cfg.admin.default_cluster_name;
+  if (dflt !== undefined && (dflt.length > 24 || !new RegExp(NAME_PATTERN).test(dflt))) {
+    // Its routes would answer 400 for it (the reference's name rule), so it could never be used.
+    throw new AdminConfigError(`DEFAULT_CLUSTER_NAME ${JSON.stringify(dflt)} is not a valid cluster name: at most 24 characters of lowercase letters, digits and inner hyphens (^[a-z0-9]([a-z0-9-]*[a-z0-9])?$)`);
   }
   const startedAt = Date.now();
   const store = await openStore({ dataDir: cfg.data_dir, databaseUrl: cfg.admin.database_url });
