@@ -77,7 +77,7 @@ export interface CallRecord {
   /** The URL path (no query string). */
   path: string;
   status: number;
-  /** Which credential the caller presented: master / api (MASTER_KEY, API_KEY), invalid (a token that matched neither), none, or public (a route without auth). */
+  /** Which credential the caller presented: master / api (MASTER_KEY, API_KEY), invalid (a token that matched neither), none (no token, or a server without keys), or public (a route without auth). */
   credential: Scope | 'invalid' | 'none' | 'public';
   requestId?: string;
   remoteAddress: string;
@@ -161,12 +161,14 @@ export class HttpServer implements ResponseHost {
 
   /** Arms the call record of a request (copied now: uWS objects are only valid in this callback). */
   private track(res: Res, ures: HttpResponse, ureq: HttpRequest, spec: RouteSpec | undefined): void {
-    const header = ureq.getHeader('authorization');
+    const header = this.authEnabled ? ureq.getHeader('authorization') : '';
     const scope = header ? checkBearer(this.opts.keys, header) : 'none';
     const credential: CallRecord['credential'] = spec?.auth === 'public' ? 'public' : scope !== 'none' ? scope : header ? 'invalid' : 'none';
     const call = { method: ureq.getMethod().toUpperCase(), path: ureq.getUrl(), credential, requestId: res.requestId, remoteAddress: Buffer.from(ures.getRemoteAddressAsText()).toString() };
     const onCall = this.opts.onCall!;
-    res.onDone = (r) => onCall({ ...call, status: r.status, aborted: r.aborted && r.status === 0 });
+    res.onDone = (r) => {
+      try { onCall({ ...call, status: r.status, aborted: r.aborted && r.status === 0 }); } catch (err) { this.opts.log.error({ err }, 'call log failed'); }
+    };
   }
 
   private newRes(ures: HttpResponse, ureq: HttpRequest): Res {
