@@ -89,12 +89,14 @@ t.test('a log call with a reserved key does not repeat it (the command runner lo
   const code = `const { createLogger } = require(${JSON.stringify(path.join(__dirname, '..', 'daemon', 'log.js'))});
     const log = createLogger('info');
     log.info({ pid: 4242, svc: 'other', hostname: 'h', execution_id: 'e1' }, 'command started');
-    log.warn('plain');`;
+    log.warn('plain');
+    log.child({ pid: 7, node_id: 'n1' }).child({ hostname: 'h2' }).error('from a child');`;
   const out = execFileSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 10_000 });
-  const [first, second] = out.trim().split('\n').map((l) => parseStrict(l) as Record<string, unknown>);
+  const [first, second, third] = out.trim().split('\n').map((l) => parseStrict(l) as Record<string, unknown>);
   t.match(first, { level: 'info', svc: 'outpostd', field_pid: 4242, field_svc: 'other', field_hostname: 'h', execution_id: 'e1', msg: 'command started' });
   t.not(first.pid, 4242, 'pid is the process');
   t.match(second, { level: 'warn', msg: 'plain' });
+  t.match(third, { level: 'error', field_pid: 7, node_id: 'n1', field_hostname: 'h2', msg: 'from a child' }, 'child bindings follow the same rule');
 });
 
 t.test('admin logs: level names, unique keys, node transitions, mutating calls with caller', async (t) => {
