@@ -68,7 +68,7 @@ async function seed(db: Db): Promise<{ nodeIds: string[] }> {
   await db.insertInto('clusters').values(clusters).execute();
   const nodeIds = Array.from({ length: NODES }, (_, i) => uuid(i, 2));
   await db.insertInto('nodes').values(nodeIds.map((id, i) => ({
-    id, cluster_id: clusters[i % 5].id, id_type: 'random' as const, node_name: `node-${i}`, api_token_hash: `${i}`.padStart(64, '0'), status: 'offline' as const,
+    id, cluster_id: clusters[i % 5].id, id_type: 'random' as const, node_name: `node-${i}`, api_token_hash: `${i}`.padStart(64, '0'), status: 'unreachable' as const,
     tunnel_connected: 0 as const, self_update_enabled: 0 as const, inserted_at: at(t0), updated_at: at(t0),
   }))).execute();
   const commands = Math.ceil(EXECUTIONS / PER_COMMAND);

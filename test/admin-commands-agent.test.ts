@@ -63,7 +63,7 @@ bothDialects(t, 'results, cancel of a running command, delivery after reconnect'
 
   // The agent is down when the command is created: it gets it when it reconnects.
   await d.close();
-  await until(async () => (await call('GET', `/api/v1/nodes/${nodeId}`)).json.data.status === 'offline', 10_000, 'node offline');
+  await until(async () => (await call('GET', `/api/v1/nodes/${nodeId}`)).json.data.status === 'unreachable', 10_000, 'node unreachable');
   const e3 = await run('echo back');
   t.equal((await execution(e3)).status, 'pending');
   const d2 = await agent(t, dir, key);

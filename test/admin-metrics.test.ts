@@ -110,7 +110,7 @@ bothDialects(t, 'admin metrics: the reference sections with real counters', asyn
   for (const k of ['application', 'commands', 'discovery', 'event_broker', 'gateways', 'membership', 'metadata', 'nodes', 'oban_queues', 'proxy', 'quantum', 'reconciliation', 'self_updates', 'ssh', 'timestamp', 'vpn', 'webhook']) t.ok(k in m, `section ${k}`);
   t.match(m.application, { uptime_seconds: Number, uptime_human: /^\d+m$|h|d/, memory_total_bytes: Number, memory_total_mb: Number, memory_processes_bytes: Number, process_count: Number });
   t.ok(m.application.memory_total_bytes > 1_000_000, 'rss is real');
-  t.match(m.nodes, { total: 3, healthy: 1, unhealthy: 1, offline: 1 });
+  t.match(m.nodes, { total: 3, healthy: 1, unhealthy: 1, unreachable: 1 });
   t.match(m.metadata, { assigned_clusters: 1, degraded: false, orphaned_clusters: 0 });
   t.same(m.commands.executions_by_status, { pending: 2, sent: 1, completed: 3, failed: 1, cancelled: 1, expired: 1 });
   t.match(m.commands, { commands_total: 1, expiration_total: 1, delivery_delivered_count: 1 });

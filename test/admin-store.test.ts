@@ -190,14 +190,14 @@ bothDialects(t, 'takeover attempts: a known node id without its token, or with a
   t.equal(again.node_id, victimId);
 });
 
-bothDialects(t, 'status: offline → healthy on tunnel + heartbeat, unhealthy when late, offline when the tunnel drops; one event per change', async (t, ctx) => {
+bothDialects(t, 'status: unreachable → healthy on tunnel + heartbeat, unhealthy when late, unreachable when the tunnel drops; one event per change', async (t, ctx) => {
   const { db } = await ctx.open();
   const c = await cluster(db, 'hb');
   const k = await key(db, c, null);
   const id = newId();
   await consumeEnrollmentKey(db, k.secret, nodeInfo(id));
   const status = async () => (await db.selectFrom('nodes').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
-  t.equal(await status(), 'offline', 'enrolled, no tunnel yet');
+  t.equal(await status(), 'unreachable', 'enrolled, no tunnel yet');
   const interval = 1000;
   t.equal(await setTunnelState(db, id, true, interval), 'unhealthy', 'tunnel up, no heartbeat yet');
   t.equal(await recordHeartbeat(db, id, new Date(), { version: '0.1.1' }, interval), 'healthy');
@@ -205,10 +205,10 @@ bothDialects(t, 'status: offline → healthy on tunnel + heartbeat, unhealthy wh
   t.same(await sweepNodeStatuses(db, interval, new Date(Date.now() + 3 * interval + 50)), [id], 'three intervals later: late');
   t.equal(await status(), 'unhealthy');
   t.equal(await recordHeartbeat(db, id, new Date(), {}, interval), 'healthy');
-  t.equal(await setTunnelState(db, id, false, interval), 'offline');
+  t.equal(await setTunnelState(db, id, false, interval), 'unreachable');
   t.equal(await recordHeartbeat(db, 'unknown-node-1', new Date(), {}, interval), null);
   const changes = await db.selectFrom('events').select(['data']).where('type', '=', 'edge.node.status_changed').orderBy('time').orderBy('id').execute();
   // (the sweep's event carries the simulated time, so compare as a multiset)
-  t.same(changes.map((e) => JSON.parse(e.data).status as string).sort(), ['healthy', 'healthy', 'offline', 'unhealthy', 'unhealthy']);
+  t.same(changes.map((e) => JSON.parse(e.data).status as string).sort(), ['healthy', 'healthy', 'unhealthy', 'unhealthy', 'unreachable']);
   t.ok((await db.selectFrom('events').select('type').where('type', '=', 'edge.node.version_changed').execute()).length >= 1, 'version change event');
 });

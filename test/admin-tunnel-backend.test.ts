@@ -44,7 +44,7 @@ bothDialects(t, 'enroll, authenticate, tunnel up/down, heartbeats and status', a
   const e = await b.enroll({ secret, node_id: id, id_type: 'persistent', name: 'web-1', host_name: 'host-a', agent_version: '1.0.0', os: 'linux', arch: 'x64', ports: { ssh_port: 2222, http_port: 8080 } });
   t.match(e, { node_id: id, cluster_name: 'prod', reregistered: false });
   let n = await node(db, id);
-  t.match(n, { node_name: 'web-1', id_type: 'persistent', version: '1.0.0', hostname: 'host-a', ssh_port: 2222, http_port: 8080, status: 'offline' });
+  t.match(n, { node_name: 'web-1', id_type: 'persistent', version: '1.0.0', hostname: 'host-a', ssh_port: 2222, http_port: 8080, status: 'unreachable' });
   t.same(JSON.parse(n.info!), { os: 'linux', arch: 'x64' });
   t.equal((await events(db, 'edge.node.registered')).length, 1);
 
@@ -70,7 +70,7 @@ bothDialects(t, 'enroll, authenticate, tunnel up/down, heartbeats and status', a
   t.match(n, { status: 'healthy', tunnel_connected: 1, version: '1.1.0', hostname: 'host-b', ip_address: '127.0.0.1' });
   t.ok(n.last_seen_at, 'last_seen_at');
   t.match((await events(db, 'edge.node.version_changed')).map((x) => JSON.parse(x.data)), [{ node_id: id, previous_version: '1.0.0', version: '1.1.0' }]);
-  t.match((await events(db, 'edge.node.status_changed')).map((x) => JSON.parse(x.data)), [{ node_id: id, previous_status: 'offline', status: 'healthy' }]);
+  t.match((await events(db, 'edge.node.status_changed')).map((x) => JSON.parse(x.data)), [{ node_id: id, previous_status: 'unreachable', status: 'healthy' }]);
 
   // Heartbeats: one batch, last_seen_at moves, brief metrics kept; unhealthy → healthy on a beat.
   const later = Date.now() + 5000;
@@ -85,9 +85,9 @@ bothDialects(t, 'enroll, authenticate, tunnel up/down, heartbeats and status', a
   t.equal((await events(db, 'edge.node.status_changed')).length, 3);
 
   await b.tunnelDown(id, Date.now(), 'closed');
-  t.match(await node(db, id), { status: 'offline', tunnel_connected: 0 });
+  t.match(await node(db, id), { status: 'unreachable', tunnel_connected: 0 });
   await b.setStatus([{ node_id: id, status: 'unhealthy', at: Date.now(), reason: 'late' }]);
-  t.equal((await node(db, id)).status, 'offline', 'a node without a tunnel stays offline');
+  t.equal((await node(db, id)).status, 'unreachable', 'a node without a tunnel stays unreachable');
 
   // Re-enrollment of the same node id, proven by its token: a new token replaces the old one.
   const again = await b.enroll({ secret, node_id: id, id_type: 'persistent', agent_version: '1.1.0', node_token: e.api_token });

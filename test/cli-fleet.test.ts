@@ -54,7 +54,7 @@ t.test('fleet commands against an admin', async (t) => {
 
   const nodeId = await enrollNode('prod', { node_name: 'web-1' });
   r = await cli(['nodes', 'list', '--cluster', 'prod'], env);
-  t.match(r.out, new RegExp(`${nodeId}\\s+web-1\\s+prod\\s+offline`));
+  t.match(r.out, new RegExp(`${nodeId}\\s+web-1\\s+prod\\s+unreachable`));
   r = await cli(['nodes', 'alias', nodeId, 'frontdoor'], env);
   t.equal(r.code, 0, r.err);
   r = await cli(['nodes', 'aliases', '--json'], env);

@@ -52,3 +52,57 @@ t.test('every route schema compiles (validators are compiled lazily at run time)
     }
   }
 });
+
+// Client generators (openapi-generator, oapi-codegen, orval) name functions after operationId
+// and group them by tag: both documents need one unique id per operation, a description per
+// tag, and every registered route in them.
+t.test('both OpenAPI documents: unique operationIds, described tags, every route', async (t) => {
+  const { daemon, url } = await startInProc(t, ['--admin', 'true', '--admin-port', '0']);
+  const admin = daemon.admin!;
+  const docs = [
+    { name: 'data plane', doc: await (await request(`${url}/openapi.json`)).body.json() as any, routes: daemon.http.routes }, // eslint-disable-line @typescript-eslint/no-explicit-any
+    { name: 'admin', doc: await (await request(`http://127.0.0.1:${admin.port}/openapi.json`)).body.json() as any, routes: admin.http.routes }, // eslint-disable-line @typescript-eslint/no-explicit-any
+  ];
+  for (const { name, doc, routes } of docs) {
+    const ids = new Map<string, string>();
+    const usedTags = new Set<string>();
+    let ops = 0;
+    for (const [p, methods] of Object.entries(doc.paths as Record<string, Record<string, { operationId?: string; tags?: string[] }>>)) {
+      for (const [m, op] of Object.entries(methods)) {
+        ops++;
+        const where = `${name}: ${m.toUpperCase()} ${p}`;
+        t.type(op.operationId, 'string', `${where} has an operationId`);
+        t.match(op.operationId ?? '', /^[a-z][A-Za-z0-9]*$/, `${where}: operationId ${op.operationId} is a camelCase identifier`);
+        t.notOk(ids.has(op.operationId!), `${where}: operationId ${op.operationId} is unique${ids.has(op.operationId!) ? ` (also ${ids.get(op.operationId!)})` : ''}`);
+        ids.set(op.operationId!, where);
+        for (const tag of op.tags ?? []) usedTags.add(tag);
+      }
+    }
+    const described = new Map((doc.tags as Array<{ name: string; description?: string }>).map((x) => [x.name, x.description]));
+    for (const tag of usedTags) t.ok(described.get(tag), `${name}: tag ${tag} has a description`);
+    for (const r of routes) {
+      const p = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+      t.ok(doc.paths[p]?.[r.method], `${name}: ${r.method.toUpperCase()} ${r.path} is in the document`);
+    }
+    t.ok(ops >= routes.length, `${name}: ${ops} operations for ${routes.length} routes`);
+  }
+  const admDoc = docs[1].doc;
+  t.equal(admDoc.paths['/api/v1/clusters/default/enrollment_keys']?.post?.operationId, 'createDefaultClusterEnrollmentKey', 'the reference operation for the default cluster is there');
+});
+
+t.test('operationIds: readable derivation, explicit ones win, a clash fails the build', async (t) => {
+  const { operationIdOf, assignOperationIds } = await import('../daemon/openapi');
+  const id = (method: string, path: string, operationId?: string) => operationIdOf({ method: method as 'get', path, operationId });
+  t.equal(id('get', '/api/v1/clusters'), 'listClusters');
+  t.equal(id('get', '/api/v1/clusters/:name'), 'getCluster');
+  t.equal(id('post', '/api/v1/clusters'), 'createCluster');
+  t.equal(id('patch', '/api/v1/clusters/:name'), 'updateCluster');
+  t.equal(id('delete', '/api/v1/nodes/:id'), 'deleteNode');
+  t.equal(id('post', '/api/v1/queue/:namespace/:queue/enqueue'), 'enqueueQueue');
+  t.equal(id('get', '/api/v1/kv/:namespace/:key'), 'getKvKey');
+  t.equal(id('post', '/api/v1/ts/:namespace/write'), 'writeTs');
+  t.equal(id('get', '/api/v1/x', 'mine'), 'mine');
+  const route = (path: string) => ({ method: 'get' as const, path, auth: 'public' as const, summary: '', tags: [], responses: {}, handler() {} });
+  const paths = { '/metrics': { get: {} }, '/api/v1/metrics': { get: {} } };
+  t.throws(() => assignOperationIds(paths, [route('/metrics'), route('/api/v1/metrics')]), /operationId getMetrics .* also/);
+});

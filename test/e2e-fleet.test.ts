@@ -145,7 +145,7 @@ t.test('a fleet: admin + three agents', async (t) => {
   }))[0];
   agents[2].proc.kill('SIGKILL');
   await agents[2].exited;
-  await until('web-3 offline', async () => (await api('GET', `/api/v1/nodes/${byName.get('web-3').id}`)).body?.data?.status === 'offline');
+  await until('web-3 unreachable', async () => (await api('GET', `/api/v1/nodes/${byName.get('web-3').id}`)).body?.data?.status === 'unreachable');
   agents[2] = await spawnDaemon(t, agentArgs(2), agentEnv);
   const final = await until('the killed execution to be final', async () => {
     const g = await api('GET', `/api/v1/command_executions/${killedExec.id}`);

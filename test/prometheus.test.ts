@@ -131,11 +131,11 @@ t.test('admin /metrics: fleet gauges follow a node, admin request histogram, met
     const e = r.body.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
     return e === undefined ? undefined : Number(e.split(' ').pop());
   };
-  await until('the new node counted offline', async () => (await gauge('outpost_admin_nodes', { status: 'offline' })) === 1, 20_000);
+  await until('the new node counted unreachable', async () => (await gauge('outpost_admin_nodes', { status: 'unreachable' })) === 1, 20_000);
   t.equal(await gauge('outpost_admin_nodes', { status: 'healthy' }), 0, 'every known status is exported, 0 when empty');
   await db.updateTable('nodes').set({ status: 'healthy', tunnel_connected: 1, last_seen_at: iso() }).where('id', '=', node).execute();
   await until('the node counted healthy', async () => (await gauge('outpost_admin_nodes', { status: 'healthy' })) === 1, 20_000);
-  t.equal(await gauge('outpost_admin_nodes', { status: 'offline' }), 0, 'and no longer offline');
+  t.equal(await gauge('outpost_admin_nodes', { status: 'unreachable' }), 0, 'and no longer unreachable');
 
   const e = await scrape(t, base);
   t.match(find(e, 'outpost_build_info')[0], { value: 1, labels: { role: 'admin', node_version: process.version } });

@@ -1,6 +1,7 @@
 // SSH authentication with the real OpenSSH client: keys (ed25519, ecdsa, rsa), passwords,
 // wrong key, wrong password, unknown user, the per-address failure limit, changes through the
 // local API taking effect at the next login, and the local API's validation.
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { auditLines, createUser, makeKey, sshKey, sshPassword, startSshDaemon } from './helpers/ssh';
 
@@ -57,6 +58,10 @@ t.test('logins', async (t) => {
     const failed = auditLines(d).filter((l) => l.event === 'login_failed');
     t.ok(failed.some((l) => l.user === 'alice' && l.method === 'password'), 'wrong password audited');
     t.ok(failed.some((l) => l.user === 'mallory'), 'unknown user audited');
+    // OpenSSH never signs with a key the server refused: the refused offer is the wrong-key login.
+    const strangerFp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${stranger.key}.pub`], { encoding: 'utf8' }).split(' ')[1];
+    t.ok(failed.some((l) => l.user === 'alice' && l.method === 'publickey' && l.key_fingerprint === strangerFp && l.reason === 'unknown key' && l.source_address),
+      'wrong key audited like a wrong password (user, method, offered key fingerprint, source)', { failed });
     const stats = d.daemon.ssh!.stats();
     t.ok(stats.failures_total >= 3, 'failures counted');
     t.ok(stats.authentications_total > stats.failures_total, 'attempts counted');

@@ -117,7 +117,7 @@ t.test('hello checks, one tunnel per node, missed heartbeats, cumulative acks', 
   c2.send({ hello: { node_id: N1 } });
   await c2.next((e) => Boolean(e.hello_ok));
   t.equal(admin.hub.size, 1);
-  t.notOk(b.statusLog.some((s) => s.node_id === N1 && s.to === 'offline'), 'replacement is not an outage', { log: b.statusLog });
+  t.notOk(b.statusLog.some((s) => s.node_id === N1 && s.to === 'unreachable'), 'replacement is not an outage', { log: b.statusLog });
   t.equal(admin.hub.stats().replaced_total, 1);
 
   // Pending executions and the credential set go out on the next Hello; a known version does not.
@@ -125,7 +125,7 @@ t.test('hello checks, one tunnel per node, missed heartbeats, cumulative acks', 
   b.credentialSets.set(N1, { version: 5, users: [{ username: 'ops' }] });
   c2.ws.close();
   await c2.closed;
-  await b.waitFor(() => b.nodes.get(N1)!.status === 'offline', 5000, 'offline');
+  await b.waitFor(() => b.nodes.get(N1)!.status === 'unreachable', 5000, 'unreachable');
   const c3 = await raw(url, tok1);
   c3.send({ hello: { node_id: N1, credentials_version: 4 } });
   await c3.next((e) => Boolean(e.hello_ok));

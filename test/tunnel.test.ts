@@ -46,14 +46,14 @@ t.test('enroll → tunnel → heartbeats reach the backend; a restarted agent do
 
   // Restart: the key had one use, so a second enrollment would be refused; it reconnects instead.
   await a.close();
-  await b.waitFor(() => b.nodes.get(nodeId)!.status === 'offline', 5000, 'offline after the agent left');
+  await b.waitFor(() => b.nodes.get(nodeId)!.status === 'unreachable', 5000, 'unreachable after the agent left');
   const a2 = agent(t, dir, blob);
   a2.start();
   await a2.client!.whenUp();
   t.equal(a2.state!.node_id, nodeId, 'same node id after a restart');
   t.equal(a2.enrollError, null);
   await b.waitFor(() => b.nodes.get(nodeId)!.status === 'healthy', 5000, 'healthy again');
-  t.same(b.statusLog.filter((s) => s.node_id === nodeId).map((s) => s.to), ['healthy', 'offline', 'healthy'], 'each change once');
+  t.same(b.statusLog.filter((s) => s.node_id === nodeId).map((s) => s.to), ['healthy', 'unreachable', 'healthy'], 'each change once');
 });
 
 t.test('unknown enrollment keys are limited per source address; the agent retries a 429', async (t) => {

@@ -112,12 +112,12 @@ bothDialects(t, 'agent lifecycle events reach a webhook as signed CloudEvents, a
   t.match(registered.ce, { specversion: '1.0', type: 'edge.node.registered', subject: nodeId, source: `/outpost/admin/${admin.admin!.ctx.identity.id}`, data: { node_id: nodeId, cluster_name: 'edge-lab' } });
   const healthy = await until('status_changed → healthy', () => statusTo(rx.hits, nodeId, 'healthy')[0]);
   t.ok(verify(healthy.raw, healthy.headers['x-edge-signature']));
-  t.match(healthy.ce.data, { node_id: nodeId, cluster_name: 'edge-lab', previous_status: 'offline', status: 'healthy' });
+  t.match(healthy.ce.data, { node_id: nodeId, cluster_name: 'edge-lab', previous_status: 'unreachable', status: 'healthy' });
   t.notOk(rx.hits.some((h) => h.ce.type === 'edge.enrollment_key.verified'), 'unsubscribed events are not sent');
 
-  // The agent stops: its tunnel goes down → offline.
+  // The agent stops: its tunnel goes down → unreachable.
   await agent.close();
-  const offline = await until('status_changed → offline', () => statusTo(rx.hits, nodeId, 'offline')[0]);
+  const offline = await until('status_changed → unreachable', () => statusTo(rx.hits, nodeId, 'unreachable')[0]);
   t.ok(verify(offline.raw, offline.headers['x-edge-signature']));
   t.equal(offline.ce.data.previous_status, 'healthy');
   const log1 = await call('GET', `/api/v1/webhooks/${hookId}/deliveries`);

@@ -66,7 +66,7 @@ t.test('a delivery: CloudEvents 1.0 body, signature over the raw bytes, custom h
   const { wh, store } = setup(t);
   const hook = await wh.service.create({ url: `${rx.url}/hooks/edge?x=1`, secret: SECRET, headers: { Authorization: 'Bearer rx-token', 'X-Tenant': 'acme' }, subscribed_events: ['edge.node.registered'] });
   const ev = store.emit('edge.node.registered', { node_id: 'n-1', cluster_name: 'prod', note: 'ünïcödé ✓' }, { subject: 'n-1' });
-  store.emit('edge.node.status_changed', { node_id: 'n-1', status: 'offline' }); // nobody subscribes to it
+  store.emit('edge.node.status_changed', { node_id: 'n-1', status: 'unreachable' }); // nobody subscribes to it
   wh.dispatcher.wake();
   const [d] = await final(store);
   t.equal(d.status, 'delivered');

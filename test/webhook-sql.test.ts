@@ -147,14 +147,14 @@ bothDialects(t, 'the dispatcher over the SQL store: signed CloudEvents, retry af
   const wh = webhooks(t, s, ctx.dataDir);
   const created = await wh.service.create({ url: rx.url, secret: SECRET, headers: { 'X-Tenant': 'acme' }, subscribed_events: ['edge.node.status_changed'] });
   wh.dispatcher.start();
-  const ev = await s.db.transaction().execute((trx) => emitEvent(trx, 'edge.node.status_changed', { node_id: 'n9', status: 'offline' }, 'n9'));
+  const ev = await s.db.transaction().execute((trx) => emitEvent(trx, 'edge.node.status_changed', { node_id: 'n9', status: 'unreachable' }, 'n9'));
   wh.dispatcher.wake();
   await until('delivered', async () => (await s.db.selectFrom('webhook_deliveries').select('status').executeTakeFirst())?.status === 'delivered');
   t.equal(rx.hits.length, 2, '503, then 200');
   t.same(rx.hits[0].raw, rx.hits[1].raw, 'byte-identical retry');
   t.ok(verify(rx.hits[1].raw, rx.hits[1].headers['x-edge-signature']));
   t.equal(rx.hits[1].headers['x-tenant'], 'acme');
-  t.match(JSON.parse(rx.hits[1].raw.toString()), { id: ev.id, type: 'edge.node.status_changed', source: '/outpost/admin/adm-sql', subject: 'n9', data: { node_id: 'n9', status: 'offline' } });
+  t.match(JSON.parse(rx.hits[1].raw.toString()), { id: ev.id, type: 'edge.node.status_changed', source: '/outpost/admin/adm-sql', subject: 'n9', data: { node_id: 'n9', status: 'unreachable' } });
   t.same((await wh.service.attempts(created.id, {})).data.map((a) => [a.attempt, a.outcome, a.status_code]), [[2, 'ok', 200], [1, 'recoverable', 503]]);
   t.match(wh.dispatcher.stats(), { fan_outs_total: 1, deliveries_total: 2, deliveries_ok_total: 1, deliveries_recoverable_total: 1 });
 });

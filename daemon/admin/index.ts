@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { isLoopback, type Config } from '../config';
-import { HttpServer, prepareKeys } from '../http';
+import { HttpServer, prepareKeys, type CallRecord } from '../http';
 import type { Logger } from '../log';
 import { adminMetricsRoutes } from './api/admin-metrics';
 import { adminPrometheusRoutes, FleetMetrics } from './api/admin-prometheus';
@@ -16,6 +16,7 @@ import { aliasRoutes } from './api/aliases';
 import { clusterRoutes } from './api/clusters';
 import { enrollmentKeyRoutes } from './api/enrollment-keys';
 import { adminEnvelope } from './api/envelope';
+import { NAME_PATTERN } from './api/schemas';
 import { eventTypeRoutes } from './api/events';
 import { nodeMetricsRoutes } from './api/node-metrics';
 import { nodeRoutes } from './api/nodes';
@@ -98,6 +99,22 @@ function wakeAfterCommits(b: TunnelBackend, wake: () => void): TunnelBackend {
   };
 }
 
+/**
+ * The admin's call log: one line per mutating call (every method but GET), answered or refused
+ * (401, 404, 422 too), with the caller — which credential (master, api, invalid, none, public),
+ * the remote address — and the outcome (status, request id). The token itself is never logged.
+ */
+function logMutatingCall(log: Logger): (c: CallRecord) => void {
+  return (c) => {
+    if (c.method === 'GET' || c.method === 'HEAD' || c.method === 'OPTIONS') return;
+    const line = { method: c.method, path: c.path, status: c.status, credential: c.credential, remote_address: c.remoteAddress, request_id: c.requestId, ...(c.aborted ? { aborted: true } : {}) };
+    const msg = `${c.method} ${c.path} ${c.aborted ? 'aborted' : c.status}`;
+    if (c.status >= 500) log.error(line, msg);
+    else if (c.status >= 400 || c.aborted) log.warn(line, msg);
+    else log.info(line, msg);
+  };
+}
+
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -110,6 +127,11 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   const bind = cfg.admin.bind ?? cfg.bind;
   if (!cfg.api_key && !cfg.master_key && !isLoopback(bind)) {
     throw new AdminConfigError(`refusing to serve the control plane on ${bind} without authentication: set API_KEY or MASTER_KEY, or bind it to 127.0.0.1 / ::1`);
+  }
+  const dflt = cfg.admin.default_cluster_name;
+  if (dflt !== undefined && (dflt.length > 24 || !new RegExp(NAME_PATTERN).test(dflt))) {
+    // Its routes would answer 400 for it (the reference's name rule), so it could never be used.
+    throw new AdminConfigError(`DEFAULT_CLUSTER_NAME ${JSON.stringify(dflt)} is not a valid cluster name: at most 24 characters of lowercase letters, digits and inner hyphens (^[a-z0-9]([a-z0-9-]*[a-z0-9])?$)`);
   }
   const startedAt = Date.now();
   const store = await openStore({ dataDir: cfg.data_dir, databaseUrl: cfg.admin.database_url });
@@ -127,9 +149,9 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     const identity = await loadIdentity(store.db);
     if (cfg.admin.default_cluster_name) await ensureCluster(store.db, cfg.admin.default_cluster_name);
     const offline = await resetTunnels(store.db);
-    if (offline) log.info({ nodes: offline }, 'nodes offline until their agents reconnect');
+    if (offline) log.warn({ nodes: offline, status: 'unreachable', reason: 'admin restarted' }, 'nodes unreachable until their agents reconnect');
 
-    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key, cfg.metrics_key), log, envelope: adminEnvelope });
+    http = new HttpServer({ maxBodyBytes: cfg.http.max_body_bytes, maxInflight: cfg.http.max_inflight_requests, keys: prepareKeys(cfg.api_key, cfg.master_key, cfg.metrics_key), log, envelope: adminEnvelope, onCall: logMutatingCall(log) });
     let port = 0;
     const urls = () => {
       if (cfg.admin.public_url) return [cfg.admin.public_url.replace(/\/+$/, '')];
@@ -156,7 +178,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sshRoutes(http, ctx);
     eventTypeRoutes(http);
     for (const r of wh.routes) http.add(r);
-    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
+    hub = tunnelRoutes(http, wakeAfterCommits(new SqlTunnelBackend(store.db, cfg.admin.heartbeat_interval_ms, (p, c) => wh.box.seal(p, c), log), wake), { log, heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, publicUrl: cfg.admin.public_url?.replace(/\/+$/, ''), enrollFailuresPerMinute: cfg.admin.enroll_failures_per_minute });
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);
@@ -190,7 +212,10 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      jobs.track('node_status_sweep', () => sweepNodeStatuses(store.db, interval)).then((changed) => { if (changed.length) wake(); }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
+      jobs.track('node_status_sweep', () => sweepNodeStatuses(store.db, interval)).then((changed) => {
+        for (const id of changed) log.warn({ node_id: id, previous_status: 'healthy', status: 'unhealthy', reason: 'heartbeats late' }, `node ${id} is unhealthy (was healthy)`);
+        if (changed.length) wake();
+      }).catch((err) => log.warn({ err }, 'node status sweep failed')).finally(() => { sweeping = false; });
     }, interval);
     sweeper.unref();
     // Retention of the append-only logs: a minute after start, then hourly.

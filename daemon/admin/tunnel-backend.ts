@@ -8,7 +8,10 @@ import { deliverOf, executionEventData, isTerminal } from './commands/store';
 import { inTx, type Db, type DbOrTrx } from './store/db';
 import { authenticateNode, consumeEnrollmentKey, EnrollmentError, setTunnelState, type EnrollmentErrorCode } from './store/enroll';
 import { emitEvent, emitEvents, isEventType, type EventType } from './store/events';
+import { proxyPasswordContext } from './store/nodes';
 import { changeStatus } from './store/status';
+import type { NodeStatus } from './store/schema';
+import type { Logger } from '../log';
 import { iso, isUniqueViolation } from './store/util';
 
 const ENROLL_CODES: Record<EnrollmentErrorCode, EnrollError['code']> = {
@@ -41,8 +44,27 @@ function plainAddress(a: string): string | null {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
+/** Seals a secret for its row and field (SecretBox#seal): the proxy password is kept encrypted at rest. */
+export type SealSecret = (plaintext: string, context: string) => string;
+
+/** A node status change, logged once its transaction committed. */
+interface Transition { node_id: string; cluster_name: string; previous_status: NodeStatus; status: NodeStatus; reason: string }
+
 export class SqlTunnelBackend implements TunnelBackend {
-  constructor(private readonly db: Db, private readonly heartbeatIntervalMs: number) {}
+  constructor(private readonly db: Db, private readonly heartbeatIntervalMs: number, private readonly seal?: SealSecret, private readonly log?: Logger) {}
+
+  /**
+   * One line per committed status change: info when a node comes online (healthy), warn when it
+   * turns unhealthy or unreachable — what an operator greps the journal for.
+   */
+  private logTransitions(changes: Transition[]): void {
+    if (!this.log) return;
+    for (const c of changes) {
+      const line = { node_id: c.node_id, cluster_name: c.cluster_name, previous_status: c.previous_status, status: c.status, reason: c.reason };
+      if (c.status === 'healthy') this.log.info(line, `node ${c.node_id} is ${c.status} (was ${c.previous_status})`);
+      else this.log.warn(line, `node ${c.node_id} is ${c.status} (was ${c.previous_status})`);
+    }
+  }
 
   async enroll(req: EnrollRequest): Promise<EnrollResult> {
     try {
@@ -71,19 +93,26 @@ export class SqlTunnelBackend implements TunnelBackend {
     const when = new Date(at);
     const resume = await inTx(this.db, async (trx) => {
       const n = await trx.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
-        .select(['nodes.id', 'nodes.version', 'nodes.last_seen_at', 'clusters.name as cluster_name']).where('nodes.id', '=', node.node_id).executeTakeFirst();
-      if (!n) return { deliveries: [], cancels: [] };
+        .select(['nodes.id', 'nodes.version', 'nodes.status', 'nodes.last_seen_at', 'clusters.name as cluster_name']).where('nodes.id', '=', node.node_id).executeTakeFirst();
+      if (!n) return { deliveries: [], cancels: [], changed: [] as Transition[] };
       const seen = iso(when);
       const set: Record<string, unknown> = { last_seen_at: n.last_seen_at && n.last_seen_at > seen ? n.last_seen_at : seen, updated_at: seen };
       if (info.agent_version) set.version = info.agent_version;
       if (info.host_name) set.hostname = info.host_name;
       const ip = plainAddress(info.remote_address);
       if (ip) set.ip_address = ip;
+      // What the agent runs now (NodeFacts): a port it does not report is not running (null).
+      const f = info.facts;
+      if (f) {
+        for (const k of ['http_port', 'ssh_port', 'http_proxy_port', 'socks5_proxy_port', 'host_metrics_port'] as const) set[k] = f[k] || null;
+        set.proxy_password = f.proxy_password ? (this.seal ? this.seal(f.proxy_password, proxyPasswordContext(n.id)) : f.proxy_password) : null;
+      }
       await trx.updateTable('nodes').set(set).where('id', '=', n.id).execute();
       if (info.agent_version && info.agent_version !== n.version) {
         await emitEvent(trx, 'edge.node.version_changed', { node_id: n.id, cluster_name: n.cluster_name, previous_version: n.version, version: info.agent_version }, n.id, when);
       }
-      await setTunnelState(trx, n.id, true, this.heartbeatIntervalMs, when);
+      const to = await setTunnelState(trx, n.id, true, this.heartbeatIntervalMs, when);
+      const changed: Transition[] = to && to !== n.status ? [{ node_id: n.id, cluster_name: n.cluster_name, previous_status: n.status, status: to, reason: 'tunnel up' }] : [];
       // Owed: pending executions (oldest first, not past their deadline) and unacked cancels.
       const pending = await trx.selectFrom('command_executions').innerJoin('commands', 'commands.id', 'command_executions.command_id')
         .select(['command_executions.id', 'command_executions.command_id', 'command_executions.timeout', 'command_executions.expired_at', 'commands.command_text'])
@@ -94,22 +123,26 @@ export class SqlTunnelBackend implements TunnelBackend {
         .where('node_id', '=', n.id).where('status', 'in', ['sent', 'expired']).where('sent_at', 'is not', null)
         .where('cancel_requested_at', 'is not', null).where('cancel_acked_at', 'is', null)
         .orderBy('cancel_requested_at').execute();
-      return { deliveries: pending.map((p) => deliverOf(p, p.command_text)), cancels: cancels.map((c) => c.id) };
+      return { deliveries: pending.map((p) => deliverOf(p, p.command_text)), cancels: cancels.map((c) => c.id), changed };
     });
-    return { ...resume, credentials: await this.credentials(node.node_id) };
+    this.logTransitions(resume.changed);
+    return { deliveries: resume.deliveries, cancels: resume.cancels, credentials: await this.credentials(node.node_id) };
   }
 
-  async tunnelDown(nodeId: string, at: number, _reason?: string): Promise<void> {
-    await setTunnelState(this.db, nodeId, false, this.heartbeatIntervalMs, new Date(at));
+  async tunnelDown(nodeId: string, at: number, reason?: string): Promise<void> {
+    const before = this.log ? await this.db.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id').select(['nodes.status', 'clusters.name as cluster_name']).where('nodes.id', '=', nodeId).executeTakeFirst() : undefined;
+    const to = await setTunnelState(this.db, nodeId, false, this.heartbeatIntervalMs, new Date(at));
+    if (before && to && to !== before.status) this.logTransitions([{ node_id: nodeId, cluster_name: before.cluster_name, previous_status: before.status, status: to, reason: `tunnel down${reason ? `: ${reason}` : ''}` }]);
   }
 
   /** One transaction per batch: last_seen_at and the latest brief metrics; an unhealthy node that beats again is healthy. */
   async recordHeartbeats(beats: HeartbeatRecord[]): Promise<void> {
     if (!beats.length) return;
+    const changed: Transition[] = [];
     await inTx(this.db, async (trx) => {
       const now = new Date();
       const ids = beats.map((b) => b.node_id);
-      const rows = new Map<string, { id: string; status: 'healthy' | 'unhealthy' | 'offline'; tunnel_connected: number; last_seen_at: string | null; cluster_name: string }>();
+      const rows = new Map<string, { id: string; status: 'healthy' | 'unhealthy' | 'unreachable'; tunnel_connected: number; last_seen_at: string | null; cluster_name: string }>();
       for (let i = 0; i < ids.length; i += 500) {
         const part = await trx.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
           .select(['nodes.id', 'nodes.status', 'nodes.tunnel_connected', 'nodes.last_seen_at', 'clusters.name as cluster_name']).where('nodes.id', 'in', ids.slice(i, i + 500)).execute();
@@ -121,23 +154,28 @@ export class SqlTunnelBackend implements TunnelBackend {
         const seen = iso(b.received_at);
         const { node_id: _n, received_at: _r, ...brief } = b;
         await trx.updateTable('nodes').set({ last_seen_at: n.last_seen_at && n.last_seen_at > seen ? n.last_seen_at : seen, last_heartbeat: JSON.stringify(brief) }).where('id', '=', b.node_id).execute();
-        if (n.status === 'unhealthy' && n.tunnel_connected === 1) await changeStatus(trx, n, 'healthy', now);
+        if (n.status === 'unhealthy' && n.tunnel_connected === 1 && await changeStatus(trx, n, 'healthy', now)) {
+          changed.push({ node_id: n.id, cluster_name: n.cluster_name, previous_status: n.status, status: 'healthy', reason: 'heartbeats resumed' });
+        }
       }
     });
+    this.logTransitions(changed);
   }
 
   async setStatus(changes: StatusChange[]): Promise<void> {
     if (!changes.length) return;
+    const changed: Transition[] = [];
     await inTx(this.db, async (trx) => {
       for (const c of changes) {
         const n = await trx.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
           .select(['nodes.id', 'nodes.status', 'nodes.tunnel_connected', 'clusters.name as cluster_name']).where('nodes.id', '=', c.node_id).executeTakeFirst();
         if (!n) continue;
-        // The hub judges connected nodes only: a node whose tunnel is down stays offline.
-        if (c.status !== 'offline' && n.tunnel_connected !== 1) continue;
-        await changeStatus(trx, n, c.status, new Date(c.at));
+        // The hub judges connected nodes only: a node whose tunnel is down stays unreachable.
+        if (c.status !== 'unreachable' && n.tunnel_connected !== 1) continue;
+        if (await changeStatus(trx, n, c.status, new Date(c.at))) changed.push({ node_id: n.id, cluster_name: n.cluster_name, previous_status: n.status, status: c.status, reason: c.reason });
       }
     });
+    this.logTransitions(changed);
   }
 
   async delivered(acks: DeliveryAck[]): Promise<void> {

@@ -113,6 +113,11 @@ export class AgentServices {
         heartbeatIntervalMs: cfg.admin.heartbeat_interval_ms, log,
         onEnrolled: (s) => this.host.enrolled(s.node_id, s.cluster_name),
         ports: { http_port: apiPort, ...(this.sshPort ? { ssh_port: this.sshPort } : {}), ...(ports.http ? { http_proxy_port: ports.http } : {}), ...(ports.socks5 ? { socks5_proxy_port: ports.socks5 } : {}) },
+        // The agent API serves GET /metrics (Prometheus), so it is the host metrics port too.
+        facts: () => ({
+          http_port: apiPort, host_metrics_port: apiPort, ssh_port: this.sshPort ?? 0,
+          http_proxy_port: this.proxy.httpPort ?? 0, socks5_proxy_port: this.proxy.socks5Port ?? 0, proxy_password: this.proxy.password ?? '',
+        }),
       });
       this.tunnel.attachCommands(commands);
       // The last set the admin pushed is applied again at start (it may not have been applied

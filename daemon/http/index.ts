@@ -1,4 +1,4 @@
-export { HttpServer, type RouteSpec, type Req, type Method, type ServerState, type Envelope } from './server';
+export { HttpServer, type RouteSpec, type Req, type Method, type ServerState, type Envelope, type CallRecord } from './server';
 export { Res } from './response';
 export type { JsonSchema } from './validate';
 export { prepareKeys, checkBearer, type AuthKeys, type Scope } from './auth';

@@ -30,6 +30,8 @@ export class Res {
   slot = 0;
   startedAt = 0;
   status = 0;
+  /** Called once when the request is over (answered or aborted): the server's call log. */
+  onDone?: (res: Res) => void;
 
   constructor(
     private readonly r: HttpResponse,
@@ -57,7 +59,7 @@ export class Res {
     if (!this.done || this.streaming) {
       this.done = true;
       this.streaming = false;
-      this.host.requestFinished(this);
+      this.finished();
     }
   }
 
@@ -77,7 +79,7 @@ export class Res {
       this.report(err, status);
       if (!this.aborted) try { this.r.close(); } catch { /* already gone */ }
     }
-    if (!this.streaming) this.host.requestFinished(this);
+    if (!this.streaming) this.finished();
     return true;
   }
 
@@ -114,6 +116,11 @@ export class Res {
     try { this.host.onRouteError(err, status); } catch { /* the logger failed too */ }
   }
 
+  private finished(): void {
+    this.host.requestFinished(this);
+    this.onDone?.(this);
+  }
+
   private write(status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
     const r = this.r;
     // uWS writes "200 OK" itself when no status was set; skipping the call is measurable on GET.
@@ -144,7 +151,7 @@ export class Res {
       const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
       if (fin) {
         this.streaming = false;
-        this.host.requestFinished(this);
+        this.finished();
       }
       return ok;
     });

@@ -37,6 +37,8 @@ export interface RouteSpec {
   auth: 'public' | Scope;
   summary: string;
   tags: string[];
+  /** OpenAPI operationId; derived from method and path when absent (daemon/openapi.ts operationIdOf). */
+  operationId?: string;
   params?: JsonSchema;
   query?: JsonSchema;
   body?: JsonSchema;
@@ -83,12 +85,28 @@ export interface Envelope {
   error(err: HttpError, requestId: string): { status: number; body: string };
 }
 
+/** One finished request, for a call log (the admin logs every mutating call with it). Never holds the token. */
+export interface CallRecord {
+  method: string;
+  /** The URL path (no query string). */
+  path: string;
+  status: number;
+  /** Which credential the caller presented: master / api (MASTER_KEY, API_KEY), invalid (a token that matched neither), none (no token, or a server without keys), or public (a route without auth). */
+  credential: Scope | 'invalid' | 'none' | 'public';
+  requestId?: string;
+  remoteAddress: string;
+  /** The client went away before the answer. */
+  aborted: boolean;
+}
+
 export interface HttpServerOptions {
   maxBodyBytes: number;
   maxInflight: number;
   keys: AuthKeys;
   log: Logger;
   envelope?: Envelope;
+  /** Called once per finished request; only servers that set it pay for the copy of the address. */
+  onCall?(call: CallRecord): void;
 }
 
 // Dictionaries built from request input have no prototype: a key such as `constructor` or
@@ -185,10 +203,23 @@ export class HttpServer implements ResponseHost {
     let res: Res | undefined;
     try {
       res = this.newRes(ures, ureq, this.httpMetrics.unmatchedSlot(ureq.getMethod()));
+      if (this.opts.onCall) this.track(res, ures, ureq, undefined);
       res.error(err());
     } catch (e) {
       this.crashed(ures, res, e);
     }
+  }
+
+  /** Arms the call record of a request (copied now: uWS objects are only valid in this callback). */
+  private track(res: Res, ures: HttpResponse, ureq: HttpRequest, spec: RouteSpec | undefined): void {
+    const header = this.authEnabled ? ureq.getHeader('authorization') : '';
+    const scope = header ? checkBearer(this.opts.keys, header) : 'none';
+    const credential: CallRecord['credential'] = spec?.auth === 'public' ? 'public' : scope !== 'none' ? scope : header ? 'invalid' : 'none';
+    const call = { method: ureq.getMethod().toUpperCase(), path: ureq.getUrl(), credential, requestId: res.requestId, remoteAddress: Buffer.from(ures.getRemoteAddressAsText()).toString() };
+    const onCall = this.opts.onCall!;
+    res.onDone = (r) => {
+      try { onCall({ ...call, status: r.status, aborted: r.aborted && r.status === 0 }); } catch (err) { this.opts.log.error({ err }, 'call log failed'); }
+    };
   }
 
   private newRes(ures: HttpResponse, ureq: HttpRequest, slot: number): Res {
@@ -214,6 +245,7 @@ export class HttpServer implements ResponseHost {
 
   private serve(route: CompiledRoute, res: Res, ures: HttpResponse, ureq: HttpRequest): void {
     const spec = route.spec;
+    if (this.opts.onCall) this.track(res, ures, ureq, spec);
     if (this.state !== 'ready' && !spec.always) {
       res.error(new HttpError('unavailable', this.state === 'starting' ? 'the node is starting' : 'the node is shutting down'), true);
       return;

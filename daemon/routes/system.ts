@@ -46,6 +46,7 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
   });
   server.add({
     method: 'get', path: '/metrics', auth: 'metrics', tags: ['system'],
+    operationId: 'getPrometheusMetrics', // GET /api/v1/metrics (JSON) is getMetrics
     summary: 'Prometheus metrics (text exposition format 0.0.4): build info, process, HTTP request durations, data plane, host (outpost_host_*) and agent (outpost_agent_*); METRICS_KEY, API_KEY or MASTER_KEY',
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' }, 403: { description: 'a token that does not open this route' } },
     async handler(_req: Req, res: Res) { res.send(200, await metrics.prometheus(), PROM_CONTENT_TYPE); },

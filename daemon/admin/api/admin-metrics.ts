@@ -81,7 +81,7 @@ export async function adminMetrics(ctx: AdminCtx, nodeMetrics?: NodeMetricsCount
     discovery: { dns_resolutions_total: 0, peer_connections_total: 0, scans_total: 0 },
     nodes: {
       health_checks_total: tunnel?.heartbeats_total ?? 0,
-      total: totalNodes, healthy: nodes.healthy ?? 0, unhealthy: nodes.unhealthy ?? 0, offline: nodes.offline ?? 0,
+      total: totalNodes, healthy: nodes.healthy ?? 0, unhealthy: nodes.unhealthy ?? 0, unreachable: nodes.unreachable ?? 0,
     },
     commands: {
       delivery_total: tunnel?.deliveries_total ?? 0,
@@ -129,7 +129,7 @@ export const adminMetricsSchema = {
     timestamp: { type: 'string', format: 'date-time' },
     application: section(['uptime_seconds', 'uptime_human', 'memory_total_bytes', 'memory_total_mb', 'memory_processes_bytes', 'memory_processes_mb', 'memory_binary_bytes', 'memory_binary_mb', 'process_count', 'port_count'], 'Process uptime and memory (rss as total, V8 heap as processes, ArrayBuffers as binary); BEAM-only figures are null'),
     metadata: section(['assigned_clusters', 'degraded', 'orphaned_clusters', 'recomputations_total'], 'Cluster assignment (one admin owns every cluster)'),
-    nodes: section(['health_checks_total', 'total', 'healthy', 'unhealthy', 'offline'], 'Heartbeats received and nodes by status'),
+    nodes: section(['health_checks_total', 'total', 'healthy', 'unhealthy', 'unreachable'], 'Heartbeats received and nodes by status'),
     commands: section(['delivery_total', 'delivery_delivered_count', 'execution_delivered_total', 'execution_completed_total', 'expiration_total', 'commands_total', 'executions_by_status'], 'Deliveries over the tunnel and executions by status'),
     ssh: section(['verifications_total', 'verifications_failed', 'usernames_total', 'public_keys_total', 'nodes_with_credentials', 'nodes_in_sync'], 'SSH credentials and how many nodes acknowledged their current set'),
     gateways: section(['active_count', 'connections_total', 'scrapes_total'], 'Agent tunnels: connected now, opened in total, live metric requests'),

@@ -15,7 +15,7 @@ import type { NodeMetricsCounters } from './node-metrics';
 export const FLEET_REFRESH_MS = 5000;
 
 // Every known state is exported, at 0 when no row has it, so a series does not vanish.
-const NODE_STATUSES: NodeStatus[] = ['healthy', 'unhealthy', 'offline'];
+const NODE_STATUSES: NodeStatus[] = ['healthy', 'unhealthy', 'unreachable'];
 const EXECUTION_STATES: ExecutionStatus[] = ['pending', 'sent', 'completed', 'failed', 'cancelled', 'expired'];
 const DELIVERY_STATES = ['pending', 'failed'];
 

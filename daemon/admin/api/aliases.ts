@@ -10,7 +10,7 @@ import type { AliasRow } from '../store/schema';
 import { iso, isForeignKeyViolation, isUniqueViolation, newId } from '../store/util';
 import { notFound, ok } from './envelope';
 import type { ListSpec } from './list';
-import { aliasSchema, NAME_PATTERN, nodeIdParam, single, uuidParam } from './schemas';
+import { aliasSchema, NAME_PATTERN, nodeIdParam, single, UUID_PATTERN, uuidParam } from './schemas';
 
 const TAGS = ['Nodes.Alias'];
 
@@ -18,7 +18,7 @@ export const aliasListSpec: ListSpec = {
   filters: {
     name: { kind: 'text', expr: 'aliases.name', description: 'Filter by alias name (exact match or wildcard)' },
     cluster_name: { kind: 'text', expr: 'clusters.name', description: 'Filter by cluster name (exact match or wildcard)' },
-    node_id: { kind: 'exact', expr: 'aliases.node_id', description: 'Filter by node ID (exact)' },
+    node_id: { kind: 'exact', expr: 'aliases.node_id', pattern: UUID_PATTERN, description: 'Filter by node ID (UUID)' },
     inserted_at: { kind: 'date', expr: 'aliases.inserted_at' },
     updated_at: { kind: 'date', expr: 'aliases.updated_at' },
   },

@@ -103,9 +103,9 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
     return c;
   };
 
-  // Static path: registered before the :cluster_name pattern.
+  // Static paths: registered before the :cluster_name pattern.
   http.add({
-    method: 'post', path: '/api/v1/clusters/default/enrollment_keys/public', auth: 'public', tags: TAGS,
+    method: 'post', path: '/api/v1/clusters/default/enrollment_keys/public', auth: 'public', tags: TAGS, operationId: 'createDefaultClusterPublicEnrollmentKey',
     summary: 'Get a single-use enrollment key for the default cluster without authentication (only when PUBLIC_ENROLLMENT_KEY_ENABLED=true and DEFAULT_CLUSTER_NAME are set; 403 otherwise)',
     responses: { 201: { description: 'created', schema: single(enrollmentKeySchema) }, 403: { description: 'the public route is disabled' }, 404: { description: 'the default cluster does not exist' } },
     async handler(req: Req, res: Res) {
@@ -113,6 +113,17 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
         throw new HttpError('forbidden', 'public enrollment keys are disabled (needs PUBLIC_ENROLLMENT_KEY_ENABLED=true and DEFAULT_CLUSTER_NAME)');
       }
       ok(req, res, keyView(await createEnrollmentKey(ctx, await defaultCluster(), {})), 201);
+    },
+  });
+
+  // The reference's own operation for the default cluster (the pattern route below answers the same for `default`).
+  http.add({
+    method: 'post', path: '/api/v1/clusters/default/enrollment_keys', auth: 'api', tags: TAGS, operationId: 'createDefaultClusterEnrollmentKey',
+    summary: 'Create an enrollment key for the default cluster (DEFAULT_CLUSTER_NAME; 404 when it is not set or does not exist). Omit uses_remaining and expired_at for a single-use key with no expiry',
+    body,
+    responses: { 201: { description: 'created', schema: single(enrollmentKeySchema) }, 404: { description: 'no default cluster' }, 422: { description: 'validation failed' } },
+    async handler(req: Req, res: Res) {
+      ok(req, res, keyView(await createEnrollmentKey(ctx, await defaultCluster(), req.body as KeyInput)), 201);
     },
   });
 

@@ -20,8 +20,8 @@ export type FilterDef =
   | { kind: 'text'; expr: Sqlish; description: string }
   /** Case-insensitive substring, or a pattern when the value contains `*`. */
   | { kind: 'contains'; expr: Sqlish; description: string }
-  /** Exact only (ids, keys). */
-  | { kind: 'exact'; expr: Sqlish; description: string }
+  /** Exact only (ids, keys); `pattern` makes a malformed value a 400 (e.g. a node id that is not a UUID). */
+  | { kind: 'exact'; expr: Sqlish; description: string; pattern?: string }
   | { kind: 'enum'; expr: Sqlish; values: readonly string[]; description: string; aliases?: Record<string, string> }
   /** `name`, `name__gte`, `name__lte` as listed in ops. */
   | { kind: 'int'; expr: Sqlish; ops: ReadonlyArray<'eq' | 'gte' | 'lte'>; description: string; minimum?: number }
@@ -67,7 +67,7 @@ export function listQuerySchema(spec: ListSpec): JsonSchema {
   for (const [name, f] of Object.entries(spec.filters)) {
     switch (f.kind) {
       case 'text': case 'contains': case 'exact':
-        props[name] = { type: 'string', minLength: 1, maxLength: 1024, description: f.description };
+        props[name] = { type: 'string', minLength: 1, maxLength: 1024, ...(f.kind === 'exact' && f.pattern ? { pattern: f.pattern } : {}), description: f.description };
         break;
       case 'enum':
         props[name] = { type: 'string', enum: [...f.values, ...Object.keys(f.aliases ?? {})], description: f.description };

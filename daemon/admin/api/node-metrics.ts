@@ -71,7 +71,7 @@ export function nodeMetricsRoutes(http: HttpServer, ctx: AdminCtx): NodeMetricsC
   http.add({
     method: 'get', path: '/api/v1/nodes/:node_id/metrics/host', auth: 'api', tags: TAGS, params,
     summary: 'Host metrics of a node (CPU, memory, disk, uptime), fetched live through its tunnel; the bare HostMetricsResponse of the reference',
-    responses: { 200: { description: 'host metrics', schema: hostMetricsSchema }, 404: { description: 'no such node' }, 503: { description: 'the node is offline or did not answer' } },
+    responses: { 200: { description: 'host metrics', schema: hostMetricsSchema }, 404: { description: 'no such node' }, 503: { description: 'the node is unreachable (tunnel down) or did not answer' } },
     async handler(req: Req, res: Res) {
       const n = await node(req.params.node_id);
       const r = await fetch(n, 'host');
@@ -84,7 +84,7 @@ export function nodeMetricsRoutes(http: HttpServer, ctx: AdminCtx): NodeMetricsC
   http.add({
     method: 'get', path: '/api/v1/nodes/:node_id/metrics/agent', auth: 'api', tags: TAGS, params,
     summary: 'Agent metrics of a node (application, commands, proxy, SSH…), fetched live through its tunnel',
-    responses: { 200: { description: 'agent metrics', schema: single(agentMetricsSchema) }, 404: { description: 'no such node' }, 503: { description: 'the node is offline or did not answer' } },
+    responses: { 200: { description: 'agent metrics', schema: single(agentMetricsSchema) }, 404: { description: 'no such node' }, 503: { description: 'the node is unreachable (tunnel down) or did not answer' } },
     async handler(req: Req, res: Res) {
       const n = await node(req.params.node_id);
       const r = await fetch(n, 'agent');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpServer, Req, Res, RouteSpec } from '../../http';
 import { VERSION } from '../../version';
-import { openApiPath, requestBody, responseObject, routeParameters } from '../../openapi';
+import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList } from '../../openapi';
 import { errorSchema } from './schemas';
 
 const ERRORS: Record<string, string> = {
@@ -17,10 +17,28 @@ const ERRORS: Record<string, string> = {
   503: 'service_unavailable: starting, draining, or the database is unreachable',
 };
 
-const TAG_ORDER = ['Admins.Metadata', 'Admins.Metrics', 'Nodes.Cluster', 'Nodes.EnrollmentKey', 'Nodes.Node', 'Nodes.Alias', 'Nodes.Metrics', 'Commands.Command', 'Commands.CommandExecution', 'Ssh.SshUsername', 'Ssh.SshPublicKey', 'SelfUpdates.Request', 'Events.Type', 'Events.Webhook', 'Agent.Tunnel', 'system'];
+/** Every tag of the admin document, in the order Swagger UI shows them, with its description (test/docs.test.ts checks each used tag has one). */
+export const ADMIN_TAGS: Record<string, string> = {
+  'Admins.Metadata': 'This admin: identity, its admin cluster and the edge clusters it serves',
+  'Admins.Metrics': "This admin's metrics: process, nodes by status, commands, tunnels, SSH, events, webhooks",
+  'Nodes.Cluster': 'Clusters: named groups of nodes with an IPv4 range and an optional node_limit',
+  'Nodes.EnrollmentKey': 'Enrollment keys: what an agent needs (ENROLLMENT_KEY) to join a cluster',
+  'Nodes.Node': 'Enrolled nodes: list with filters, get, delete, move to another cluster',
+  'Nodes.Alias': 'Aliases: extra DNS-style names of nodes, and a hosts file of them',
+  'Nodes.Metrics': 'Live host and agent metrics of a node, fetched through its tunnel',
+  'Commands.Command': 'Commands: shell commands targeted at nodes, clusters or all',
+  'Commands.CommandExecution': 'Command executions: one per targeted node, with status, exit code and output; cancel',
+  'Ssh.SshUsername': "SSH usernames managed by the admin on a node's SSH server (Argon2id password hashes)",
+  'Ssh.SshPublicKey': 'Public keys of SSH usernames',
+  'SelfUpdates.Request': 'Self-update requests of agents',
+  'Events.Type': 'The catalog of event types (CloudEvents) webhooks can subscribe to',
+  'Events.Webhook': 'Webhooks: signed CloudEvents deliveries with retries and a delivery log',
+  'Agent.Tunnel': 'Agent enrollment: an enrollment key traded for a node id, its api_token and the tunnel URL',
+  system: 'Liveness, this OpenAPI document and Swagger UI',
+};
 
 export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
+  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
   const err = (d: string) => ({ description: d, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
   for (const r of routes) {
     const oaPath = openApiPath(r);
@@ -43,12 +61,12 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
       ...(r.auth === 'public' ? { security: [] } : {}),
     };
   }
-  const used = new Set(routes.flatMap((r) => r.tags));
+  assignOperationIds(paths, routes);
   return {
     openapi: '3.1.0',
     info: { title: 'Outpost admin (control plane) API', version: VERSION, description: 'Edge Admin shapes: {data, meta} envelope, paginated lists with meta.pagination, errors {error: {code, message, details}, meta}.' },
     servers: [{ url: serverUrl }],
-    tags: TAG_ORDER.filter((t) => used.has(t)).map((name) => ({ name })),
+    tags: tagList(paths, ADMIN_TAGS),
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key for REST API access (API_KEY or MASTER_KEY)' } },
       schemas: { Error: errorSchema },

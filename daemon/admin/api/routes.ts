@@ -15,7 +15,8 @@ export interface GetRoute<T> {
   what: string;
   schema: JsonSchema;
   load(id: string): Promise<T | undefined>;
-  view(row: T): unknown;
+  /** The response's data; `req` tells who asks (req.scope), for fields only some callers see. */
+  view(row: T, req: Req): unknown;
 }
 
 export function getRoute<T>(http: HttpServer, r: GetRoute<T>): void {
@@ -25,7 +26,7 @@ export function getRoute<T>(http: HttpServer, r: GetRoute<T>): void {
     async handler(req: Req, res: Res) {
       const row = await r.load(req.params.id);
       if (row === undefined) throw notFound(r.what, req.params.id);
-      ok(req, res, r.view(row));
+      ok(req, res, r.view(row, req));
     },
   });
 }
@@ -40,7 +41,7 @@ export interface ListRoute<R> {
   spec: ListSpec;
   base(): AnyQb;
   select(q: AnyQb): AnyQb;
-  view(row: R): unknown;
+  view(row: R, req: Req): unknown;
 }
 
 export function listRoute<R>(http: HttpServer, r: ListRoute<R>): void {
@@ -50,7 +51,7 @@ export function listRoute<R>(http: HttpServer, r: ListRoute<R>): void {
     responses: { 200: { description: `a page of ${r.what}`, schema: paginated(r.schema) } },
     async handler(req: Req, res: Res) {
       const { rows, pagination } = await runList<R>(r.base(), r.select, r.spec, req.query);
-      paged(req, res, rows.map(r.view), pagination);
+      paged(req, res, rows.map((row) => r.view(row, req)), pagination);
     },
   });
 }

@@ -57,10 +57,13 @@ export const nodeSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' }, id_type: { type: 'string', enum: ['persistent', 'random'] }, node_name: { type: 'string' }, cluster_name: { type: 'string' },
-    status: { type: 'string', enum: ['healthy', 'unhealthy', 'offline'] },
-    api_token: { type: ['string', 'null'], description: 'Never returned: the admin stores only a hash; the agent received it once at enrollment' },
+    status: { type: 'string', enum: ['healthy', 'unhealthy', 'unreachable'], description: 'healthy: tunnel up, heartbeats on time; unhealthy: tunnel up, heartbeats late; unreachable: tunnel down' },
+    api_token: { type: ['string', 'null'], description: 'Always null: the admin keeps only a hash of the node token; the agent received the token once, in the answer to POST /api/v1/agent/enroll' },
     version: strNull, ip_address: strNull, hostname: strNull, http_port: intNull, ssh_port: intNull, http_proxy_port: intNull, socks5_proxy_port: intNull,
-    host_metrics_port: intNull, wireguard_metrics_port: intNull, proxy_password: strNull, self_update_enabled: { type: 'boolean' },
+    host_metrics_port: { ...intNull, description: "Port serving the node's Prometheus metrics (GET /metrics on the agent API, bearer API_KEY of the node); null until the agent reported it" },
+    wireguard_metrics_port: { ...intNull, description: 'Always null: Outpost has no WireGuard' },
+    proxy_password: { ...strNull, description: 'Password of proxy user `_` on the node (HTTP and SOCKS5 proxies); only MASTER_KEY callers see it (null for API_KEY), null while the proxies are off' },
+    self_update_enabled: { type: 'boolean' },
     mdns_hostname: { type: 'string' }, vpn_hostname: { type: 'string' }, netmaker_host_id: strNull, last_seen_at: tsNull, inserted_at: ts, updated_at: ts,
   },
 };
@@ -71,5 +74,7 @@ export const aliasSchema = {
 };
 
 export const uuidParam = { type: 'string', pattern: UUID_PATTERN, description: 'UUID' };
-export const nodeIdParam = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$', description: 'Node ID' };
-export const nameParam = { type: 'string', minLength: 1, maxLength: 64, description: 'Cluster name' };
+/** Node ids are UUIDs (the agent derives one from /etc/machine-id or draws one): anything else is a 400, not a 404. */
+export const nodeIdParam = { type: 'string', pattern: UUID_PATTERN, description: 'Node ID (UUID)' };
+/** The reference's cluster name rule (max 24 chars, lowercase alphanumeric + hyphens): anything else is a 400, not a 404. */
+export const nameParam = { type: 'string', minLength: 1, maxLength: 24, pattern: NAME_PATTERN, description: 'Cluster name (max 24 chars, lowercase alphanumeric + hyphens)' };

@@ -14,7 +14,7 @@ import type { SshPublicKeyRow, SshUsernameRow } from '../store/schema';
 import { addPublicKey, createSshUsername, deletePublicKey, deleteSshUsername, getSshUsername, keysOf, type KeyInsert } from '../store/ssh';
 import { conflict, invalid, notFound, ok, paged } from './envelope';
 import { isSetFilter, listQuerySchema, runList, type ListSpec } from './list';
-import { paginated, single, uuidParam } from './schemas';
+import { paginated, single, UUID_PATTERN, uuidParam } from './schemas';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN, USERNAME_RE } from '../../agent/ssh-users/store';
 
 const USER_TAGS = ['Ssh.SshUsername'];
@@ -56,7 +56,7 @@ const keyBody = {
 export const sshUsernameListSpec: ListSpec = {
   filters: {
     username: { kind: 'text', expr: 'ssh_usernames.username', description: 'Filter by username (exact match or wildcard: root, admin, etc.)' },
-    node_id: { kind: 'exact', expr: 'ssh_usernames.node_id', description: 'Filter by node ID' },
+    node_id: { kind: 'exact', expr: 'ssh_usernames.node_id', pattern: UUID_PATTERN, description: 'Filter by node ID (UUID)' },
     cluster_name: { kind: 'text', expr: 'clusters.name', description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, east, etc.)" },
     has_password: isSetFilter('ssh_usernames.password_hash', 'Filter by whether username has password configured'),
     inserted_at: { kind: 'date', expr: 'ssh_usernames.inserted_at' },
@@ -73,7 +73,7 @@ export const sshPublicKeyListSpec: ListSpec = {
     public_key: { kind: 'text', expr: 'ssh_public_keys.public_key', description: 'Filter by public key content (exact, or wildcard such as *@example.com to search comments)' },
     ssh_username_id: { kind: 'exact', expr: 'ssh_public_keys.ssh_username_id', description: 'Filter by SSH username ID' },
     username: { kind: 'text', expr: 'ssh_usernames.username', description: 'Filter by SSH username (exact match or wildcard: deploy, admin, etc.)' },
-    node_id: { kind: 'exact', expr: 'ssh_usernames.node_id', description: 'Filter by node ID' },
+    node_id: { kind: 'exact', expr: 'ssh_usernames.node_id', pattern: UUID_PATTERN, description: 'Filter by node ID (UUID)' },
     cluster_name: { kind: 'text', expr: 'clusters.name', description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, east, etc.)" },
     inserted_at: { kind: 'date', expr: 'ssh_public_keys.inserted_at' },
     updated_at: { kind: 'date', expr: 'ssh_public_keys.updated_at' },

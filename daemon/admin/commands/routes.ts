@@ -8,7 +8,7 @@ import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http';
 import { invalid, ok, paged } from '../api/envelope';
 import { filterDate, isSetFilter, listQuerySchema, runList, type ListSpec } from '../api/list';
-import { paginated, single, uuidParam } from '../api/schemas';
+import { paginated, single, UUID_PATTERN, uuidParam } from '../api/schemas';
 import type { AdminCtx } from '../context';
 import { iso } from '../store/util';
 import type { CommandRow } from '../store/schema';
@@ -73,7 +73,7 @@ export const commandListSpec: ListSpec = {
 export const executionListSpec: ListSpec = {
   filters: {
     command_id: { kind: 'exact', expr: 'command_executions.command_id', description: 'Filter by command ID' },
-    node_id: { kind: 'exact', expr: 'command_executions.node_id', description: 'Filter by node ID' },
+    node_id: { kind: 'exact', expr: 'command_executions.node_id', pattern: UUID_PATTERN, description: 'Filter by node ID (UUID)' },
     // Joined in only when this filter is given (see executionBase).
     cluster_name: { kind: 'text', expr: 'node_cluster.name', description: "Filter by cluster name via node's cluster (exact match or wildcard: prod, staging*, etc.)" },
     status: { kind: 'enum', expr: 'command_executions.status', values: EXECUTION_STATUSES, description: 'Filter by execution status' },
@@ -192,7 +192,7 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
       // Pending: the node may hold a delivery it has not acked yet; a cancel makes sure it never runs.
       const reached = dispatch.cancel(out.node_id, req.params.id);
       const result = out.kind === 'cancelled' ? 'cancelled'
-        : reached ? 'cancellation request sent' : 'cancellation request queued (the node is offline; it gets the cancel when it reconnects)';
+        : reached ? 'cancellation request sent' : 'cancellation request queued (the node is unreachable; it gets the cancel when it reconnects)';
       ok(req, res, { result });
     },
   });

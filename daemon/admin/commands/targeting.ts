@@ -8,6 +8,7 @@ import type { JsonSchema } from '../../http';
 import { clusterListSpec } from '../api/clusters';
 import { applyFilters, listQuerySchema, type ListSpec } from '../api/list';
 import { nodeListSpec } from '../api/nodes';
+import { NAME_PATTERN } from '../api/schemas';
 import type { DbOrTrx } from '../store/db';
 import { nodesWithCluster, resolveNode } from '../store/nodes';
 
@@ -36,7 +37,7 @@ export const targetingSchema: JsonSchema = {
   properties: {
     type: { type: 'string', enum: ['all', 'nodes', 'clusters'], description: "Targeting strategy: 'all' for all nodes, 'nodes' for specific nodes, 'clusters' for specific clusters" },
     node_ids: { type: 'array', minItems: 1, maxItems: MAX_TARGETS, items: { type: 'string', minLength: 1, maxLength: 255 }, description: "Node IDs (required when type is 'nodes'; deduplicated). An alias or an unambiguous node name is accepted too" },
-    cluster_names: { type: 'array', minItems: 1, maxItems: MAX_TARGETS, items: { type: 'string', minLength: 1, maxLength: 64 }, description: "Cluster names (required when type is 'clusters'; deduplicated)" },
+    cluster_names: { type: 'array', minItems: 1, maxItems: MAX_TARGETS, items: { type: 'string', minLength: 1, maxLength: 24, pattern: NAME_PATTERN }, description: "Cluster names (required when type is 'clusters'; deduplicated)" },
     node_filters: filterSchema(nodeListSpec, 'Optional filters on the target nodes (AND with cluster_filters); the node list filters'),
     cluster_filters: filterSchema(clusterListSpec, 'Optional filters on the target clusters (AND with node_filters); the cluster list filters'),
   },

@@ -143,7 +143,7 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
         await emitEvent(trx, 'edge.node.version_changed', { node_id: nodeId, cluster_name: cluster.name, previous_version: existing.version, version: fields.version }, nodeId, now);
       }
     } else {
-      await trx.insertInto('nodes').values({ id: nodeId, ...fields, status: 'offline', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
+      await trx.insertInto('nodes').values({ id: nodeId, ...fields, status: 'unreachable', tunnel_connected: 0, last_seen_at: null, inserted_at: at }).execute();
       await emitEvent(trx, 'edge.node.registered', { node_id: nodeId, cluster_name: cluster.name, id_type: fields.id_type, version: fields.version }, nodeId, now);
     }
     return { node_id: nodeId, api_token: apiToken, cluster: { id: cluster.id, name: cluster.name }, reenrolled: Boolean(existing), ...(nodeId !== info.node_id ? { requested_node_id: info.node_id } : {}) };

@@ -260,6 +260,15 @@ export const MIGRATIONS: readonly Migration[] = [
       await trx.schema.alterTable('command_executions').addColumn('error', 'text').execute();
     },
   },
+  {
+    // The reference's NodeStatus enum is healthy / unhealthy / unreachable; rows written before
+    // used `offline` for "tunnel down". Events already in the outbox keep the word they were sent with.
+    version: 7,
+    name: '0007_node_status_unreachable: node status offline is unreachable (the reference enum)',
+    async up(trx) {
+      await trx.updateTable('nodes').set({ status: 'unreachable' }).where('status', '=', 'offline' as never).execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */

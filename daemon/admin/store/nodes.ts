@@ -26,13 +26,35 @@ export async function resolveNode(db: DbOrTrx, target: string): Promise<NodeWith
   return named.length === 1 ? named[0] : undefined; // an ambiguous name resolves to nothing
 }
 
-/** NodeResponse of the reference. api_token is never returned (only its hash is stored). */
-export function nodeView(n: NodeWithCluster): Record<string, unknown> {
+/** The AES-GCM context (AAD) a node's stored proxy password is sealed under: bound to its row. */
+export const proxyPasswordContext = (nodeId: string): string => `node:${nodeId}:proxy_password`;
+
+export interface NodeViewOptions {
+  /** The caller may see secrets (MASTER_KEY, or an admin without keys on loopback): proxy_password is filled in. */
+  secrets?: boolean;
+  /** Opens a sealed secret (SecretBox#open); throws when it cannot. */
+  open?(sealed: string, context: string): string;
+}
+
+/** The stored proxy password in clear, or null when there is none or it cannot be opened (e.g. MASTER_KEY changed). */
+function revealProxyPassword(n: NodeRow, o: NodeViewOptions): string | null {
+  if (!n.proxy_password) return null;
+  if (!n.proxy_password.startsWith('v1:')) return n.proxy_password; // stored before it was sealed
+  try { return o.open ? o.open(n.proxy_password, proxyPasswordContext(n.id)) : null; } catch { return null; }
+}
+
+/**
+ * NodeResponse of the reference. api_token is always null: only its hash is stored, the agent
+ * got the token once at enrollment. proxy_password only for callers allowed to see secrets
+ * (null for the others). wireguard_metrics_port is null: Outpost has no WireGuard.
+ * host_metrics_port is the agent API port, which serves GET /metrics (Prometheus).
+ */
+export function nodeView(n: NodeWithCluster, o: NodeViewOptions = {}): Record<string, unknown> {
   return {
     id: n.id, id_type: n.id_type, node_name: n.node_name, cluster_name: n.cluster_name, status: n.status, api_token: null,
     version: n.version, ip_address: n.ip_address, hostname: n.hostname,
     http_port: n.http_port, ssh_port: n.ssh_port, http_proxy_port: n.http_proxy_port, socks5_proxy_port: n.socks5_proxy_port,
-    host_metrics_port: n.host_metrics_port, wireguard_metrics_port: n.wireguard_metrics_port, proxy_password: n.proxy_password,
+    host_metrics_port: n.host_metrics_port, wireguard_metrics_port: null, proxy_password: o.secrets ? revealProxyPassword(n, o) : null,
     self_update_enabled: n.self_update_enabled === 1,
     mdns_hostname: `${n.node_name}.local`, vpn_hostname: `${n.node_name}.${vpnDomain(n.cluster_name)}`, netmaker_host_id: null,
     last_seen_at: n.last_seen_at, inserted_at: n.inserted_at, updated_at: n.updated_at,

@@ -17,7 +17,7 @@ export interface EnrollmentKeyRow {
   uses_remaining: number | null; expired_at: Ts | null; last_used_at: Ts | null; inserted_at: Ts; updated_at: Ts;
 }
 
-export type NodeStatus = 'healthy' | 'unhealthy' | 'offline';
+export type NodeStatus = 'healthy' | 'unhealthy' | 'unreachable';
 
 export interface NodeRow {
   id: string; cluster_id: string; id_type: 'persistent' | 'random'; node_name: string;

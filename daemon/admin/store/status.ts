@@ -1,5 +1,5 @@
 // Node status from heartbeats and the tunnel: healthy (tunnel up, a heartbeat within 3
-// intervals), unhealthy (tunnel up, heartbeats late), offline (tunnel down). Every change is
+// intervals), unhealthy (tunnel up, heartbeats late), unreachable (tunnel down). Every change is
 // written with an edge.node.status_changed event in the same transaction.
 import { inTx, type DbOrTrx } from './db';
 import { emitEvent } from './events';
@@ -10,7 +10,7 @@ import { iso } from './util';
 export const MISSED_HEARTBEATS = 3;
 
 export function computeStatus(tunnelUp: boolean, lastSeenAt: string | null, now: Date, heartbeatIntervalMs: number): NodeStatus {
-  if (!tunnelUp) return 'offline';
+  if (!tunnelUp) return 'unreachable';
   if (!lastSeenAt) return 'unhealthy';
   return now.getTime() - Date.parse(lastSeenAt) <= MISSED_HEARTBEATS * heartbeatIntervalMs ? 'healthy' : 'unhealthy';
 }
@@ -43,14 +43,14 @@ export async function sweepNodeStatuses(db: DbOrTrx, heartbeatIntervalMs: number
 }
 
 /**
- * After an admin start no tunnel is connected: every node is offline until its agent dials in.
+ * After an admin start no tunnel is connected: every node is unreachable until its agent dials in.
  * (Single admin. With several admins sharing PostgreSQL this becomes per-admin ownership.)
  */
 export async function resetTunnels(db: DbOrTrx, now: Date = new Date()): Promise<number> {
   const rows = await db.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
-    .select(['nodes.id', 'nodes.status', 'clusters.name as cluster_name']).where((eb) => eb.or([eb('nodes.tunnel_connected', '=', 1), eb('nodes.status', '!=', 'offline')])).execute();
+    .select(['nodes.id', 'nodes.status', 'clusters.name as cluster_name']).where((eb) => eb.or([eb('nodes.tunnel_connected', '=', 1), eb('nodes.status', '!=', 'unreachable')])).execute();
   await db.updateTable('nodes').set({ tunnel_connected: 0 }).where('tunnel_connected', '=', 1).execute();
   let n = 0;
-  for (const r of rows) if (await inTx(db, (trx) => changeStatus(trx, r, 'offline', now))) n++;
+  for (const r of rows) if (await inTx(db, (trx) => changeStatus(trx, r, 'unreachable', now))) n++;
   return n;
 }

@@ -8,7 +8,7 @@
 //   reconnect): results are idempotent by execution_id, events by id, acks by (kind, id);
 // - a promise resolves only once the write is committed (the tunnel acks the agent after it);
 // - batch methods get arrays so one transaction can hold them (1,000 results → one commit).
-import type { CommandDeliver, Heartbeat, SshUser } from './schema';
+import type { CommandDeliver, Heartbeat, NodeFacts, SshUser } from './schema';
 
 /** Enrollment: what the agent posts (the key's secret, not the whole blob) plus what it knows of itself. */
 export interface EnrollRequest {
@@ -64,7 +64,7 @@ export class EnrollError extends Error {
 export interface TunnelNode { node_id: string; cluster_name: string }
 
 /** What the hub learns from Hello and hands to tunnelUp. */
-export interface TunnelInfo { agent_version: string; host_name: string; capabilities: string[]; remote_address: string; credentials_version: number }
+export interface TunnelInfo { agent_version: string; host_name: string; capabilities: string[]; remote_address: string; credentials_version: number; facts?: NodeFacts }
 
 /** Everything the node is owed when its tunnel comes up. */
 export interface ResumeSet {
@@ -81,7 +81,7 @@ export interface CredentialSet { version: number; users: SshUser[] }
 
 export interface HeartbeatRecord extends Heartbeat { node_id: string; received_at: number }
 
-export type NodeStatus = 'healthy' | 'unhealthy' | 'offline';
+export type NodeStatus = 'healthy' | 'unhealthy' | 'unreachable';
 export interface StatusChange { node_id: string; status: NodeStatus; at: number; reason: string }
 
 /** The agent has durably taken something the admin sent. */
@@ -119,7 +119,7 @@ export interface TunnelBackend {
   authenticate(apiToken: string): Promise<TunnelNode | null>;
   /** The node's tunnel is up (status → healthy, last_seen_at, version). Returns what it is owed. */
   tunnelUp(node: TunnelNode, info: TunnelInfo, at: number): Promise<ResumeSet>;
-  /** The node's tunnel is down (status → offline) unless a newer tunnel of the same node is up. */
+  /** The node's tunnel is down (status → unreachable) unless a newer tunnel of the same node is up. */
   tunnelDown(nodeId: string, at: number, reason: string): Promise<void>;
   /** Batched heartbeats (one per node per flush, the latest): last_seen_at and brief metrics. */
   recordHeartbeats(beats: HeartbeatRecord[]): Promise<void>;

@@ -250,11 +250,12 @@ export class TunnelHub {
     }
     const resume = await this.o.backend.tunnelUp(c.node, {
       agent_version: h.agent_version ?? '', host_name: h.host_name ?? '', capabilities: h.capabilities ?? [], remote_address: c.remote, credentials_version: h.credentials_version ?? 0,
+      ...(h.facts ? { facts: h.facts } : {}),
     }, Date.now());
     if (!c.open) return;
     c.ready = true;
     c.lastBeat = Date.now();
-    this.o.log.debug({ node_id: c.node.node_id, remote: c.remote, deliveries: resume.deliveries.length, resend: h.outbox_pending ?? 0 }, 'tunnel up');
+    this.o.log.info({ node_id: c.node.node_id, credential: 'node_token', remote_address: c.remote, deliveries: resume.deliveries.length, resend: h.outbox_pending ?? 0 }, 'tunnel up');
     c.ws!.cork(() => {
       this.send(c, { hello_ok: { node_id: c.node.node_id, cluster_name: c.node.cluster_name, heartbeat_interval_ms: this.o.heartbeatIntervalMs, server_time: Date.now() } });
       for (const d of resume.deliveries) this.sendReliable(c, { command_deliver: d }, { kind: 'command', id: d.execution_id });

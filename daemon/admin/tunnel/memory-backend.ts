@@ -76,7 +76,7 @@ export class MemoryTunnelBackend implements TunnelBackend {
     const prior = proven ? named : undefined;
     const node_id = named && !prior ? randomUUID() : req.node_id;
     if (prior) this.byToken.delete(prior.token_sha256.toString('hex'));
-    const node: MemNode = { node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'offline', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
+    const node: MemNode = { node_id, cluster_name: k.cluster_name, token_sha256: hash(api_token), status: 'unreachable', last_seen_at: null, version: req.agent_version ?? null, name: req.name ?? null };
     this.nodes.set(node.node_id, node);
     this.byToken.set(node.token_sha256.toString('hex'), node.node_id);
     this.changed();
@@ -114,7 +114,7 @@ export class MemoryTunnelBackend implements TunnelBackend {
   }
 
   async tunnelDown(nodeId: string): Promise<void> {
-    this.setNodeStatus(nodeId, 'offline', 'tunnel down');
+    this.setNodeStatus(nodeId, 'unreachable', 'tunnel down');
     this.changed();
   }
 

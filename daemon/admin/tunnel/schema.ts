@@ -14,7 +14,9 @@ export const EnvelopeType = root.lookupType('outpost.tunnel.v1.Envelope');
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, defaults: false, arrays: true, oneofs: false };
 
-export interface Hello { node_id: string; api_token?: string; agent_version?: string; host_name?: string; capabilities?: string[]; last_acked_seq?: number; credentials_version?: number; outbox_pending?: number }
+export interface Hello { node_id: string; api_token?: string; agent_version?: string; host_name?: string; capabilities?: string[]; last_acked_seq?: number; credentials_version?: number; outbox_pending?: number; facts?: NodeFacts }
+/** Ports (0 = not running) and the proxy password of user `_`, reported in every Hello. */
+export interface NodeFacts { http_port?: number; ssh_port?: number; http_proxy_port?: number; socks5_proxy_port?: number; host_metrics_port?: number; proxy_password?: string }
 export interface HelloOk { node_id: string; cluster_name?: string; heartbeat_interval_ms?: number; server_time?: number }
 export interface HelloError { code: string; message: string; retry?: boolean }
 export interface Heartbeat { time: number; load_1m?: number; mem_used_bytes?: number; mem_total_bytes?: number; commands_running?: number; commands_queued?: number; outbox_pending?: number; uptime_s?: number }

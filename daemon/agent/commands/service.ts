@@ -264,7 +264,7 @@ export class CommandService {
       await this.finish(lv, { status: 'completed', exit_code: null, error: `failed to start ${this.o.shell} in a PTY: ${(err as Error).message}`, completed_at: iso() });
       return;
     }
-    this.o.log.info({ execution_id: e.id, pid: lv.run.pid, user: runAs.user }, 'command started');
+    this.o.log.info({ execution_id: e.id, child_pid: lv.run.pid, user: runAs.user }, 'command started');
     const persist = setInterval(() => this.persistOutput(lv), PERSIST_INTERVAL_MS);
     persist.unref();
     let r: RunExit;

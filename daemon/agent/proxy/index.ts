@@ -33,6 +33,8 @@ export class ProxyService {
   socks5Port?: number;
   passwordSource?: ProxyPassword['source'];
   passwordFile?: string;
+  /** The password of user `_` while the proxies run (reported to the admin in the tunnel Hello; never logged). */
+  password?: string;
   private http?: HttpProxy;
   private socks5?: Socks5Proxy;
   private closing?: Promise<{ forced: number }>;
@@ -50,6 +52,7 @@ export class ProxyService {
     const pw = loadProxyPassword(o.password, o.dataDir, this.log);
     this.passwordSource = pw.source;
     this.passwordFile = pw.file;
+    this.password = pw.password;
     const deps = { policy: this.policy, auth: new ProxyAuth(pw.password, o.authFailuresPerMinute, (ip) => this.log.warn({ source: ip }, 'proxy: too many failed logins from this address; refusing it for up to a minute')), counters: this.counters, tunnels: this.tunnels, log: this.log };
     const httpProxy = new HttpProxy({ ...deps, idleMs: this.idleMs });
     const socks5 = new Socks5Proxy(deps);

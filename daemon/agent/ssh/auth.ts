@@ -7,6 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AuthContext } from 'ssh2';
 import { utils } from 'ssh2';
+import { fingerprintOf } from '../ssh-users/keys';
 import type { LoginRecord } from '../ssh-users/store';
 import { FailureLimiter } from './rate-limit';
 import { source, touch, type ConnState, type SshContext } from './types';
@@ -66,6 +67,12 @@ export class Authenticator {
         counters.authentications_total++;
         counters.failures_total++;
         conn.unchargedFailure = true;
+        // A client offering an unknown key never signs (it moves on after this refusal): this
+        // is the only trace of a wrong-key login, so it is audited like a wrong password. The
+        // source address is charged once per connection (connectionClosed), not per key.
+        const fingerprint = fingerprintOf(a.key.data);
+        audit.write({ event: 'login_failed', ...source(conn), user: a.username, method: 'publickey', key_fingerprint: fingerprint, reason: rec ? 'unknown key' : 'unknown user' });
+        log.info({ user: a.username, ip: conn.ip, method: 'publickey', key_fingerprint: fingerprint }, 'ssh login failed');
         return a.reject(METHODS);
       }
       counters.authentications_total++;

@@ -9,7 +9,7 @@ import { StreamMux } from '../../admin/tunnel/streams';
 import { splice } from '../../admin/tunnel/splice';
 import { WebSocket } from 'undici';
 import type { CredentialSet } from '../../admin/tunnel/backend';
-import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind } from '../../admin/tunnel/schema';
+import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind, type NodeFacts } from '../../admin/tunnel/schema';
 import type { Logger } from '../../log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { probeTunnel } from './probe';
@@ -46,6 +46,8 @@ export interface TunnelClientOptions {
   credentials?: CredentialSet;
   /** Persists a new credential set before it is applied and acked. */
   saveCredentials?(set: CredentialSet): void;
+  /** Ports and proxy password, read at every connect (NodeResponse fields on the admin). */
+  facts?(): NodeFacts;
 }
 
 export type TunnelState = 'idle' | 'connecting' | 'up' | 'waiting' | 'stopped';
@@ -165,6 +167,7 @@ export class TunnelClient {
         node_id: this.o.nodeId, agent_version: this.o.agentVersion, host_name: os.hostname(),
         capabilities: this.o.capabilities ?? ['commands', 'credentials', 'metrics', 'events'],
         credentials_version: this.credentials?.version ?? 0, outbox_pending: this.o.store.pending,
+        ...(this.o.facts ? { facts: this.o.facts() } : {}),
       } });
     };
     ws.onmessage = (ev) => {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { decodeKeyBlob, type CredentialSet } from '../../admin/tunnel/backend';
-import { jsonBytes, type CommandResult } from '../../admin/tunnel/schema';
+import { jsonBytes, type CommandResult, type NodeFacts } from '../../admin/tunnel/schema';
 import type { Logger } from '../../log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { TunnelClient, type TunnelClientStats, type TunnelHooks } from './client';
@@ -28,6 +28,8 @@ export interface AgentTunnelOptions {
   log: Logger;
   hooks?: TunnelHooks;
   ports?: Partial<Record<'ssh_port' | 'http_port' | 'http_proxy_port' | 'socks5_proxy_port', number>>;
+  /** Ports and proxy password sent in every Hello. */
+  facts?(): NodeFacts;
   backoff?: BackoffOptions;
   /** Where the machine id is read (tests point it elsewhere). */
   machineIdFile?: string;
@@ -165,6 +167,7 @@ export class AgentTunnel {
       url: s.tunnel_url, token: s.api_token, nodeId: s.node_id, agentVersion: this.o.agentVersion, store: this.store,
       hooks: this.hooks, log: this.o.log, heartbeatIntervalMs: this.o.heartbeatIntervalMs, backoff: this.o.backoff,
       credentials: readCredentials(this.o.dataDir), saveCredentials: (set) => writeCredentials(this.o.dataDir, set),
+      ...(this.o.facts ? { facts: this.o.facts } : {}),
     });
     this.client.start();
   }
