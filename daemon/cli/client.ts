@@ -63,6 +63,7 @@ export class Client {
     let json: unknown;
     try { json = text === '' ? undefined : JSON.parse(text); } catch { json = undefined; }
     if (res.status < 200 || res.status > 299) throw this.apiError(res.status, json, text);
+    if (json === undefined && (res.status === 204 || text === '')) return { status: res.status, text, json: undefined as T };
     if (json === undefined) throw new CliError(`unexpected response from ${url.origin} (HTTP ${res.status}, not JSON): ${text.slice(0, 200)}`);
     return { status: res.status, text, json: json as T };
   }
