@@ -77,6 +77,15 @@ t.test('run: no matching node, offline nodes, --wait', async (t) => {
   execs = (await call('GET', '/api/v1/command_executions?status=cancelled')).json.data;
   t.equal(execs.length, 1, '--cancel-unfinished cancelled it');
 
+  // --timeout is the command's own in run, before or after `run`; TIMEOUT shows the flag's unit.
+  r = await cli(['--timeout', '45', 'run', '--node', 'web-1', '--wait', '1', '-q', '--cancel-unfinished', '--', 'true'], env);
+  t.equal(r.code, 4, r.err);
+  const cmds = (await call('GET', '/api/v1/commands')).json.data;
+  t.equal(cmds[0].timeout, 45_000, 'a --timeout before run is the command timeout');
+  r = await cli(['commands', 'list'], env);
+  t.match(r.out, /TIMEOUT/);
+  t.match(r.out, /\s45s\s/, 'TIMEOUT in seconds, as --timeout takes it');
+
   // Without --wait the default applies (60 s): the warning comes at once; Ctrl-C cancels.
   const live = start(['run', '--node', 'web-1', '-q', '--', 'true'], env);
   await until('the offline warning', () => /web-1: offline/.test(live.err()));
@@ -85,5 +94,5 @@ t.test('run: no matching node, offline nodes, --wait', async (t) => {
   t.equal(r.code, 130, r.err);
   t.match(r.err, /interrupted: cancelling/);
   execs = (await call('GET', '/api/v1/command_executions?status=cancelled')).json.data;
-  t.equal(execs.length, 2, 'Ctrl-C cancelled it');
+  t.equal(execs.length, 3, 'Ctrl-C cancelled it');
 });

@@ -6,6 +6,8 @@ export interface ClientOptions {
   url: string;
   token?: string;
   timeoutMs: number;
+  /** PEM bundle trusted for https:// (instead of the system's CAs). */
+  ca?: string;
 }
 
 /** The server answered with a non-2xx status. */
@@ -50,7 +52,7 @@ export class Client {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, {
+      res = await this.fetch(url, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
@@ -68,6 +70,21 @@ export class Client {
     return { status: res.status, text, json: json as T };
   }
 
+  private dispatcher?: unknown;
+
+  /** fetch, through a dispatcher that trusts only `ca` when one is given. */
+  async fetch(url: URL, init: RequestInit): Promise<Response> {
+    if (!this.opts.ca) return fetch(url, init);
+    const undici = await import('undici');
+    this.dispatcher ??= new undici.Agent({ connect: { ca: this.opts.ca } });
+    return undici.fetch(url, { ...init, dispatcher: this.dispatcher } as never) as unknown as Response;
+  }
+
+  /** The JSON of a GET outside /api (health, openapi.json), or undefined when it fails. */
+  async probe<T>(segments: string[]): Promise<T | undefined> {
+    try { return (await this.request<T>('GET', segments)).json; } catch { return undefined; }
+  }
+
   private apiError(status: number, json: unknown, text: string): ApiError {
     const raw = (json && typeof json === 'object' ? json : {}) as { error?: unknown; message?: string; details?: unknown };
     // Data plane: {"error": code, "message", "details"}; control plane: {"error": {code, message, details}, "meta"}.
@@ -80,7 +97,7 @@ export class Client {
     if (status === 401) {
       msg += this.opts.token
         ? '; the server rejected the token'
-        : '; the server requires a token: pass --token or set API_KEY or MASTER_KEY';
+        : '; the server requires a token: pass --token, set $OUTPOST_TOKEN (or MASTER_KEY / API_KEY), or add token to a context in the config file';
     } else if (status === 403) {
       msg += '; the token does not grant this (a MASTER_KEY token may be needed)';
     }

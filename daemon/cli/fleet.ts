@@ -12,14 +12,19 @@ type Row = Record<string, unknown>;
 
 /** Global options as the admin commands read them (--url is the admin's URL). */
 export const ADMIN_GLOBAL_OPTS: readonly OptSpec[] = GLOBAL_OPTS.map((o) => (o.name === 'url'
-  ? { ...o, doc: `admin URL (default $OUTPOST_ADMIN_URL, then admin_url in ~/.config/outpost/config.toml, then ${DEFAULT_ADMIN_URL})` }
-  : o.name === 'token' ? { ...o, doc: 'API key (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then token in the config file)' } : o));
+  ? { ...o, doc: `admin URL (default $OUTPOST_ADMIN_URL, then url of the context, then ${DEFAULT_ADMIN_URL})` }
+  : o.name === 'token' ? { ...o, doc: 'API key (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then token of the context)' } : o));
 
 const PAGE_OPTS: readonly OptSpec[] = [
   { name: 'limit', value: true, arg: 'N', doc: 'show at most N rows (default: all)' },
   { name: 'filter', short: 'f', value: true, arg: 'FIELD=VALUE[,…]', doc: 'API filters, e.g. status=healthy,name=*web* or inserted_at__gte=2026-01-01' },
   { name: 'sort', value: true, arg: 'FIELD[:asc|desc]', doc: 'order_by (and direction)' },
 ];
+
+/** Milliseconds from the API as the seconds the flags take (`run --timeout 30` shows 30s). */
+export function seconds(ms: unknown): string | null {
+  return typeof ms === 'number' ? `${Number((ms / 1000).toFixed(3))}s` : null;
+}
 
 const NODE_OPT: OptSpec = { name: 'node', short: 'n', value: true, arg: 'NODE', doc: 'only this node (id, alias or name)' };
 
@@ -242,7 +247,7 @@ export const keysCommand: CommandGroup = makeGroup({
 export const commandsCommand: CommandGroup = makeGroup({
   name: 'commands', summary: 'commands and their executions (see also `outpost run`)', globalOpts: ADMIN_GLOBAL_OPTS,
   subs: [
-    listSub('api/v1/commands', [['ID', (r) => r.id], ['COMMAND', (r) => String(r.command_text ?? '').split('\n')[0].slice(0, 40)], ['TARGET', (r) => (r.targeting as Row | undefined)?.type], ['TIMEOUT', (r) => r.timeout], ['CREATED', (r) => r.inserted_at]], 'list commands'),
+    listSub('api/v1/commands', [['ID', (r) => r.id], ['COMMAND', (r) => String(r.command_text ?? '').split('\n')[0].slice(0, 40)], ['TARGET', (r) => (r.targeting as Row | undefined)?.type], ['TIMEOUT', (r) => seconds(r.timeout)], ['CREATED', (r) => r.inserted_at]], 'list commands'),
     getSub((id) => `api/v1/commands/${enc(id)}`, 'command'),
     deleteSub((id) => `api/v1/commands/${enc(id)}`, 'command'),
     {

@@ -41,11 +41,16 @@ export async function run(argv: string[], io: Omit<Context, 'argv' | 'globals'>)
     }
     const group = GROUPS.find((g) => g.name === name);
     if (!group) throw new UsageError(`unknown command '${name}'`, usage());
-    return await group.run({ ...io, argv: rest, globals: head.opts });
+    try {
+      return await group.run({ ...io, argv: rest, globals: head.opts });
+    } catch (err) {
+      if (err instanceof UsageError) err.cmd ??= group.name;
+      throw err;
+    }
   } catch (err) {
     if (err instanceof CliError) {
       let text = `outpost: ${err.message}\n`;
-      if (err instanceof UsageError && err.usage) text += `\n${err.usage}\n`;
+      if (err instanceof UsageError) text += `${err.hint}\n`;
       await write(io.stderr, text);
       return err.exitCode;
     }

@@ -38,6 +38,7 @@ function usage(): string {
     'Executions of offline nodes wait for the node to reconnect (until --expires); `run` says so and',
     'stops waiting after --wait, leaving them queued (or cancelling them with --cancel-unfinished).',
     '', 'options:', optionHelp(OPTS), '', 'global options:', optionHelp(ADMIN_GLOBAL_OPTS.filter((o) => o.name !== 'timeout')),
+    '', '--timeout here is the command\'s own (seconds, also when written before `run`); the HTTP timeout is --request-timeout.',
     '', `Exit status: 0 every node exited 0; 1 some node failed, was cancelled or expired, or no node matched; 2 usage error;`,
     `3 cannot connect; ${EXIT_UNFINISHED} --wait ended before every node finished; 130 interrupted.`,
   ].join('\n');
@@ -105,10 +106,11 @@ export const runCommand: CommandGroup = {
   async run(ctx: Context): Promise<number> {
     const u = usage();
     const p = parseArgv(ctx.argv, [...ADMIN_GLOBAL_OPTS.filter((o) => o.name !== 'timeout'), ...OPTS], u);
-    // The global --timeout (HTTP) does not apply to run: here --timeout is the command's own.
-    const { timeout: _httpTimeout, ...globals } = ctx.globals;
-    const opts = { ...globals, ...p.opts };
+    // One meaning per command: in run, --timeout is the command's own, also when given before
+    // `run`; the HTTP timeout is --request-timeout.
+    const opts = { ...ctx.globals, ...p.opts };
     if (opts.help) { await write(ctx.stdout, u + '\n'); return 0; }
+    if (ctx.globals.help) { await write(ctx.stdout, u + '\n'); return 0; }
     const text = p.positionals.join(' ').trim();
     if (!text) throw new UsageError('missing COMMAND (after --)', u);
     const targets = [opts.cluster, opts.node, opts.all].filter(Boolean).length;
