@@ -34,6 +34,9 @@ export interface Context {
 export interface CommandGroup {
   name: string;
   summary: string;
+  /** For shell completion: subcommands and their options, and the options of the group itself. */
+  subs?: ReadonlyArray<{ name: string; opts: readonly OptSpec[] }>;
+  opts?: readonly OptSpec[];
   help(): string;
   /** Resolves with the exit code; throws CliError for failures. */
   run(ctx: Context): Promise<number>;

@@ -43,6 +43,8 @@ export function makeGroup(g: GroupSpec): CommandGroup {
   return {
     name: g.name,
     summary: g.summary,
+    subs: g.subs,
+    opts: [...globals, ...(g.groupOpts ?? [])],
     help: () => usage(),
     async run(ctx: Context): Promise<number> {
       const groupOpts = [...globals, ...(g.groupOpts ?? [])];

@@ -7,23 +7,31 @@ import { CliError, EXIT, UsageError } from './errors';
 import { kvCommand } from './kv';
 import { clustersCommand, commandsCommand, keysCommand, nodesCommand, sshUsersCommand } from './fleet';
 import { runCommand } from './run';
+import { configCommand } from './config-cmd';
+import { completionCommand } from './completion';
+import { versionCommand } from './version-cmd';
 import { VERSION } from '../version';
 
-export const GROUPS: readonly CommandGroup[] = [kvCommand, clustersCommand, nodesCommand, keysCommand, sshUsersCommand, commandsCommand, runCommand];
+export const GROUPS: readonly CommandGroup[] = [
+  kvCommand, clustersCommand, nodesCommand, keysCommand, sshUsersCommand, commandsCommand, runCommand,
+  configCommand, versionCommand,
+];
+const ALL: readonly CommandGroup[] = [...GROUPS, completionCommand(() => ({ groups: ALL, globals: [...GLOBAL_OPTS, { name: 'version', doc: 'print the client version' }] }))];
 
 export function usage(): string {
-  const w = Math.max(...GROUPS.map((g) => g.name.length));
+  const w = Math.max(...ALL.map((g) => g.name.length));
   return [
     'usage: outpost [global options] <command> [args]',
     '',
     'commands:',
-    ...GROUPS.map((g) => `  ${g.name.padEnd(w)}  ${g.summary}`),
+    ...ALL.map((g) => `  ${g.name.padEnd(w)}  ${g.summary}`),
     '',
     'global options:',
     optionHelp([...GLOBAL_OPTS, { name: 'version', doc: 'print the version' }]),
     '',
-    'kv talks to a daemon\'s data plane (--url, $OUTPOST_URL); the other commands talk to an admin',
-    '(--url, $OUTPOST_ADMIN_URL or admin_url in ~/.config/outpost/config.toml; default http://127.0.0.1:4000).',
+    'kv talks to a daemon\'s data plane (--url, $OUTPOST_URL, data_url of the context; default http://127.0.0.1:44000);',
+    'the other commands talk to an admin (--url, $OUTPOST_ADMIN_URL, url of the context; default http://127.0.0.1:4000).',
+    'Token: --token, then $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then the context (`outpost config --help`).',
     'Run `outpost <command> --help` for a command\'s options.',
     'Exit status: 0 ok, 1 not found / conflict / server error, 2 usage error, 3 cannot connect.',
   ].join('\n');
@@ -35,11 +43,11 @@ export async function run(argv: string[], io: Omit<Context, 'argv' | 'globals'>)
     const [name, ...rest] = head.positionals;
     if (head.opts.version) { await write(io.stdout, `outpost ${VERSION}\n`); return EXIT.OK; }
     if (name === undefined || name === 'help') {
-      const topic = name === 'help' ? GROUPS.find((g) => g.name === rest[0]) : undefined;
+      const topic = name === 'help' ? ALL.find((g) => g.name === rest[0]) : undefined;
       if (head.opts.help || name === 'help') { await write(io.stdout, (topic ? topic.help() : usage()) + '\n'); return EXIT.OK; }
       throw new UsageError('missing command', usage());
     }
-    const group = GROUPS.find((g) => g.name === name);
+    const group = ALL.find((g) => g.name === name);
     if (!group) throw new UsageError(`unknown command '${name}'`, usage());
     try {
       return await group.run({ ...io, argv: rest, globals: head.opts });

@@ -102,6 +102,7 @@ function describeTarget(opts: Record<string, unknown>): string {
 export const runCommand: CommandGroup = {
   name: 'run',
   summary: 'run a command on nodes and follow it live',
+  opts: [...ADMIN_GLOBAL_OPTS.filter((o) => o.name !== 'timeout'), ...OPTS],
   help: usage,
   async run(ctx: Context): Promise<number> {
     const u = usage();
