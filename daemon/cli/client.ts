@@ -44,18 +44,20 @@ export class Client {
     return u;
   }
 
-  async request<T = unknown>(method: string, segments: string[], opts: { query?: Query; body?: unknown } = {}): Promise<ApiResponse<T>> {
+  /** `text` sends a text/plain body instead of JSON; `raw` returns a non-JSON answer as text. */
+  async request<T = unknown>(method: string, segments: string[], opts: { query?: Query; body?: unknown; text?: string; raw?: boolean } = {}): Promise<ApiResponse<T>> {
     const url = this.url(segments, opts.query);
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: opts.raw ? '*/*' : 'application/json' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.text !== undefined) headers['content-type'] = 'text/plain; charset=utf-8';
     let res: Response;
     let text: string;
     try {
       res = await this.fetch(url, {
         method,
         headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        body: opts.text !== undefined ? opts.text : opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       text = await res.text();
@@ -65,7 +67,7 @@ export class Client {
     let json: unknown;
     try { json = text === '' ? undefined : JSON.parse(text); } catch { json = undefined; }
     if (res.status < 200 || res.status > 299) throw this.apiError(res.status, json, text);
-    if (json === undefined && (res.status === 204 || text === '')) return { status: res.status, text, json: undefined as T };
+    if (json === undefined && (res.status === 204 || text === '' || opts.raw)) return { status: res.status, text, json: undefined as T };
     if (json === undefined) throw new CliError(`unexpected response from ${url.origin} (HTTP ${res.status}, not JSON): ${text.slice(0, 200)}`);
     return { status: res.status, text, json: json as T };
   }

@@ -10,10 +10,13 @@ import { runCommand } from './run';
 import { configCommand } from './config-cmd';
 import { completionCommand } from './completion';
 import { versionCommand } from './version-cmd';
+import { queueCommand, streamCommand, tsCommand } from './data';
+import { recordingsCommand, sshCommand } from './ops';
 import { VERSION } from '../version';
 
 export const GROUPS: readonly CommandGroup[] = [
-  kvCommand, clustersCommand, nodesCommand, keysCommand, sshUsersCommand, commandsCommand, runCommand,
+  kvCommand, queueCommand, streamCommand, tsCommand, recordingsCommand,
+  clustersCommand, nodesCommand, keysCommand, sshUsersCommand, commandsCommand, runCommand, sshCommand,
   configCommand, versionCommand,
 ];
 const ALL: readonly CommandGroup[] = [...GROUPS, completionCommand(() => ({ groups: ALL, globals: [...GLOBAL_OPTS, { name: 'version', doc: 'print the client version' }] }))];
@@ -29,7 +32,7 @@ export function usage(): string {
     'global options:',
     optionHelp([...GLOBAL_OPTS, { name: 'version', doc: 'print the version' }]),
     '',
-    'kv talks to a daemon\'s data plane (--url, $OUTPOST_URL, data_url of the context; default http://127.0.0.1:44000);',
+    'kv, queue, stream, ts and recordings talk to a daemon\'s data plane (--url, $OUTPOST_URL, data_url of the context; default http://127.0.0.1:44000);',
     'the other commands talk to an admin (--url, $OUTPOST_ADMIN_URL, url of the context; default http://127.0.0.1:4000).',
     'Token: --token, then $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then the context (`outpost config --help`).',
     'Run `outpost <command> --help` for a command\'s options.',
