@@ -99,6 +99,72 @@ function describeTarget(opts: Record<string, unknown>): string {
   return typeof opts.filter === 'string' ? `${what} with ${opts.filter}` : what;
 }
 
+interface LiveChunk { execution_id: string; offset: number; data: string }
+
+/**
+ * Prints each node's output as it arrives: as is for one node; for several, complete lines
+ * prefixed with the node name (a partial line waits for its end, so lines of two nodes never
+ * mix). Tracks the bytes printed per execution so that the final, authoritative output only
+ * adds what the live view missed; a gap in the live pieces stops the live view of that node.
+ */
+class LivePrinter {
+  private readonly printed = new Map<string, number>();
+  private readonly broken = new Set<string>();
+  private readonly partial = new Map<string, string>();
+  private readonly done = new Set<string>();
+  private readonly width: number;
+
+  constructor(private readonly ctx: Context, private readonly multi: boolean, private readonly nameOf: (e: Exec) => string, execs: Exec[], private readonly clearLine: () => Promise<void>) {
+    this.width = Math.max(0, ...execs.map((e) => nameOf(e).length));
+  }
+
+  private prefix(e: Exec): string { return `${this.nameOf(e).padEnd(this.width)} | `; }
+
+  private async emit(e: Exec, text: string): Promise<void> {
+    if (!text) return;
+    await this.clearLine();
+    if (!this.multi) { await write(this.ctx.stdout, text); this.partial.set(e.id, text.endsWith('\n') ? '' : 'x'); return; }
+    const all = (this.partial.get(e.id) ?? '') + text;
+    const cut = all.lastIndexOf('\n');
+    this.partial.set(e.id, all.slice(cut + 1));
+    if (cut < 0) return;
+    await write(this.ctx.stdout, all.slice(0, cut).split('\n').map((l) => this.prefix(e) + l + '\n').join(''));
+  }
+
+  async chunk(e: Exec, c: LiveChunk): Promise<void> {
+    if (this.done.has(e.id) || this.broken.has(e.id)) return;
+    const have = this.printed.get(e.id) ?? 0;
+    let buf = Buffer.from(c.data, 'utf8');
+    if (c.offset > have) { this.broken.add(e.id); return; } // a piece was lost: the final output fills in
+    if (c.offset + buf.length <= have) return;
+    buf = buf.subarray(have - c.offset);
+    this.printed.set(e.id, have + buf.length);
+    await this.emit(e, buf.toString('utf8'));
+  }
+
+  /** The execution ended: what the live view missed of its stored output, then its status line. */
+  async finish(e: Exec, status: string): Promise<void> {
+    if (this.done.has(e.id)) return;
+    this.done.add(e.id);
+    const have = this.printed.get(e.id) ?? 0;
+    const final = Buffer.from(e.output ?? '', 'utf8');
+    if (have === 0) await this.emit(e, final.toString('utf8'));
+    else if (final.length > have && !final.includes('[outpost: output truncated,')) await this.emit(e, final.subarray(have).toString('utf8'));
+    else if (final.length < have || final.includes('[outpost: output truncated,')) await write(this.ctx.stderr, `${this.nameOf(e)}: the stored output was truncated; the live output above is longer\n`);
+    const rest = this.partial.get(e.id) ?? '';
+    await this.clearLine();
+    if (this.multi) {
+      if (rest) await write(this.ctx.stdout, `${this.prefix(e)}${rest}\n`);
+      await write(this.ctx.stdout, `${this.prefix(e)}=== ${status} ===\n`);
+    } else {
+      if (rest) await write(this.ctx.stdout, '\n');
+      await write(this.ctx.stdout, `=== ${this.nameOf(e)}: ${status} ===\n`);
+    }
+  }
+}
+
+const statusText = (e: Exec) => `${e.status}${e.exit_code === null ? '' : `, exit ${e.exit_code}`}${e.error ? ` (${e.error})` : ''}`;
+
 export const runCommand: CommandGroup = {
   name: 'run',
   summary: 'run a command on nodes and follow it live',
@@ -148,6 +214,11 @@ export const runCommand: CommandGroup = {
     const deadline = waitS ? Date.now() + waitS * 1000 : Infinity;
     let execs: Exec[] = [];
     let warned = false;
+    // Live output (GET /commands/:id/output); an admin without the route gets the old view.
+    let live: LivePrinter | undefined;
+    let liveOn = !opts.json;
+    let cursor = 0;
+    const clearLine = async () => { if (tty) await write(ctx.stderr, '\r\x1b[2K'); };
     try {
       for (;;) {
         execs = await fetchAll(client, commandId);
@@ -161,22 +232,36 @@ export const runCommand: CommandGroup = {
           // Said even with -q: a silent wait on an offline node looks like a hang.
           const offline = execs.filter((e) => e.status === 'pending' && e.node_id && isOffline(byId.get(e.node_id)?.status));
           if (offline.length) {
-            if (tty) await write(ctx.stderr, '\r\x1b[2K');
+            await clearLine();
             await write(ctx.stderr, offline.map((e) => `${nameOf(e.node_id)}: offline, will run when it reconnects (${expires})\n`).join(''));
           }
+          if (liveOn) live = new LivePrinter(ctx, execs.length > 1, (e) => nameOf(e.node_id), execs, clearLine);
         }
         const counts: Record<string, number> = {};
         for (const e of execs) {
           const k = e.status === 'completed' && e.exit_code !== 0 ? 'failed' : e.status;
           counts[k] = (counts[k] ?? 0) + 1;
         }
+        if (live && liveOn) {
+          // Pieces first, then the final output of what has ended adds what they missed.
+          try {
+            const r = await client.call<{ cursor: number; chunks: LiveChunk[] }>('GET', `api/v1/commands/${encodeURIComponent(commandId)}/output`, undefined, { cursor });
+            cursor = r.data.cursor;
+            const byExec = new Map(execs.map((e) => [e.id, e]));
+            for (const c of r.data.chunks) { const e = byExec.get(c.execution_id); if (e) await live.chunk(e, c); }
+          } catch (err) {
+            if ((err as { status?: number }).status !== 404 && (err as { status?: number }).status !== 400) throw err;
+            liveOn = false;
+          }
+        }
         for (const e of execs) {
           if (!TERMINAL.has(e.status) || printed.has(e.id) || opts.json) continue;
           printed.add(e.id);
-          const head = `=== ${nameOf(e.node_id)}: ${e.status}${e.exit_code === null ? '' : `, exit ${e.exit_code}`}${e.error ? ` (${e.error})` : ''} ===\n`;
+          if (live) { await live.finish(e, statusText(e)); continue; }
+          const head = `=== ${nameOf(e.node_id)}: ${statusText(e)} ===\n`;
           let out = e.output ?? '';
           if (out && !out.endsWith('\n')) out += '\n';
-          if (tty) await write(ctx.stderr, '\r\x1b[2K');
+          await clearLine();
           await write(ctx.stdout, head + out);
         }
         const done = execs.every((e) => TERMINAL.has(e.status));
@@ -192,7 +277,18 @@ export const runCommand: CommandGroup = {
           if (tty) await write(ctx.stderr, '\n');
           return await waitEnded(ctx, client, execs, { commandId, waitS, expires, cancel: Boolean(opts['cancel-unfinished']), nameOf, json: Boolean(opts.json) });
         }
-        await new Promise((r) => setTimeout(r, 250));
+        if (live && liveOn) {
+          // Long-poll: back as soon as a node prints, at most a second later for status changes.
+          await client.call('GET', `api/v1/commands/${encodeURIComponent(commandId)}/output`, undefined, { cursor, wait_ms: 1000 })
+            .then((r) => r.data as { cursor: number; chunks: LiveChunk[] })
+            .then(async (d) => {
+              const byExec = new Map(execs.map((e) => [e.id, e]));
+              for (const c of d.chunks) { const e = byExec.get(c.execution_id); if (e) await live!.chunk(e, c); }
+              cursor = d.cursor;
+            }, () => new Promise((r) => setTimeout(r, 250)));
+        } else {
+          await new Promise((r) => setTimeout(r, 250));
+        }
       }
     } finally {
       process.removeListener('SIGINT', onSigint);
