@@ -1,8 +1,9 @@
 // `outpost run --cluster prod -- 'uptime'`: checks which nodes the targeting reaches (nothing is
 // created when none), creates a command on the admin, says which targeted nodes are offline (their
 // executions wait for the node to reconnect), shows a progress bar (pending / sent / completed /
-// failed) on stderr, prints each node's output and exit code under its node name, and exits 0 only
-// when every node exited 0. It stops waiting after --wait; Ctrl-C cancels what has not finished.
+// failed) on stderr, prints each node's output as it is produced (GET /commands/:id/output,
+// prefixed by node name when several) completed from the stored result, and exits 0 only when
+// every node exited 0. It stops waiting after --wait; Ctrl-C cancels what has not finished.
 import { intOpt, optionHelp, parseArgv, type OptSpec } from './args';
 import { makeAdminClient, type AdminClient } from './admin-client';
 import { write, type CommandGroup, type Context } from './command';
