@@ -19,7 +19,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
     let err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`outpost ${args.join(' ')} timed out`)); }, 20_000);
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`outpost ${args.join(' ')} timed out`)); }, 60_000);
     p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
   });
 }
@@ -98,6 +98,7 @@ t.test('fleet commands against an admin', async (t) => {
   r = await cli(['ssh-users', 'list', '--node', 'web-1'], env);
   t.match(r.out, /deploy\s+web-1\s+1/, 'ssh-users by node name, shown by name');
   r = await cli(['commands', 'executions', '--json'], env);
+  t.equal(r.code, 0, r.err);
   const [exec] = JSON.parse(r.out);
   t.equal(exec.status, 'pending');
   r = await cli(['commands', 'cancel', exec.id], env);
