@@ -30,7 +30,7 @@ export function usage(): string {
     ...ALL.map((g) => `  ${g.name.padEnd(w)}  ${g.summary}`),
     '',
     'global options:',
-    optionHelp([...GLOBAL_OPTS, { name: 'version', doc: 'print the version' }]),
+    optionHelp([...GLOBAL_OPTS.map((o) => (o.name === 'url' ? { ...o, doc: 'the server: a daemon\'s data plane or the admin, per command (see below)' } : o.name === 'token' ? { ...o, doc: 'bearer token (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then the context)' } : o)), { name: 'version', doc: 'print the client version (`outpost version` asks the servers too)' }]),
     '',
     'kv, queue, stream, ts and recordings talk to a daemon\'s data plane (--url, $OUTPOST_URL, data_url of the context; default http://127.0.0.1:44000);',
     'the other commands talk to an admin (--url, $OUTPOST_ADMIN_URL, url of the context; default http://127.0.0.1:4000).',
