@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { CredentialSet } from './tunnel/backend';
 import type { MetricsOutcome, TunnelStats } from './tunnel/hub';
+import type { LiveOutput } from './commands/live-output';
 import type { MetricsKind } from './tunnel/schema';
 import type { AdminStore, Db } from './store/db';
 import type { Webhooks } from './webhooks';
@@ -45,6 +46,8 @@ export interface AdminHub {
   requestMetrics(nodeId: string, kind: MetricsKind, timeoutMs?: number): Promise<MetricsOutcome>;
   isConnected(nodeId: string): boolean;
   stats(): TunnelStats;
+  /** Live output pieces of running executions (GET /api/v1/commands/:id/output). */
+  readonly liveOutput?: LiveOutput;
 }
 
 /** The reference's AdminMetricsResponse `webhook` section. */

@@ -6,6 +6,8 @@ export interface ClientOptions {
   url: string;
   token?: string;
   timeoutMs: number;
+  /** PEM bundle trusted for https:// (instead of the system's CAs). */
+  ca?: string;
 }
 
 /** The server answered with a non-2xx status. */
@@ -42,18 +44,20 @@ export class Client {
     return u;
   }
 
-  async request<T = unknown>(method: string, segments: string[], opts: { query?: Query; body?: unknown } = {}): Promise<ApiResponse<T>> {
+  /** `text` sends a text/plain body instead of JSON; `raw` returns a non-JSON answer as text. */
+  async request<T = unknown>(method: string, segments: string[], opts: { query?: Query; body?: unknown; text?: string; raw?: boolean } = {}): Promise<ApiResponse<T>> {
     const url = this.url(segments, opts.query);
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: opts.raw ? '*/*' : 'application/json' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.text !== undefined) headers['content-type'] = 'text/plain; charset=utf-8';
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, {
+      res = await this.fetch(url, {
         method,
         headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        body: opts.text !== undefined ? opts.text : opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       text = await res.text();
@@ -63,8 +67,24 @@ export class Client {
     let json: unknown;
     try { json = text === '' ? undefined : JSON.parse(text); } catch { json = undefined; }
     if (res.status < 200 || res.status > 299) throw this.apiError(res.status, json, text);
+    if (json === undefined && (res.status === 204 || text === '' || opts.raw)) return { status: res.status, text, json: undefined as T };
     if (json === undefined) throw new CliError(`unexpected response from ${url.origin} (HTTP ${res.status}, not JSON): ${text.slice(0, 200)}`);
     return { status: res.status, text, json: json as T };
+  }
+
+  private dispatcher?: unknown;
+
+  /** fetch, through a dispatcher that trusts only `ca` when one is given. */
+  async fetch(url: URL, init: RequestInit): Promise<Response> {
+    if (!this.opts.ca) return fetch(url, init);
+    const undici = await import('undici');
+    this.dispatcher ??= new undici.Agent({ connect: { ca: this.opts.ca } });
+    return undici.fetch(url, { ...init, dispatcher: this.dispatcher } as never) as unknown as Response;
+  }
+
+  /** The JSON of a GET outside /api (health, openapi.json), or undefined when it fails. */
+  async probe<T>(segments: string[]): Promise<T | undefined> {
+    try { return (await this.request<T>('GET', segments)).json; } catch { return undefined; }
   }
 
   private apiError(status: number, json: unknown, text: string): ApiError {
@@ -79,7 +99,7 @@ export class Client {
     if (status === 401) {
       msg += this.opts.token
         ? '; the server rejected the token'
-        : '; the server requires a token: pass --token or set API_KEY or MASTER_KEY';
+        : '; the server requires a token: pass --token, set $OUTPOST_TOKEN (or MASTER_KEY / API_KEY), or add token to a context in the config file';
     } else if (status === 403) {
       msg += '; the token does not grant this (a MASTER_KEY token may be needed)';
     }

@@ -4,14 +4,18 @@ import type { Readable, Writable } from 'node:stream';
 import type { OptSpec, Opts } from './args';
 import { intOpt } from './args';
 import { Client } from './client';
+import { DEFAULT_DATA_URL, endpoint, readCa } from './config';
 
-export const DEFAULT_URL = 'http://127.0.0.1:44000';
+export const DEFAULT_URL = DEFAULT_DATA_URL;
 
 /** Options accepted by every command, before or after the subcommand. */
 export const GLOBAL_OPTS: readonly OptSpec[] = [
-  { name: 'url', value: true, arg: 'URL', doc: `daemon API URL (default $OUTPOST_URL or ${DEFAULT_URL})` },
-  { name: 'token', value: true, arg: 'TOKEN', doc: 'bearer token (default $API_KEY, then $MASTER_KEY)' },
-  { name: 'timeout', value: true, arg: 'SECONDS', doc: 'give up on a request after this long (default 30)' },
+  { name: 'url', value: true, arg: 'URL', doc: `daemon data-plane URL (default $OUTPOST_URL, then data_url of the context, then ${DEFAULT_DATA_URL})` },
+  { name: 'token', value: true, arg: 'TOKEN', doc: 'bearer token (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then the context\'s data_token or token)' },
+  { name: 'context', value: true, arg: 'NAME', doc: 'use this context of the config file (default $OUTPOST_CONTEXT, then current_context)' },
+  { name: 'ca', value: true, arg: 'FILE', doc: 'PEM CA bundle to trust for https:// (default $OUTPOST_CA, then ca of the context)' },
+  { name: 'request-timeout', value: true, arg: 'SECONDS', doc: 'give up on one HTTP request after this long (default 30)' },
+  { name: 'timeout', value: true, arg: 'SECONDS', doc: 'same as --request-timeout (except in `run`, where --timeout is the command\'s own)' },
   { name: 'json', doc: 'print the raw JSON response(s)' },
   { name: 'help', short: 'h', doc: 'show help' },
 ];
@@ -30,16 +34,24 @@ export interface Context {
 export interface CommandGroup {
   name: string;
   summary: string;
+  /** For shell completion: subcommands and their options, and the options of the group itself. */
+  subs?: ReadonlyArray<{ name: string; opts: readonly OptSpec[] }>;
+  opts?: readonly OptSpec[];
   help(): string;
   /** Resolves with the exit code; throws CliError for failures. */
   run(ctx: Context): Promise<number>;
 }
 
+/** Client for a daemon's data plane; URL, token and CA per the one precedence of config.ts. */
 export function makeClient(opts: Opts, env: NodeJS.ProcessEnv, usage: string): Client {
-  const url = (opts.url as string | undefined) || env.OUTPOST_URL || DEFAULT_URL;
-  const token = (opts.token as string | undefined) || env.API_KEY || env.MASTER_KEY || undefined;
-  const timeout = intOpt(opts, 'timeout', 1, 86_400, usage) ?? 30;
-  return new Client({ url, token, timeoutMs: timeout * 1000 });
+  const ep = endpoint('data', opts, env);
+  return new Client({ url: ep.url, token: ep.token, ca: ep.ca ? readCa(ep.ca) : undefined, timeoutMs: requestTimeoutMs(opts, usage) });
+}
+
+/** --request-timeout (or its older name --timeout), in ms; default 30 s. */
+export function requestTimeoutMs(opts: Opts, usage: string): number {
+  const s = intOpt(opts, 'request-timeout', 1, 86_400, usage) ?? intOpt(opts, 'timeout', 1, 86_400, usage) ?? 30;
+  return s * 1000;
 }
 
 /** Writes and waits until the data is handed to the OS (binary-safe, no newline added). */

@@ -18,10 +18,19 @@ export class CliError extends Error {
   }
 }
 
-/** A usage error; `usage` (the relevant help text) is printed after the message. */
+/**
+ * A usage error: printed as one line and a hint naming the help to read (`cmd` is the command
+ * path, e.g. "kv put", filled in by the dispatcher), never the whole help. `usage` is kept for
+ * callers that want the text.
+ */
 export class UsageError extends CliError {
+  cmd?: string;
   constructor(message: string, readonly usage?: string) {
     super(message, EXIT.USAGE);
     this.name = 'UsageError';
+  }
+
+  get hint(): string {
+    return `run 'outpost ${this.cmd ? `${this.cmd} ` : ''}--help' for usage`;
   }
 }

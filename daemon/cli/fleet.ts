@@ -6,19 +6,27 @@ import { AdminClient, DEFAULT_ADMIN_URL, makeAdminClient } from './admin-client'
 import { GLOBAL_OPTS, readAll, write, type CommandGroup, type Context } from './command';
 import { UsageError } from './errors';
 import { makeGroup, table, type Sub } from './group';
+import { displayNames, resolveNode, type NodeRow } from './resolve';
 
 type Row = Record<string, unknown>;
 
 /** Global options as the admin commands read them (--url is the admin's URL). */
 export const ADMIN_GLOBAL_OPTS: readonly OptSpec[] = GLOBAL_OPTS.map((o) => (o.name === 'url'
-  ? { ...o, doc: `admin URL (default $OUTPOST_ADMIN_URL, then admin_url in ~/.config/outpost/config.toml, then ${DEFAULT_ADMIN_URL})` }
-  : o.name === 'token' ? { ...o, doc: 'API key (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then token in the config file)' } : o));
+  ? { ...o, doc: `admin URL (default $OUTPOST_ADMIN_URL, then url of the context, then ${DEFAULT_ADMIN_URL})` }
+  : o.name === 'token' ? { ...o, doc: 'API key (default $OUTPOST_TOKEN, $MASTER_KEY, $API_KEY, then token of the context)' } : o));
 
 const PAGE_OPTS: readonly OptSpec[] = [
   { name: 'limit', value: true, arg: 'N', doc: 'show at most N rows (default: all)' },
   { name: 'filter', short: 'f', value: true, arg: 'FIELD=VALUE[,…]', doc: 'API filters, e.g. status=healthy,name=*web* or inserted_at__gte=2026-01-01' },
   { name: 'sort', value: true, arg: 'FIELD[:asc|desc]', doc: 'order_by (and direction)' },
 ];
+
+/** Milliseconds from the API as the seconds the flags take (`run --timeout 30` shows 30s). */
+export function seconds(ms: unknown): string | null {
+  return typeof ms === 'number' ? `${Number((ms / 1000).toFixed(3))}s` : null;
+}
+
+const NODE_OPT: OptSpec = { name: 'node', short: 'n', value: true, arg: 'NODE', doc: 'only this node (id, alias or name)' };
 
 function listQuery(opts: Opts, u: string): { query: Record<string, string>; limit: number } {
   const query: Record<string, string> = Object.create(null); // FIELD=VALUE names are the user's
@@ -62,7 +70,7 @@ function getSub(path: (id: string) => string, what: string): Sub {
     name: 'get', synopsis: `get ${what.toUpperCase()}`, doc: `show one ${what}`, opts: [], args: [1, 1],
     async run(ctx, opts, [id], u) {
       const r = await admin(ctx, opts, u).call<Row>('GET', path(id));
-      return out(ctx, opts, r.data, () => Object.entries(r.data).map(([k, v]) => `${k.padEnd(22)} ${v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n') + '\n');
+      return out(ctx, opts, r.data, () => showRecord(r.data));
     },
   };
 }
@@ -122,36 +130,76 @@ export const nodesCommand: CommandGroup = makeGroup({
   name: 'nodes', summary: 'list, inspect, move and delete nodes; manage aliases', globalOpts: ADMIN_GLOBAL_OPTS,
   subs: [
     listSub('api/v1/nodes', NODE_COLS, 'list nodes', [{ name: 'cluster', short: 'c', value: true, arg: 'NAME', doc: 'only this cluster' }], (o): Record<string, string> => (typeof o.cluster === 'string' ? { cluster_name: o.cluster } : {})),
-    getSub((id) => `api/v1/nodes/${enc(id)}`, 'node'),
-    deleteSub((id) => `api/v1/nodes/${enc(id)}`, 'node'),
+    {
+      name: 'get', synopsis: 'get NODE', doc: 'show one node (NODE: id, alias or name, everywhere)', opts: [], args: [1, 1],
+      async run(ctx, opts, [ref], u) {
+        const n = await resolveNode(admin(ctx, opts, u), ref);
+        return out(ctx, opts, n, () => showRecord(n));
+      },
+    },
+    {
+      name: 'delete', synopsis: 'delete NODE', doc: 'delete a node', opts: [], args: [1, 1],
+      async run(ctx, opts, [ref], u) {
+        const a = admin(ctx, opts, u);
+        const n = await resolveNode(a, ref);
+        await a.call('DELETE', `api/v1/nodes/${enc(n.id)}`);
+        if (!opts.json) await write(ctx.stderr, `deleted node ${n.node_name} (${n.id})\n`);
+        return 0;
+      },
+    },
     {
       name: 'move', synopsis: 'move NODE CLUSTER', doc: 'move a node to another cluster (respects node_limit)', opts: [], args: [2, 2],
-      async run(ctx, opts, [id, cluster], u) {
-        const r = await admin(ctx, opts, u).call<Row>('PATCH', `api/v1/nodes/${enc(id)}/change_cluster`, { cluster_name: cluster });
-        return out(ctx, opts, r.data, () => `node ${id} is now in cluster ${r.data.cluster_name ?? cluster}\n`);
+      async run(ctx, opts, [ref, cluster], u) {
+        const a = admin(ctx, opts, u);
+        const n = await resolveNode(a, ref);
+        const r = await a.call<Row>('PATCH', `api/v1/nodes/${enc(n.id)}/change_cluster`, { cluster_name: cluster });
+        return out(ctx, opts, r.data, () => `node ${n.node_name} is now in cluster ${r.data.cluster_name ?? cluster}\n`);
       },
     },
     {
       name: 'alias', synopsis: 'alias NODE NAME', doc: 'give a node an alias (usable wherever a node is named)', opts: [], args: [2, 2],
-      async run(ctx, opts, [id, name], u) {
-        const r = await admin(ctx, opts, u).call<Row>('POST', `api/v1/nodes/${enc(id)}/aliases`, { name });
-        return out(ctx, opts, r.data, () => `alias ${name} -> node ${id}\n`);
+      async run(ctx, opts, [ref, name], u) {
+        const a = admin(ctx, opts, u);
+        const n = await resolveNode(a, ref);
+        const r = await a.call<Row>('POST', `api/v1/nodes/${enc(n.id)}/aliases`, { name });
+        return out(ctx, opts, r.data, () => `alias ${name} -> node ${n.node_name}\n`);
       },
     },
     {
       name: 'aliases', synopsis: 'aliases', doc: 'list aliases', opts: PAGE_OPTS, args: [0, 0],
       async run(ctx, opts, _a, u) {
         const { query, limit } = listQuery(opts, u);
-        const rows = await admin(ctx, opts, u).all<Row>('api/v1/aliases', query, limit);
-        return out(ctx, opts, rows, () => table(rows, [['ID', (r) => r.id], ['ALIAS', (r) => r.name], ['NODE', (r) => r.node_id]]));
+        const a = admin(ctx, opts, u);
+        const rows = await a.all<Row>('api/v1/aliases', query, limit);
+        const names = await nodeNames(a, rows.map((r) => r.node_id as string));
+        return out(ctx, opts, rows, () => table(rows, [['ID', (r) => r.id], ['ALIAS', (r) => r.name], ['NODE', (r) => names.get(r.node_id as string) ?? r.node_id], ['CLUSTER', (r) => r.cluster_name]]));
       },
     },
-    deleteSubNamed('unalias', 'unalias ALIAS_ID', (id) => `api/v1/aliases/${enc(id)}`, 'alias'),
+    {
+      name: 'unalias', synopsis: 'unalias ALIAS', doc: 'delete an alias (its name or id)', opts: [], args: [1, 1],
+      async run(ctx, opts, [ref], u) {
+        const a = admin(ctx, opts, u);
+        const [byName] = await a.all<Row>('api/v1/aliases', { name: ref.toLowerCase() }, 1);
+        const id = byName && byName.name === ref.toLowerCase() ? String(byName.id) : ref;
+        await a.call('DELETE', `api/v1/aliases/${enc(id)}`);
+        if (!opts.json) await write(ctx.stderr, `deleted alias ${ref}\n`);
+        return 0;
+      },
+    },
   ],
 });
 
-function deleteSubNamed(name: string, synopsis: string, path: (id: string) => string, what: string): Sub {
-  return { ...deleteSub(path, what), name, synopsis };
+const showRecord = (d: Row) => Object.entries(d).map(([k, v]) => `${k.padEnd(22)} ${v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n') + '\n';
+
+/** Display names of the given node ids (one node list call per 100 ids); unknown ids map to themselves. */
+async function nodeNames(a: AdminClient, ids: Array<string | null | undefined>): Promise<Map<string, string>> {
+  const want = [...new Set(ids.filter((x): x is string => Boolean(x)))];
+  if (!want.length) return new Map();
+  // The node list has no id filter: read it whole when it is small, else look each id up.
+  const nodes: NodeRow[] = want.length > 20
+    ? await a.all<NodeRow>('api/v1/nodes')
+    : (await Promise.all(want.map((id) => a.call<NodeRow>('GET', `api/v1/nodes/${enc(id)}`).then((r) => r.data, () => undefined)))).filter((n): n is NodeRow => Boolean(n));
+  return displayNames(nodes);
 }
 
 export const keysCommand: CommandGroup = makeGroup({
@@ -199,16 +247,19 @@ export const keysCommand: CommandGroup = makeGroup({
 export const commandsCommand: CommandGroup = makeGroup({
   name: 'commands', summary: 'commands and their executions (see also `outpost run`)', globalOpts: ADMIN_GLOBAL_OPTS,
   subs: [
-    listSub('api/v1/commands', [['ID', (r) => r.id], ['COMMAND', (r) => String(r.command_text ?? '').split('\n')[0].slice(0, 40)], ['TARGET', (r) => (r.targeting as Row | undefined)?.type], ['TIMEOUT', (r) => r.timeout], ['CREATED', (r) => r.inserted_at]], 'list commands'),
+    listSub('api/v1/commands', [['ID', (r) => r.id], ['COMMAND', (r) => String(r.command_text ?? '').split('\n')[0].slice(0, 40)], ['TARGET', (r) => (r.targeting as Row | undefined)?.type], ['TIMEOUT', (r) => seconds(r.timeout)], ['CREATED', (r) => r.inserted_at]], 'list commands'),
     getSub((id) => `api/v1/commands/${enc(id)}`, 'command'),
     deleteSub((id) => `api/v1/commands/${enc(id)}`, 'command'),
     {
-      name: 'executions', synopsis: 'executions [COMMAND_ID]', doc: 'list executions (of one command)', opts: PAGE_OPTS, args: [0, 1],
+      name: 'executions', synopsis: 'executions [COMMAND_ID]', doc: 'list executions (of one command)', opts: [...PAGE_OPTS, NODE_OPT], args: [0, 1],
       async run(ctx, opts, [cmd], u) {
         const { query, limit } = listQuery(opts, u);
         if (cmd) query.command_id = cmd;
-        const rows = await admin(ctx, opts, u).all<Row>('api/v1/command_executions', query, limit);
-        return out(ctx, opts, rows, () => table(rows, [['ID', (r) => r.id], ['NODE', (r) => r.node_id], ['STATUS', (r) => r.status], ['EXIT', (r) => r.exit_code], ['COMPLETED', (r) => r.completed_at]]));
+        const a = admin(ctx, opts, u);
+        if (typeof opts.node === 'string') query.node_id = (await resolveNode(a, opts.node)).id;
+        const rows = await a.all<Row>('api/v1/command_executions', query, limit);
+        const names = opts.json ? new Map<string, string>() : await nodeNames(a, rows.map((r) => r.node_id as string | null));
+        return out(ctx, opts, rows, () => table(rows, [['ID', (r) => r.id], ['NODE', (r) => (r.node_id ? names.get(r.node_id as string) ?? r.node_id : '(deleted)')], ['STATUS', (r) => r.status], ['EXIT', (r) => r.exit_code], ['COMPLETED', (r) => r.completed_at]]));
       },
     },
     getSubNamed('execution', 'execution ID', (id) => `api/v1/command_executions/${enc(id)}`, 'execution'),
@@ -229,7 +280,17 @@ function getSubNamed(name: string, synopsis: string, path: (id: string) => strin
 export const sshUsersCommand: CommandGroup = makeGroup({
   name: 'ssh-users', summary: 'SSH usernames and public keys of nodes', globalOpts: ADMIN_GLOBAL_OPTS,
   subs: [
-    listSub('api/v1/ssh_usernames', [['ID', (r) => r.id], ['USERNAME', (r) => r.username], ['NODE', (r) => r.node_id], ['KEYS', (r) => (Array.isArray(r.public_keys) ? r.public_keys.length : '-')], ['CREATED', (r) => r.inserted_at]], 'list SSH usernames'),
+    {
+      name: 'list', synopsis: 'list', doc: 'list SSH usernames', opts: [...PAGE_OPTS, NODE_OPT], args: [0, 0],
+      async run(ctx, opts, _a, u) {
+        const { query, limit } = listQuery(opts, u);
+        const a = admin(ctx, opts, u);
+        if (typeof opts.node === 'string') query.node_id = (await resolveNode(a, opts.node)).id;
+        const rows = await a.all<Row>('api/v1/ssh_usernames', query, limit);
+        const names = opts.json ? new Map<string, string>() : await nodeNames(a, rows.map((r) => r.node_id as string));
+        return out(ctx, opts, rows, () => table(rows, [['ID', (r) => r.id], ['USERNAME', (r) => r.username], ['NODE', (r) => names.get(r.node_id as string) ?? r.node_id], ['KEYS', (r) => (Array.isArray(r.public_keys) ? r.public_keys.length : '-')], ['CREATED', (r) => r.inserted_at]]));
+      },
+    },
     getSub((id) => `api/v1/ssh_usernames/${enc(id)}`, 'username'),
     {
       name: 'add', synopsis: 'add NODE USERNAME', doc: 'create a username on a node, with keys and/or a password', args: [2, 2],
@@ -237,12 +298,14 @@ export const sshUsersCommand: CommandGroup = makeGroup({
         { name: 'key', short: 'k', value: true, arg: 'FILE', doc: 'an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub)' },
         { name: 'password-stdin', doc: 'read a password (12-128 characters) from stdin' },
       ],
-      async run(ctx, opts, [node, username], u) {
+      async run(ctx, opts, [ref, username], u) {
         const body: Row = { username };
         if (typeof opts.key === 'string') body.public_keys = [readKey(opts.key, u)];
         if (opts['password-stdin']) body.password = (await readAll(ctx.stdin)).toString('utf8').replace(/\r?\n$/, '');
-        const r = await admin(ctx, opts, u).call<Row>('POST', `api/v1/nodes/${enc(node)}/ssh_usernames`, body);
-        return out(ctx, opts, r.data, () => `created ${username} on node ${node} (id ${r.data.id})\n`);
+        const a = admin(ctx, opts, u);
+        const n = await resolveNode(a, ref);
+        const r = await a.call<Row>('POST', `api/v1/nodes/${enc(n.id)}/ssh_usernames`, body);
+        return out(ctx, opts, r.data, () => `created ${username} on node ${ref} (id ${r.data.id})\n`);
       },
     },
     {

@@ -43,6 +43,8 @@ export function makeGroup(g: GroupSpec): CommandGroup {
   return {
     name: g.name,
     summary: g.summary,
+    subs: g.subs,
+    opts: [...globals, ...(g.groupOpts ?? [])],
     help: () => usage(),
     async run(ctx: Context): Promise<number> {
       const groupOpts = [...globals, ...(g.groupOpts ?? [])];
@@ -53,17 +55,26 @@ export function makeGroup(g: GroupSpec): CommandGroup {
         throw new UsageError(`missing ${g.name} command (${g.subs.map((s) => s.name).join(', ')})`, usage());
       }
       const sub = g.subs.find((s) => s.name === name);
-      if (!sub) throw new UsageError(`unknown ${g.name} command '${name}'`, usage());
-      const u = usage(sub);
-      const parsed = parseArgv(rest, [...groupOpts, ...sub.opts], u);
-      const opts: Opts = { ...ctx.globals, ...head.opts, ...parsed.opts };
-      if (opts.help) { await write(ctx.stdout, u + '\n'); return 0; }
-      const [min, max] = sub.args;
-      if (parsed.positionals.length < min) throw new UsageError(`missing argument: outpost ${g.name} ${sub.synopsis}`, u);
-      if (parsed.positionals.length > max) throw new UsageError(`too many arguments: ${parsed.positionals.slice(max).join(' ')}`, u);
-      return sub.run(ctx, opts, parsed.positionals, u);
+      if (!sub) throw new UsageError(`unknown ${g.name} command '${name}' (${g.subs.map((s) => s.name).join(', ')})`, usage());
+      try {
+        return await runSub(ctx, sub, rest, head.opts, groupOpts);
+      } catch (err) {
+        if (err instanceof UsageError) err.cmd ??= `${g.name} ${sub.name}`;
+        throw err;
+      }
     },
   };
+
+  async function runSub(ctx: Context, sub: Sub, rest: string[], headOpts: Opts, groupOpts: OptSpec[]): Promise<number> {
+    const u = usage(sub);
+    const parsed = parseArgv(rest, [...groupOpts, ...sub.opts], u);
+    const opts: Opts = { ...ctx.globals, ...headOpts, ...parsed.opts };
+    if (opts.help) { await write(ctx.stdout, u + '\n'); return 0; }
+    const [min, max] = sub.args;
+    if (parsed.positionals.length < min) throw new UsageError(`missing argument: outpost ${g.name} ${sub.synopsis}`, u);
+    if (parsed.positionals.length > max) throw new UsageError(`too many arguments: ${parsed.positionals.slice(max).join(' ')}`, u);
+    return await sub.run(ctx, opts, parsed.positionals, u);
+  }
 }
 
 /** A fixed-width text table; cells are stringified, null/undefined shown as "-". */

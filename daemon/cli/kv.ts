@@ -19,7 +19,7 @@ const SUBS: Sub[] = [
   {
     name: 'get',
     synopsis: 'get [NS/]KEY',
-    doc: 'print the value (raw bytes) to stdout',
+    doc: 'print the value (raw bytes) to stdout; a newline is added on a terminal',
     opts: [],
     args: [1, 1],
     async run(ctx, opts, [target], u) {
@@ -27,7 +27,12 @@ const SUBS: Sub[] = [
       const client = makeClient(opts, ctx.env, u);
       const res = await client.request<KvEntry>('GET', ['api', 'v1', 'kv', ns, key]);
       if (opts.json) await write(ctx.stdout, res.text + '\n');
-      else await write(ctx.stdout, Buffer.from(res.json.value ?? '', 'base64'));
+      else {
+        const value = Buffer.from(res.json.value ?? '', 'base64');
+        await write(ctx.stdout, value);
+        // On a terminal the prompt must not glue onto the value; in a pipe the bytes stay exact.
+        if ((ctx.stdout as { isTTY?: boolean }).isTTY && value.length && value[value.length - 1] !== 0x0a) await write(ctx.stdout, '\n');
+      }
       return 0;
     },
   },

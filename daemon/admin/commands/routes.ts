@@ -6,7 +6,7 @@ import { deleteRoute, getRoute, listRoute } from '../api/routes';
 import { sql } from 'kysely';
 import type { HttpServer, Req, Res } from '../../http';
 import type { JsonSchema } from '../../http';
-import { invalid, ok, paged } from '../api/envelope';
+import { invalid, notFound, ok, paged } from '../api/envelope';
 import { filterDate, isSetFilter, listQuerySchema, runList, type ListSpec } from '../api/list';
 import { paginated, single, UUID_PATTERN, uuidParam } from '../api/schemas';
 import type { AdminCtx } from '../context';
@@ -149,6 +149,41 @@ export function commandRoutes(http: HttpServer, ctx: AdminCtx, dispatch: Command
   listRoute<CommandRow>(http, {
     path: '/api/v1/commands', tags: CMD, summary: 'List commands (paginated, filtered, sorted)', what: 'commands', schema: commandSchema, spec: commandListSpec,
     base: () => db.selectFrom('commands'), select: (q) => q.selectAll('commands'), view: commandView,
+  });
+
+  http.add({
+    method: 'get', path: '/api/v1/commands/:id/output', auth: 'api', tags: CMD,
+    summary: "Live output of the command's running executions, as their agents send it (best effort: pieces can be missing, `offset` shows gaps; the execution's `output` stays authoritative). Long-polls up to wait_ms for new pieces after `cursor`",
+    params,
+    query: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        cursor: { type: 'integer', minimum: 0, default: 0, description: 'the cursor of the previous answer (0 = everything still held)' },
+        wait_ms: { type: 'integer', minimum: 0, maximum: 30_000, default: 0, description: 'wait up to this long for a new piece when there is none' },
+      },
+    },
+    responses: {
+      200: { description: 'pieces after the cursor', schema: single({ type: 'object', properties: {
+        cursor: { type: 'integer', description: 'pass it back to get only newer pieces' },
+        chunks: { type: 'array', items: { type: 'object', properties: {
+          execution_id: { type: 'string', format: 'uuid' }, node_id: { type: 'string' },
+          offset: { type: 'integer', description: 'bytes (UTF-8) of the output before this piece' }, data: { type: 'string' },
+        } } },
+      } }) },
+      404: { description: 'no such command' },
+    },
+    async handler(req: Req, res: Res) {
+      if (!(await getCommand(db, req.params.id))) throw notFound('command', req.params.id);
+      const live = ctx.hub?.liveOutput;
+      const cursor = req.query.cursor as number;
+      const execs = await db.selectFrom('command_executions').select(['id', 'node_id']).where('command_id', '=', req.params.id).execute();
+      let r = live ? live.read(execs, cursor) : { chunks: [], cursor };
+      if (live && !r.chunks.length && (req.query.wait_ms as number) > 0) {
+        await live.wait(req.query.wait_ms as number, res.signal);
+        r = live.read(execs, cursor);
+      }
+      ok(req, res, r);
+    },
   });
 
   getRoute(http, { path: '/api/v1/commands/:id', tags: CMD, summary: 'Get a command', params, what: 'command', schema: commandSchema, load: (id) => getCommand(db, id), view: commandView });

@@ -11,6 +11,7 @@ import type { Logger } from '../../log';
 import type { AgentEventRecord, CommandResultRecord, CredentialSet, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
 import type { Duplex } from 'node:stream';
 import { StreamMux } from './streams';
+import { LiveOutput } from '../commands/live-output';
 import { decodeEnvelope, encodeEnvelope, parseJsonBytes, type CommandDeliver, type Envelope, type MetricsKind } from './schema';
 
 export const TUNNEL_PATH = '/api/v1/agent/tunnel';
@@ -69,6 +70,8 @@ export interface TunnelStats {
 }
 
 export class TunnelHub {
+  /** Output pieces of running executions (CommandOutput), for the live views; best effort. */
+  readonly liveOutput = new LiveOutput();
   private readonly byNode = new Map<string, Conn>();
   private readonly pendingBeats = new Map<string, HeartbeatRecord>();
   private statusChanges: StatusChange[] = [];
@@ -306,6 +309,11 @@ export class TunnelHub {
       return;
     }
     if ((e.stream_data || e.stream_close || e.stream_opened) && c.mux) { c.mux.handle(e); return; }
+    if (e.command_output) {
+      const o = e.command_output;
+      if (o.execution_id && o.execution_id.length <= 64 && o.data) this.liveOutput.append(c.node.node_id, o.execution_id, o.offset ?? 0, o.data);
+      return;
+    }
     if (!e.seq) return; // unreliable and not understood (credential_ack, future bodies)
     if (e.command_result) {
       const r = e.command_result;
@@ -389,6 +397,7 @@ export class TunnelHub {
 
   /** Healthy → unhealthy after MISSED_BEATS intervals without a heartbeat. */
   private sweep(): void {
+    this.liveOutput.sweep();
     const limit = Date.now() - MISSED_BEATS * this.o.heartbeatIntervalMs;
     for (const c of this.byNode.values()) {
       if (!c.ready || c.unhealthy || c.lastBeat >= limit) continue;

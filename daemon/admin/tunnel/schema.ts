@@ -31,6 +31,7 @@ export interface CommandResult {
   execution_id: string; status: ResultStatus; exit_code?: number; output?: string; output_truncated?: boolean; output_dropped_bytes?: number;
   error?: string; started_at?: number; completed_at?: number; cancelled_at?: number;
 }
+export interface CommandOutput { execution_id: string; offset?: number; data?: string }
 export interface SshUser { username: string; password_hash?: string; public_keys?: Array<{ id?: string; public_key: string; key_name?: string; fingerprint?: string }> }
 export interface CredentialSync { version: number; users?: SshUser[] }
 export interface CredentialAck { version: number }
@@ -47,7 +48,7 @@ export interface Envelope {
   hello?: Hello; hello_ok?: HelloOk; hello_error?: HelloError;
   heartbeat?: Heartbeat; heartbeat_ack?: HeartbeatAck;
   metrics_request?: MetricsRequest; metrics_response?: MetricsResponse;
-  command_deliver?: CommandDeliver; command_cancel?: CommandCancel; command_result?: CommandResult;
+  command_deliver?: CommandDeliver; command_cancel?: CommandCancel; command_result?: CommandResult; command_output?: CommandOutput;
   credential_sync?: CredentialSync; credential_ack?: CredentialAck;
   event?: TunnelEvent;
   stream_open?: StreamOpen; stream_opened?: StreamOpened; stream_data?: StreamData; stream_close?: StreamClose;

@@ -54,6 +54,9 @@ export type TunnelState = 'idle' | 'connecting' | 'up' | 'waiting' | 'stopped';
 
 export interface TunnelClientStats { state: TunnelState; connects_total: number; disconnects_total: number; outbox_pending: number; last_error: string | null; connected_since: string | null }
 
+/** Live output is not sent while this much is waiting in the WebSocket's send buffer. */
+const LIVE_BACKPRESSURE = 1 << 20;
+
 export class TunnelClient {
   private ws?: WebSocket;
   /** Streams (SSH jump) of the current connection. */
@@ -165,7 +168,7 @@ export class TunnelClient {
       this.lastRx = Date.now();
       this.sendEnvelope({ hello: {
         node_id: this.o.nodeId, agent_version: this.o.agentVersion, host_name: os.hostname(),
-        capabilities: this.o.capabilities ?? ['commands', 'credentials', 'metrics', 'events'],
+        capabilities: this.o.capabilities ?? ['commands', 'credentials', 'metrics', 'events', 'command_output'],
         credentials_version: this.credentials?.version ?? 0, outbox_pending: this.o.store.pending,
         ...(this.o.facts ? { facts: this.o.facts() } : {}),
       } });
@@ -365,6 +368,17 @@ export class TunnelClient {
   }
 
   // --- outbound --------------------------------------------------------------------------
+
+  /**
+   * A piece of live command output (never re-sent, seq 0). Dropped rather than queued when the
+   * tunnel is down or its send buffer is over LIVE_BACKPRESSURE: results and heartbeats come first.
+   */
+  sendOutput(executionId: string, offset: number, data: string): boolean {
+    if (this.state !== 'up' || !this.ws || this.ws.readyState !== 1) return false;
+    if ((this.ws as { bufferedAmount?: number }).bufferedAmount! > LIVE_BACKPRESSURE) return false;
+    this.sendEnvelope({ command_output: { execution_id: executionId, offset, data } });
+    return true;
+  }
 
   private sendEnvelope(e: Envelope): void {
     if (this.inAck) e.ack = this.inAck;

@@ -30,17 +30,29 @@ export function toResult(executionId: string, e: WireExecution): CommandResult {
   };
 }
 
+/** Live output is coalesced this long (one frame per burst, not one per PTY read). */
+const LIVE_FLUSH_MS = 50;
+/** …or until this many characters are waiting. */
+const LIVE_MAX_CHUNK = 64 * 1024;
+
 export class CommandsBridge {
   private readonly watching = new Map<string, () => void>();
   /** Result bookkeeping under way (outbox, delivery record, local acknowledge): close waits for it. */
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
 
+  /** Live output not sent yet, per execution: coalesced for LIVE_FLUSH_MS into one CommandOutput. */
+  private readonly pendingLive = new Map<string, { offset: number; text: string; timer: NodeJS.Timeout }>();
+  /** Bytes of output already handed to `live`, per execution. */
+  private readonly liveOffset = new Map<string, number>();
+
   constructor(
     private readonly commands: Commands,
     private readonly store: TunnelStore,
     private readonly report: (r: CommandResult) => Promise<void>,
     private readonly log: Logger,
+    /** Best-effort live output (the tunnel's CommandOutput); the result stays authoritative. */
+    private readonly live?: (executionId: string, offset: number, data: string) => void,
   ) {}
 
   /** Hook: a new delivery. Resolves with the local execution id once it is stored. */
@@ -103,6 +115,8 @@ export class CommandsBridge {
    */
   async close(): Promise<void> {
     this.closed = true;
+    for (const p of this.pendingLive.values()) clearTimeout(p.timer);
+    this.pendingLive.clear();
     for (const un of this.watching.values()) un();
     this.watching.clear();
     while (this.inflight.size) await Promise.all([...this.inflight]);
@@ -118,12 +132,14 @@ export class CommandsBridge {
     let un: (() => void) | undefined;
     let ended = false;
     un = this.commands.subscribe(ref, {
-      output: () => {},
+      output: (text) => this.onOutput(executionId, text),
       status: (_e, final) => {
         if (!final || ended) return;
         ended = true;
         un?.();
         this.watching.delete(executionId);
+        this.flushLive(executionId);
+        this.liveOffset.delete(executionId);
         // The listener gets the state without output: read the stored execution.
         let full: WireExecution | null = null;
         try { full = this.commands.get(ref); } catch { /* acknowledged meanwhile */ }
@@ -132,6 +148,27 @@ export class CommandsBridge {
     });
     if (ended) un();
     else this.watching.set(executionId, un);
+  }
+
+  /** A subscription starts with the output so far (offset 0), then each new piece. */
+  private onOutput(executionId: string, text: string): void {
+    if (!this.live || !text || this.closed) return;
+    const p = this.pendingLive.get(executionId);
+    if (p) { p.text += text; if (p.text.length >= LIVE_MAX_CHUNK) this.flushLive(executionId); return; }
+    const offset = this.liveOffset.get(executionId) ?? 0;
+    const timer = setTimeout(() => this.flushLive(executionId), LIVE_FLUSH_MS);
+    timer.unref();
+    this.pendingLive.set(executionId, { offset, text, timer });
+    if (text.length >= LIVE_MAX_CHUNK) this.flushLive(executionId);
+  }
+
+  private flushLive(executionId: string): void {
+    const p = this.pendingLive.get(executionId);
+    if (!p) return;
+    this.pendingLive.delete(executionId);
+    clearTimeout(p.timer);
+    this.liveOffset.set(executionId, p.offset + Buffer.byteLength(p.text, 'utf8'));
+    try { this.live!(executionId, p.offset, p.text); } catch (err) { this.log.debug({ err }, 'tunnel: live command output not sent'); }
   }
 
   private async finish(executionId: string, ref: string, e: WireExecution | null): Promise<void> {

@@ -64,7 +64,7 @@ export class AgentTunnel {
 
   /** Runs deliveries on the local command runner and reports their outcomes (call before start()). */
   attachCommands(commands: ConstructorParameters<typeof CommandsBridge>[0]): void {
-    const bridge = new CommandsBridge(commands, this.store, (r) => this.reportResult(r), this.o.log);
+    const bridge = new CommandsBridge(commands, this.store, (r) => this.reportResult(r), this.o.log, (id, offset, data) => this.client?.sendOutput(id, offset, data));
     this.bridge = bridge;
     this.setHooks({
       onCommandDeliver: (d) => bridge.deliver(d),
