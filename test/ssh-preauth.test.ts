@@ -3,6 +3,9 @@
 // silent socket used to stay open for good) and audited; a real login is not cut short by it.
 import net from 'node:net';
 import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startInProc, tempDir } from './helpers/daemon';
 import { auditLines, createUser, eventually, makeKey, sshKey, startSshDaemon } from './helpers/ssh';
 
 /** Connects, writes `send` (if any), and resolves with what the server sent once it closes. */
@@ -43,4 +46,15 @@ t.test('a session that outlives the pre-auth timeout is not cut short', async (t
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout.trim(), 'still-here', 'the session outlived the pre-auth timeout');
   t.equal(auditLines(d).filter((l) => l.event === 'preauth_timeout').length, 0, 'no pre-auth timeout for it');
+});
+
+t.test('the admin SSH jump closes a silent connection too', async (t) => {
+  t.setTimeout(60_000);
+  const keys = path.join(tempDir(t), 'authorized_keys');
+  fs.writeFileSync(keys, '');
+  const { daemon } = await startInProc(t, ['--admin', 'true', '--admin-port', '0', '--admin-ssh-port', '0', '--admin-ssh-authorized-keys', keys], { MASTER_KEY: 'preauth-jump', OUTPOST_SSH_PREAUTH_TIMEOUT_MS: '500' });
+  const silent = rawSession(daemon.admin!.jumpPort!);
+  t.teardown(() => silent.sock.destroy());
+  const got = await Promise.race([silent.closed, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('the silent jump connection is still open after 20 s')), 20_000).unref())]);
+  t.match(got, /^SSH-2\.0-outpost-jump/, 'it got the jump banner, then the close');
 });
