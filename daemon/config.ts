@@ -53,6 +53,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'ssh.bind', kind: 'string', def: undefined, env: 'OUTPOST_SSH_BIND', flag: '--ssh-bind', doc: 'address the SSH server listens on (default: the same as bind)' },
   { key: 'ssh.run_as', kind: 'string', def: 'outpost', env: 'OUTPOST_SSH_RUN_AS', flag: '--ssh-run-as', doc: 'account that SSH sessions and commands run as when the daemon runs as root (never root unless set to root); ignored when the daemon runs as another user' },
   { key: 'ssh.idle_timeout_ms', kind: 'int', def: 900000, min: 0, max: 86_400_000, env: 'OUTPOST_SSH_IDLE_TIMEOUT_MS', doc: 'close an SSH connection with no traffic for this long (0 = never)' },
+  { key: 'ssh.preauth_timeout_ms', kind: 'int', def: 10000, min: 100, max: 600_000, env: 'OUTPOST_SSH_PREAUTH_TIMEOUT_MS', doc: 'close an SSH connection (agent SSH server, admin SSH jump) that has not started authentication (version banner and key exchange done) this long after connecting; the 60 s login grace then bounds authentication itself' },
   { key: 'ssh.keepalive_interval_ms', kind: 'int', def: 15000, min: 0, max: 3_600_000, env: 'OUTPOST_SSH_KEEPALIVE_INTERVAL_MS', doc: 'SSH keep-alive probe interval (0 = off)' },
   { key: 'ssh.auth_failures_per_minute', kind: 'int', def: 10, min: 1, max: 100_000, env: 'OUTPOST_SSH_AUTH_FAILURES_PER_MINUTE', doc: 'failed SSH authentications allowed per source address per minute before it is refused' },
   { key: 'ssh.recording', kind: 'bool', def: true, env: 'OUTPOST_SSH_RECORDING', reload: true, doc: 'record every SSH shell and exec as an asciicast v2 file' },
@@ -107,7 +108,7 @@ export interface Config {
   queue: { max_deliveries: number; dedup_window_ms: number; lease_sweep_interval_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
   ts: { trim_interval_ms: number; rollup_interval_ms: number };
-  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number; audit_max_bytes: number };
+  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; preauth_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number; audit_max_bytes: number };
   proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; auth_failures_per_minute: number; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
   commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
   admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; enroll_failures_per_minute: number; event_retention_days: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };

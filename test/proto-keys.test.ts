@@ -4,7 +4,7 @@
 // only where a route takes a free-form dictionary), never a 5xx, and the daemon must stay up:
 // one such request used to end the process (`out[name].push is not a function`).
 import t from 'tap';
-import { Agent, request } from 'undici';
+import { Agent, request, WebSocket } from 'undici';
 import { spawnDaemon, tempDir } from './helpers/daemon';
 
 const KEY = 'proto-keys-master-key';
@@ -138,6 +138,43 @@ t.test('Object.prototype names as keys never crash the daemon and are refused na
     if (d.proc.exitCode !== null || d.proc.signalCode !== null) break;
   }
   if (failures.length) require("node:fs").writeFileSync("/tmp/sec-proto-failures.txt", failures.join("\n"));
+  // The names as values that become lookup keys: consumer groups, namespaces, KV keys. A group
+  // named "constructor" used to be reported as existing, and reading one as a function offset.
+  const valid = NAMES.filter((n) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(n));
+  await send(bases.data, 'post', '/api/v1/stream/app/names/append', JSON.stringify({ payload: 'aGk=' }), true);
+  for (const name of valid) {
+    const g = await send(bases.data, 'post', '/api/v1/stream/app/names/groups', JSON.stringify({ name, start: 'earliest' }), true);
+    t.equal(g.status, 201, `group ${name} is created (${g.text.slice(0, 100)})`);
+    const read = await send(bases.data, 'get', `/api/v1/stream/app/names/groups/${name}`, undefined, true);
+    t.equal(read.status, 200, `group ${name} reads`);
+    t.equal(JSON.parse(read.text).committed_offset, 0, `group ${name} starts at offset 0`);
+    const ns = await send(bases.data, 'put', `/api/v1/kv/${name}/${name}`, JSON.stringify({ value: 'aGk=' }), true);
+    t.equal(ns.status, 200, `kv ${name}/${name} is written`);
+    t.equal(JSON.parse((await send(bases.data, 'get', `/api/v1/kv/${name}/${name}`, undefined, true)).text).value, 'aGk=', `kv ${name}/${name} reads back`);
+  }
+
+  // The data-plane WebSocket's JSON frames: the names as top-level and nested keys, and as
+  // subscription ids. Every frame gets an answer (subscribed or an error frame); none closes it.
+  const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/v1/ws?token=${KEY}`);
+  await new Promise((resolve, reject) => { ws.addEventListener('open', resolve); ws.addEventListener('error', reject); });
+  const answers: Array<{ type: string; id?: string }> = [];
+  ws.addEventListener('message', (ev) => { answers.push(JSON.parse(String(ev.data))); });
+  let closedWs = false;
+  ws.addEventListener('close', () => { closedWs = true; });
+  const frames: unknown[] = [];
+  for (const name of NAMES) {
+    frames.push({ [name]: 1 }, { op: 'subscribe', id: `a-${name}`, type: 'kv', namespace: 'app', [name]: { [name]: 1 } });
+    frames.push({ op: 'subscribe', id: name, type: 'kv', namespace: 'app' }, { op: name, id: `b-${name}` }, { op: 'subscribe', id: `c-${name}`, type: name, namespace: 'app' });
+    frames.push({ op: 'subscribe', id: `d-${name}`, type: 'stream', namespace: 'app', stream: name });
+  }
+  for (const f of frames) ws.send(JSON.stringify(f));
+  const deadline = Date.now() + 10_000;
+  while (answers.length < frames.length && !closedWs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(answers.length, frames.length, `every one of ${frames.length} WebSocket frames was answered`);
+  t.notOk(closedWs, 'the WebSocket stayed open');
+  t.ok(answers.every((a) => a.type === 'subscribed' || a.type === 'error' || a.type === 'record'), 'answers are subscribed or error frames');
+  ws.close();
+
   t.same(failures.slice(0, 30), [], `every answer is a 4xx naming the key, or a 2xx for a free-form dictionary (${failures.length} failures of ${sent} requests)`);
   t.equal(d.proc.exitCode, null, 'the daemon did not exit');
   t.equal((await send(bases.data, 'get', '/healthz', undefined, false)).status, 200, 'data plane still serves');

@@ -194,7 +194,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       const tunnels = hub;
       jump = new JumpServer({
         dir: path.join(cfg.data_dir, 'admin'), authorizedKeysFile: cfg.admin.ssh_authorized_keys, log,
-        idleTimeoutMs: cfg.ssh.idle_timeout_ms, failuresPerMinute: cfg.ssh.auth_failures_per_minute,
+        idleTimeoutMs: cfg.ssh.idle_timeout_ms, preauthTimeoutMs: cfg.ssh.preauth_timeout_ms, failuresPerMinute: cfg.ssh.auth_failures_per_minute,
         resolve: async (target) => {
           const n = await resolveNode(store.db, target);
           return n ? { nodeId: n.id, name: n.node_name } : undefined;

@@ -48,7 +48,7 @@ export class AgentServices {
     this.ssh = cfg.ssh.enabled ? new SshService({
       checkTarget: (host, port) => this.denyPolicy.checkTarget(host, port),
       dir, store: this.sshUsers, recordings: this.recordings, log, runAs: cfg.ssh.run_as,
-      idleTimeoutMs: cfg.ssh.idle_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute, auditMaxBytes: cfg.ssh.audit_max_bytes,
+      idleTimeoutMs: cfg.ssh.idle_timeout_ms, preauthTimeoutMs: cfg.ssh.preauth_timeout_ms, keepaliveIntervalMs: cfg.ssh.keepalive_interval_ms, authFailuresPerMinute: cfg.ssh.auth_failures_per_minute, auditMaxBytes: cfg.ssh.audit_max_bytes,
       onLogin: (e) => this.loginVerified(e),
     }) : undefined;
     this.proxy = new ProxyService(this.denyPolicy, cfg.proxy.idle_timeout_ms, log);

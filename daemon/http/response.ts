@@ -144,16 +144,25 @@ export class Res {
     const [, done] = r.tryEnd(body, total);
     if (done) return;
     this.streaming = true;
-    // Answering later: uWS needs an abort handler (harmless if one is already set).
-    r.onAborted(() => this.abort());
+    // Answering later: uWS needs an abort handler (harmless if one is already set). Neither
+    // callback may throw: it would escape uWS as an uncaught exception.
+    r.onAborted(() => { try { this.abort(); } catch (err) { this.report(err, 500); } });
     r.onWritable((offset) => {
-      if (this.aborted) return true;
-      const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
-      if (fin) {
+      if (this.aborted || !this.streaming) return true;
+      try {
+        const [ok, fin] = r.tryEnd(body.subarray(offset - start), total);
+        if (fin) {
+          this.streaming = false;
+          this.finished();
+        }
+        return ok;
+      } catch (err) {
+        this.report(err, 500);
         this.streaming = false;
         this.finished();
+        try { r.close(); } catch { /* already gone */ }
+        return true;
       }
-      return ok;
     });
   }
 }

@@ -274,7 +274,7 @@ export class HttpServer implements ResponseHost {
         route.params?.(params);
       }
       let query: Record<string, unknown> = EMPTY;
-      const qs = ureq.getQuery();
+      const qs = queryString(ureq);
       if (route.query) {
         query = queryOf(qs);
         route.query(query);
@@ -433,6 +433,20 @@ function parseJson(buf: Buffer): unknown {
     return JSON.parse(buf.toString('utf8'));
   } catch (err) {
     throw new HttpError('bad_request', `body is not valid JSON: ${(err as Error).message}`, { fields: [{ field: 'body', message: 'invalid JSON' }] });
+  }
+}
+
+/**
+ * The raw query string. The package's ws-based fallback throws from getQuery() on the relative
+ * URLs it is given (new URL('/path')), so there it comes from getUrl(), which keeps the query.
+ */
+function queryString(ureq: HttpRequest): string {
+  try {
+    return ureq.getQuery() ?? '';
+  } catch {
+    const url = ureq.getUrl();
+    const i = url.indexOf('?');
+    return i < 0 ? '' : url.slice(i + 1);
   }
 }
 

@@ -31,6 +31,8 @@ export interface JumpOptions {
   log: Logger;
   failuresPerMinute?: number;
   idleTimeoutMs?: number;
+  /** Close a connection that has not started authentication this long after connecting (default 10 s). */
+  preauthTimeoutMs?: number;
 }
 
 interface AuthorizedKey { blob: Buffer; line: string; fingerprint: string; comment: string }
@@ -65,6 +67,8 @@ export class JumpServer {
   private readonly limiter: FailureLimiter;
   private cache: { mtimeMs: number; size: number; keys: AuthorizedKey[] } | undefined;
   private readonly conns = new Set<Connection>();
+  /** Sockets whose client has started authentication (the pre-auth timer spares them). */
+  private readonly authStarted = new WeakSet<net.Socket>();
   readonly counters = { connections_total: 0, authentications_total: 0, failures_total: 0, jumps_total: 0, jumps_denied_total: 0, channels_active: 0 };
 
   constructor(private readonly o: JumpOptions) {
@@ -75,6 +79,11 @@ export class JumpServer {
     this.tcp = net.createServer((sock) => {
       sock.setNoDelay(true);
       if (this.limiter.blocked(sock.remoteAddress ?? '')) { sock.destroy(); return; }
+      // ssh2 reports a connection only after the client's banner: a silent socket would stay
+      // open for good. It gets until authentication starts (as on the agent's SSH server).
+      const timer = setTimeout(() => { if (!this.authStarted.has(sock)) sock.destroy(); }, o.preauthTimeoutMs ?? 10_000);
+      timer.unref();
+      sock.once('close', () => clearTimeout(timer));
       this.server.injectSocket(sock);
     });
   }
@@ -124,6 +133,8 @@ export class JumpServer {
       }
     });
     client.on('authentication', (a: AuthContext) => {
+      const sock = (client as unknown as { _sock?: net.Socket })._sock;
+      if (sock) this.authStarted.add(sock);
       if (a.method !== 'publickey') return a.reject(['publickey']);
       if (this.limiter.blocked(ip)) {
         this.audit.write({ event: 'login_refused', source_address: ip, user: a.username, reason: 'too many failed attempts from this address' });

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export type AuditEventName = 'login_ok' | 'login_failed' | 'login_refused' | 'session_start' | 'session_end' | 'exec' | 'subsystem' | 'forward' | 'forward_denied' | 'run_as_missing';
+export type AuditEventName = 'login_ok' | 'login_failed' | 'login_refused' | 'session_start' | 'session_end' | 'exec' | 'subsystem' | 'forward' | 'forward_denied' | 'run_as_missing' | 'preauth_timeout';
 // The admin's SSH jump endpoint (daemon/admin/jump) writes the same events to its own log.
 
 export interface AuditEvent {

@@ -25,6 +25,12 @@ export interface SshOptions {
   log: Logger;
   runAs: string;
   idleTimeoutMs: number;
+  /**
+   * A connection that has not started authentication this long after connecting (no version
+   * banner, or no key exchange) is closed (default 10 s). ssh2 reports a connection only after
+   * the client's banner, so without this a silent socket was never swept.
+   */
+  preauthTimeoutMs?: number;
   keepaliveIntervalMs: number;
   authFailuresPerMinute: number;
   /** Rotate audit.log past this size (0 = never; default 16 MiB), keeping 5 old files. */
@@ -48,6 +54,7 @@ export interface SshStats {
 }
 
 const LOGIN_GRACE_MS = 60_000;
+const DEFAULT_PREAUTH_MS = 10_000;
 const IDENT = 'OutpostSSH_1.0';
 
 export class SshService {
@@ -59,6 +66,8 @@ export class SshService {
   private readonly tcp: net.Server;
   private readonly conns = new Set<ConnState>();
   private readonly sockets = new Set<net.Socket>();
+  /** Sockets that have not started authentication yet, with their pre-auth timer. */
+  private readonly preauth = new Map<net.Socket, NodeJS.Timeout>();
   private sweeper?: NodeJS.Timeout;
   private nextConn = 1;
   private closing = false;
@@ -126,7 +135,15 @@ export class SshService {
       return;
     }
     this.sockets.add(sock);
-    sock.once('close', () => this.sockets.delete(sock));
+    const timer = setTimeout(() => {
+      if (!this.preauth.delete(sock)) return;
+      this.audit.write({ event: 'preauth_timeout', source_address: ip, source_port: sock.remotePort, reason: `no authentication started within ${this.opts.preauthTimeoutMs ?? DEFAULT_PREAUTH_MS} ms of connecting` });
+      this.opts.log.info({ ip }, 'ssh pre-auth timeout: closing a connection that did not start authentication');
+      sock.destroy();
+    }, this.opts.preauthTimeoutMs ?? DEFAULT_PREAUTH_MS);
+    timer.unref();
+    this.preauth.set(sock, timer);
+    sock.once('close', () => { this.sockets.delete(sock); this.endPreauth(sock); });
     sock.on('error', () => { /* ssh2 reports protocol errors; resets are normal */ });
     this.ssh.injectSocket(sock);
   }
@@ -142,6 +159,7 @@ export class SshService {
     this.conns.add(conn);
     client.on('error', (err: Error) => this.opts.log.debug({ err: err.message, ip: conn.ip }, 'ssh connection error'));
     client.on('authentication', (a) => {
+      if (sock) this.endPreauth(sock);
       this.auth.handle(conn, a).catch((err) => {
         this.opts.log.error({ err }, 'ssh authentication failed unexpectedly');
         try { a.reject(); } catch { /* closed */ }
@@ -163,6 +181,13 @@ export class SshService {
       this.auth.connectionClosed(conn);
       for (const c of conn.closers) c();
     });
+  }
+
+  private endPreauth(sock: net.Socket): void {
+    const timer = this.preauth.get(sock);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.preauth.delete(sock);
   }
 
   /** Ends connections past the login grace (unauthenticated) or the idle timeout. */
@@ -193,6 +218,8 @@ export class SshService {
     const deadline = Date.now() + timeoutMs;
     while (this.sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sockets) s.destroy();
+    for (const timer of this.preauth.values()) clearTimeout(timer);
+    this.preauth.clear();
     await stopped;
     await Promise.all([...this.ctx.recordings.active].map((r) => r.finish({ status: null, signal: null })));
     this.audit.close();
