@@ -448,8 +448,16 @@ export class Engine {
       if (op.kind === OpKind.Put) changes.push({ namespace, key, version: results[i].version, deleted: false, value: op.value, expiresAt: op.expiresAt });
       else changes.push({ namespace, key, version: results[i].version, deleted: true, expiresAt: 0 });
     }
-    if (changes.length) for (const l of this.kvListeners) l(changes);
+    if (!changes.length) return;
+    // A listener (e.g. a WebSocket subscription) that throws must not hold up the writes that
+    // are already committed: it is reported and the others still run.
+    for (const l of this.kvListeners) {
+      try { l(changes); } catch (err) { this.onListenerError?.(err); }
+    }
   }
+
+  /** Where a throwing KV change listener is reported (the daemon logs it). */
+  onListenerError?: (err: unknown) => void;
 
   /** Runs a FloQL query in the worker pool (never on the HTTP thread). */
   async tsQuery(namespace: string, query: string, rollups = true): Promise<TsQueryResult> {

@@ -125,7 +125,8 @@ export class ConfigError extends Error {
 }
 
 function coerce(f: FieldSpec, raw: unknown, where: string): string | number | boolean {
-  const bad = (why: string) => new ConfigError(`${where}: ${f.key} ${why} (got ${JSON.stringify(raw)})`);
+  // A secret's value is never echoed (it would reach stderr at start, the log on SIGHUP).
+  const bad = (why: string) => new ConfigError(`${where}: ${f.key} ${why}` + (f.secret ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(raw)})`));
   switch (f.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw bad('must be a non-empty string');

@@ -94,6 +94,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     reapIntervalMs: cfg.kv.reap_interval_ms,
     readCacheBytes: cfg.kv.read_cache_bytes,
   });
+  engine.onListenerError = (err) => log.error({ err }, 'a KV change listener failed (the write itself is committed)');
 
   const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
   const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });

@@ -286,6 +286,25 @@ t.test('a store failure is not acked: the agent re-sends after reconnecting', as
   t.ok(a.client!.stats().connects_total >= 2, 'reconnected to re-send');
 });
 
+t.test('a store failure with several results of one tunnel in the batch: the tunnel is dropped once, nothing is lost', async (t) => {
+  t.setTimeout(20_000);
+  const b = new MemoryTunnelBackend();
+  const admin = await startAdmin(t, b);
+  const a = agent(t, tempDir(t), newKey(b, admin.url).blob);
+  a.start();
+  await a.whenEnrolled();
+  await a.client!.whenUp();
+  const exs = [b.addExecution(a.state!.node_id, 'x'), b.addExecution(a.state!.node_id, 'y'), b.addExecution(a.state!.node_id, 'z')];
+  for (const ex of exs) ex.status = 'sent';
+  b.failWrites = 1;
+  // Reported together: one flush holds all three, and its failure must end the tunnel once
+  // (ending it again threw "Invalid access of closed uWS.WebSocket" and left later ones open).
+  await Promise.all(exs.map((ex) => a.reportResult({ execution_id: ex.id, status: 'completed', exit_code: 0, output: ex.id, completed_at: Date.now() })));
+  await b.waitFor(() => exs.every((ex) => ex.status === 'completed'), 10_000, 'every result after the retry');
+  t.ok(admin.hub.stats().backend_errors_total >= 1);
+  t.ok(a.client!.stats().connects_total >= 2, 'reconnected to re-send');
+});
+
 t.test('credential sync: full set on tunnel up and on change, kept on disk 0600, acked by version', async (t) => {
   t.setTimeout(20_000);
   const b = new MemoryTunnelBackend();

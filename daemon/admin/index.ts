@@ -107,8 +107,10 @@ function wakeAfterCommits(b: TunnelBackend, wake: () => void): TunnelBackend {
 function logMutatingCall(log: Logger): (c: CallRecord) => void {
   return (c) => {
     if (c.method === 'GET' || c.method === 'HEAD' || c.method === 'OPTIONS') return;
-    const line = { method: c.method, path: c.path, status: c.status, credential: c.credential, remote_address: c.remoteAddress, request_id: c.requestId, ...(c.aborted ? { aborted: true } : {}) };
-    const msg = `${c.method} ${c.path} ${c.aborted ? 'aborted' : c.status}`;
+    // The path is the caller's (even without a token): bounded, so a line stays a line.
+    const path = c.path.length > 256 ? `${c.path.slice(0, 256)}…` : c.path;
+    const line = { method: c.method, path, status: c.status, credential: c.credential, remote_address: c.remoteAddress, request_id: c.requestId, ...(c.aborted ? { aborted: true } : {}) };
+    const msg = `${c.method} ${path} ${c.aborted ? 'aborted' : c.status}`;
     if (c.status >= 500) log.error(line, msg);
     else if (c.status >= 400 || c.aborted) log.warn(line, msg);
     else log.info(line, msg);

@@ -285,7 +285,7 @@ export class TunnelHub {
       if (e.hello) {
         this.hello(c, e).catch((err) => {
           this.backendError(err, 'tunnelUp');
-          c.ws?.end(1011, 'admin store unavailable');
+          this.drop(c, 1011, 'admin store unavailable');
         });
       }
       return; // nothing else counts before the Hello is accepted
@@ -357,6 +357,12 @@ export class TunnelHub {
     setImmediate(() => { this.flushScheduled = false; void this.flush(); });
   }
 
+  /** Ends a tunnel if it is still open; never throws (uWS throws on a socket already closed). */
+  private drop(c: Conn, code: number, reason: string): void {
+    if (!c.open) return;
+    try { c.ws?.end(code, reason); } catch (err) { this.o.log.debug({ err: (err as Error).message }, 'tunnel already closed'); }
+  }
+
   /** Writes what is batched, one flush at a time (so acks stay in each connection's order). */
   private flush(): Promise<void> {
     if (this.flushing) return this.flushing.then(() => this.flush());
@@ -375,7 +381,8 @@ export class TunnelHub {
       } catch (err) {
         // Not acked: the agent re-sends after its next reconnect; drop the tunnels so it does now.
         this.backendError(err, 'flush');
-        for (const x of [...results, ...events, ...bare]) x.conn.ws?.end(1011, 'admin store unavailable');
+        // Each connection once, and only while open: ending a closed uWS socket throws.
+        for (const c of new Set([...results, ...events, ...bare].map((x) => x.conn))) this.drop(c, 1011, 'admin store unavailable');
         return;
       }
       const touched = new Set<Conn>();

@@ -36,6 +36,24 @@ export interface EnrollInput {
    * as `Authorization: Bearer`, it is what lets the admin re-register that node id in place.
    */
   nodeToken?: string;
+  /**
+   * Origins (scheme://host:port, http form) of the admin the node enrolled with: the node token
+   * is only ever sent there. A new key naming another admin (or a crafted key) enrolls without
+   * it, as a new node, instead of handing the old admin's token to whoever the key names.
+   */
+  tokenOrigins?: string[];
+}
+
+/** `http(s)://host:port` of a URL (ws/wss read as http/https); undefined when it does not parse. */
+export function httpOrigin(u: string): string | undefined {
+  try {
+    const url = new URL(u);
+    const proto = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
+    const port = url.port || (proto === 'https:' ? '443' : '80');
+    return `${proto}//${url.hostname}:${port}`;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
@@ -50,9 +68,11 @@ export async function enroll(inp: EnrollInput): Promise<EnrollAnswer> {
     const url = `${base}/api/v1/agent/enroll`;
     let status: number;
     let text: string;
+    const origin = httpOrigin(base);
+    const token = inp.nodeToken && origin !== undefined && (inp.tokenOrigins ?? []).includes(origin) ? inp.nodeToken : undefined;
     try {
       const r = await request(url, {
-        method: 'POST', body, headers: { 'content-type': 'application/json', ...(inp.nodeToken ? { authorization: `Bearer ${inp.nodeToken}` } : {}) },
+        method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         headersTimeout: inp.timeoutMs ?? 10_000, bodyTimeout: inp.timeoutMs ?? 10_000, maxRedirections: 0,
       } as Parameters<typeof request>[1]);
       status = r.statusCode;

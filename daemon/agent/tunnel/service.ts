@@ -13,7 +13,7 @@ import type { Logger } from '../../log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { TunnelClient, type TunnelClientStats, type TunnelHooks } from './client';
 import { CommandsBridge } from './commands-bridge';
-import { enroll, EnrollFailure } from './enroll';
+import { enroll, EnrollFailure, httpOrigin } from './enroll';
 import { RetryLog } from './retry-log';
 import { agentDir, nodeIdentity, readCredentials, readEnrolled, sha256, writeCredentials, writeEnrolled, type EnrolledState } from './identity';
 import { LmdbTunnelStore, type TunnelStore } from './store';
@@ -129,7 +129,7 @@ export class AgentTunnel {
     const key = decodeKeyBlob(this.o.enrollmentKey!);
     const identity = prior ? { node_id: prior.node_id, id_type: prior.id_type } : nodeIdentity(this.o.dataDir, this.o.machineIdFile);
     try {
-      const a = await enroll({ key, identity, name: this.o.name, agentVersion: this.o.agentVersion, ports: this.o.ports, nodeToken: prior?.api_token });
+      const a = await enroll({ key, identity, name: this.o.name, agentVersion: this.o.agentVersion, ports: this.o.ports, nodeToken: prior?.api_token, tokenOrigins: prior ? priorOrigins(prior) : undefined });
       if (this.stopped) return;
       const state: EnrolledState = {
         node_id: a.node_id, id_type: a.node_id === identity.node_id ? identity.id_type : 'random', api_token: a.api_token, cluster_name: a.cluster_name,
@@ -186,4 +186,14 @@ export class AgentTunnel {
     await this.bridge?.close();
     await this.store.close();
   }
+}
+
+/** The admin this node enrolled with, as http origins: the only place its token is sent. */
+function priorOrigins(prior: EnrolledState): string[] {
+  const out: string[] = [];
+  for (const u of [...(prior.urls ?? []), prior.tunnel_url]) {
+    const o = u ? httpOrigin(u) : undefined;
+    if (o && !out.includes(o)) out.push(o);
+  }
+  return out;
 }
