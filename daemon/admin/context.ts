@@ -45,6 +45,8 @@ export interface AdminHub {
   syncCredentials(nodeId: string, set?: CredentialSet | null): Promise<boolean>;
   requestMetrics(nodeId: string, kind: MetricsKind, timeoutMs?: number): Promise<MetricsOutcome>;
   isConnected(nodeId: string): boolean;
+  /** Closes this admin's tunnel of the node (its token was revoked); false when it has none. */
+  disconnect(nodeId: string, reason: string): boolean;
   stats(): TunnelStats;
   /** Live output pieces of running executions (GET /api/v1/commands/:id/output). */
   readonly liveOutput?: LiveOutput;

@@ -56,6 +56,8 @@ export function nodeRoutes(http: HttpServer, ctx: AdminCtx): void {
     responses: { 204: { description: 'deleted' }, 404: { description: 'no such node' } },
     async handler(req: Req, res: Res) {
       if (!(await deleteNode(db, req.params.id))) throw notFound('node', req.params.id);
+      // Its token is gone with the row: a tunnel opened with it must not stay up.
+      ctx.hub?.disconnect(req.params.id, 'node deleted');
       noContent(res);
     },
   });

@@ -21,6 +21,8 @@ export const MAX_BACKPRESSURE = 8 << 20;
 export const CLOSE_REPLACED = 4000;
 export const CLOSE_BAD_HELLO = 4001;
 export const CLOSE_SLOW = 4008;
+/** The node was deleted or re-registered: the token this tunnel authenticated with is revoked. */
+export const CLOSE_REVOKED = 4003;
 export const CLOSE_SHUTDOWN = 1001;
 /** A node is unhealthy after this many heartbeat intervals without one. */
 export const MISSED_BEATS = 3;
@@ -111,6 +113,17 @@ export class TunnelHub {
 
   get size(): number { return this.byNode.size; }
   isConnected(nodeId: string): boolean { return this.byNode.get(nodeId)?.ready === true; }
+  /**
+   * Closes this admin's tunnel of a node whose token was just revoked (deleted, re-registered):
+   * tokens are only checked at the upgrade, so without this the old connection would stay up.
+   */
+  disconnect(nodeId: string, reason: string): boolean {
+    const c = this.byNode.get(nodeId);
+    if (!c) return false;
+    this.o.log.info({ node_id: nodeId, reason }, 'tunnel closed: its token was revoked');
+    this.drop(c, CLOSE_REVOKED, reason);
+    return true;
+  }
   connectedNodes(): IterableIterator<string> { return this.byNode.keys(); }
   stats(): TunnelStats { return { ...this.counters, connected: this.byNode.size }; }
 
