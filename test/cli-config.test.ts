@@ -1,7 +1,7 @@
 // The CLI's contexts (config get-contexts / use-context / set-context, --context,
 // $OUTPOST_CONTEXT), the CA bundle for https://, `outpost version` against a real admin and data
 // plane, and shell completion generated from the command table (run in a real bash).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -9,21 +9,9 @@ import t from 'tap';
 import { startAdminApi, ADMIN_KEY } from './helpers/admin-api';
 import { tempDir } from './helpers/daemon';
 import { VERSION } from '../daemon/version';
+import { runCli, type Run } from './helpers/cli';
 
-const CLI = path.resolve(__dirname, '..', 'daemon', 'cli', 'outpost.js');
-
-interface Run { code: number | null; out: string; err: string }
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`outpost ${args.join(' ')} timed out`)); }, 30_000);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runCli(args, env, 30_000);
 
 t.setTimeout(300_000);
 

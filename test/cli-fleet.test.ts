@@ -1,28 +1,15 @@
 // The operator CLI against an admin (separate `outpost` processes, real HTTP): clusters, keys,
 // nodes and aliases, SSH usernames, commands; tables and --json; config from flags, the
 // environment and ~/.config/outpost/config.toml; the admin's 422 field details; exit codes.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { startAdminApi, ADMIN_KEY } from './helpers/admin-api';
 import { tempDir } from './helpers/daemon';
 import { makeKey } from './helpers/ssh';
+import { runCli, type Run } from './helpers/cli';
 
-const CLI = path.resolve(__dirname, '..', 'daemon', 'cli', 'outpost.js');
-
-interface Run { code: number | null; out: string; err: string }
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`outpost ${args.join(' ')} timed out`)); }, 60_000);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runCli(args, env, 60_000);
 
 t.test('fleet commands against an admin', async (t) => {
   t.setTimeout(240_000);
