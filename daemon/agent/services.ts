@@ -17,6 +17,7 @@ import type { CommandService } from './commands';
 import type { AgentMetricsService } from './metrics';
 import { DenyPolicy } from './net/deny';
 import { PROXY_DRAIN_GRACE_MS, ProxyService } from './proxy';
+import { resolveRunAs, RunAsError } from './run-as';
 import { SshUserStore } from './ssh-users/store';
 import { RecordingStore } from './ssh/recording';
 import { SshService } from './ssh/server';
@@ -79,6 +80,14 @@ export class AgentServices {
   async start(apiPort: number, commands: CommandService, metrics: AgentMetricsService): Promise<void> {
     const { cfg, log } = this;
     this.denyPolicy.addOwnPort(apiPort);
+    // Said at start, not only at the first login or command: as root, sessions and fleet
+    // commands run as ssh.run_as, and a fresh host (no systemd/install.sh) lacks that account.
+    try {
+      resolveRunAs(cfg.ssh.run_as);
+    } catch (err) {
+      if (!(err instanceof RunAsError)) throw err;
+      log.warn({ run_as: cfg.ssh.run_as }, `${err.message}: SSH logins and fleet commands will fail until then`);
+    }
     if (this.ssh) {
       this.sshPort = await this.ssh.listen(cfg.ssh.bind ?? cfg.bind, cfg.ssh.port);
       this.denyPolicy.addOwnPort(this.sshPort);

@@ -205,7 +205,7 @@ const STREAM_SUBS: Sub[] = [
     },
   },
   {
-    name: 'tail', synopsis: 'tail [NS/]STREAM', doc: 'the last records (-n N, default 10); -F follows like tail -f', args: [1, 1],
+    name: 'tail', synopsis: 'tail [NS/]STREAM', doc: 'the last records (-l N, default 10); -F follows like tail -f', args: [1, 1],
     opts: [{ name: 'lines', short: 'l', value: true, arg: 'N', doc: 'start N records before the end (default 10)' }, ...READ_OPTS],
     async run(ctx, opts, [t], u) {
       const { ns, name } = target(t, opts, 'stream', u);

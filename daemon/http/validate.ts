@@ -21,6 +21,8 @@ function describe(e: ErrorObject): string {
   const extra = e.params as { additionalProperty?: string; allowedValues?: unknown[] };
   if (e.keyword === 'additionalProperties') return `unknown field '${extra.additionalProperty}'`;
   if (e.keyword === 'enum') return `must be one of ${JSON.stringify(extra.allowedValues)}`;
+  // The field is already named by fieldOf(): "body.x is required", not "body.x must have required property 'x'".
+  if (e.keyword === 'required') return 'is required';
   return e.message ?? 'is invalid';
 }
 
