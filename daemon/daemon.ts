@@ -16,6 +16,7 @@ import type { SshService } from './agent/ssh/server';
 import { loadNative, type NativeReport } from '../native';
 import { FIELDS, getPath, setConfigValue, type Config } from './config';
 import { HostIdentity } from './host-identity';
+import { lockDataDir } from './data-dir-lock';
 import { HttpServer, prepareKeys } from './http';
 import type { Logger } from './log';
 import { Metrics } from './metrics';
@@ -82,6 +83,10 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
 
   // 3. Data dir and the data engine (LMDB partitions + worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+  // One daemon per data dir (data_dir/outpostd.pid); released when the stores close, or at exit.
+  const dirLock = lockDataDir(cfg.data_dir);
+  const releaseAtExit = () => dirLock.release();
+  process.once('exit', releaseAtExit);
   const engine = await Engine.open({
     dataDir: cfg.data_dir,
     partitions: cfg.core.partitions,
@@ -139,6 +144,8 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     await engine.close();
     await ts.close();
     await agent?.closeStores();
+    dirLock.release();
+    process.removeListener('exit', releaseAtExit);
   };
   // The agent's network services: CIDRs and ENROLLMENT_KEY are checked here, before anything listens.
   try {
