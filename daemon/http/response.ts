@@ -1,5 +1,6 @@
 // The response half of the uWS contract, in one place: complete exactly once, never touch a
 // response after abort, and cork every write that happens outside the original uWS callback.
+import type { Scope } from './auth';
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { HttpError, STATUS_LINES, toHttpError } from '../errors';
 import type { Envelope } from './server';
@@ -32,6 +33,8 @@ export class Res {
   status = 0;
   /** Called once when the request is over (answered or aborted): the server's call log. */
   onDone?: (res: Res) => void;
+  /** The bearer check's outcome once the route ran it (the call log reads it instead of checking again). */
+  scope?: Scope | 'none';
 
   constructor(
     private readonly r: HttpResponse,

@@ -213,12 +213,15 @@ export class HttpServer implements ResponseHost {
   /** Arms the call record of a request (copied now: uWS objects are only valid in this callback). */
   private track(res: Res, ures: HttpResponse, ureq: HttpRequest, spec: RouteSpec | undefined): void {
     const header = this.authEnabled ? ureq.getHeader('authorization') : '';
-    const scope = header ? checkBearer(this.opts.keys, header) : 'none';
-    const credential: CallRecord['credential'] = spec?.auth === 'public' ? 'public' : scope !== 'none' ? scope : header ? 'invalid' : 'none';
-    const call = { method: ureq.getMethod().toUpperCase(), path: ureq.getUrl(), credential, requestId: res.requestId, remoteAddress: Buffer.from(ures.getRemoteAddressAsText()).toString() };
+    const call = { method: ureq.getMethod().toUpperCase(), path: ureq.getUrl(), requestId: res.requestId, remoteAddress: Buffer.from(ures.getRemoteAddressAsText()).toString() };
     const onCall = this.opts.onCall!;
     res.onDone = (r) => {
-      try { onCall({ ...call, status: r.status, aborted: r.aborted && r.status === 0 }); } catch (err) { this.opts.log.error({ err }, 'call log failed'); }
+      try {
+        // The route's own bearer check when it ran one; checked here only for the others (404/405).
+        const scope = r.scope ?? (header ? checkBearer(this.opts.keys, header) : 'none');
+        const credential: CallRecord['credential'] = spec?.auth === 'public' ? 'public' : scope !== 'none' ? scope : header ? 'invalid' : 'none';
+        onCall({ ...call, credential, status: r.status, aborted: r.aborted && r.status === 0 });
+      } catch (err) { this.opts.log.error({ err }, 'call log failed'); }
     };
   }
 
@@ -259,6 +262,7 @@ export class HttpServer implements ResponseHost {
       let scope: Scope | 'none' = 'none';
       if (spec.auth !== 'public' && this.authEnabled) {
         scope = checkBearer(this.opts.keys, ureq.getHeader('authorization'));
+        res.scope = scope;
         if (scope === 'none') throw new HttpError('unauthorized', 'missing or invalid bearer token', { header: 'authorization' });
         if (spec.auth === 'master' && scope !== 'master') throw new HttpError('forbidden', 'this route needs the MASTER_KEY', { scope: 'master' });
         if (scope === 'metrics' && spec.auth !== 'metrics') throw new HttpError('forbidden', 'the METRICS_KEY only opens the metrics routes', { scope: spec.auth });
