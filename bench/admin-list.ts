@@ -12,8 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { startAdmin } from '../daemon/admin';
 import type { Db } from '../daemon/admin/store/db';
-import { loadConfig } from '../daemon/config';
-import { createLogger } from '../daemon/log';
+import { loadConfig } from '../daemon/config/config';
+import { createLogger } from '../daemon/base/log';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

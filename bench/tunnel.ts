@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { tunnelRoutes } from '../daemon/admin/tunnel';
-import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
+import { MemoryTunnelBackend } from '../test/helpers/memory-tunnel-backend';
 import { HttpServer } from '../daemon/http';
 
 function arg(name: string, def: number): number {

@@ -4,7 +4,7 @@
 //   queue:  enqueue -> dequeue -> ack round trips, one op per frame (like the HTTP bench), and
 //           batched (batch messages per frame for each step); one queue per worker
 //   stream: appends of `batch` records per frame, then reads of pages of 1000 at random offsets
-import { BatchClient, type Op } from '../daemon/client/ws-batch-client';
+import { BatchClient, type Op } from '../daemon/dataplane/ws/client';
 
 interface Spec { url: string; mode?: 'kv' | 'queue' | 'stream'; keys: number; valueBytes: number; seconds: number; batch: number; inflight: number; prefill: boolean; workers?: number }
 

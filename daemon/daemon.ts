@@ -14,23 +14,23 @@ import type { ProxyService } from './agent/proxy';
 import type { SshUserStore } from './agent/ssh-users/store';
 import type { SshService } from './agent/ssh/server';
 import { loadNative, type NativeReport } from '../native';
-import { FIELDS, getPath, setConfigValue, type Config } from './config';
-import { HostIdentity } from './host-identity';
-import { lockDataDir } from './data-dir-lock';
+import { FIELDS, getPath, setConfigValue, type Config } from './config/config';
+import { HostIdentity } from './agent/tunnel/host-identity';
+import { lockDataDir } from './process/data-dir-lock';
 import { HttpServer, prepareKeys } from './http';
-import type { Logger } from './log';
-import { Metrics } from './metrics';
+import type { Logger } from './base/log';
+import { Metrics } from './dataplane/metrics';
 import { AgentMetricsService } from './agent/metrics';
-import { agentMetricsRoutes } from './routes/agent-metrics';
-import { kvRoutes } from './routes/kv';
-import { namespaceRoutes } from './routes/namespaces';
-import { queueRoutes } from './routes/queue';
-import { streamRoutes } from './routes/stream';
-import { tsRoutes } from './routes/ts';
-import { agentCommandRoutes } from './routes/agent-commands';
-import { WsHub } from './ws/server';
-import { systemRoutes } from './routes/system';
-import { VERSION } from './version';
+import { agentMetricsRoutes } from './agent/metrics/routes';
+import { kvRoutes } from './dataplane/kv';
+import { namespaceRoutes } from './dataplane/namespaces';
+import { queueRoutes } from './dataplane/queue';
+import { streamRoutes } from './dataplane/stream';
+import { tsRoutes } from './dataplane/ts';
+import { agentCommandRoutes } from './agent/commands/routes';
+import { WsHub } from './dataplane/ws/server';
+import { systemRoutes } from './dataplane/system';
+import { VERSION } from './base/version';
 import type { AdminService } from './admin';
 
 export interface Daemon {
@@ -184,7 +184,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     // All-in-one: without an ENROLLMENT_KEY, the local agent enrolls into the admin just started.
     let selfKey: string | undefined;
     if (admin && !cfg.agent.enrollment_key && cfg.admin.self_enroll) {
-      const { selfEnrollmentKey } = await import('./admin/self-enroll');
+      const { selfEnrollmentKey } = await import('./admin/fleet/self-enroll');
       selfKey = await selfEnrollmentKey(admin.ctx);
     }
     agent.startTunnel(port, commands, agentMetrics, selfKey);

@@ -2,11 +2,11 @@
 // outpostd: the process entry. Parses configuration, starts the daemon, handles signals:
 // SIGTERM/SIGINT drain and exit 0 (a second one exits at once, code 1), SIGHUP reloads the
 // configuration. Tells systemd (Type=notify) when it is ready, reloading, stopping, alive.
-import { ConfigError, diffConfig, helpText, parseArgs, resolveConfig, type Config, type ParsedArgs } from './config';
+import { ConfigError, diffConfig, helpText, parseArgs, resolveConfig, type Config, type ParsedArgs } from './config/config';
 import { startDaemon, type Daemon } from './daemon';
-import { createLogger, type Logger } from './log';
-import { monotonicUsec, SdNotify } from './sd-notify';
-import { VERSION } from './version';
+import { createLogger, type Logger } from './base/log';
+import { monotonicUsec, SdNotify } from './process/sd-notify';
+import { VERSION } from './base/version';
 
 /**
  * Best effort: stderr may be a closed pipe too, and its EPIPE must not become an uncaught

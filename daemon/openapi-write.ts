@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from './config';
+import { loadConfig } from './config/config';
 import { startDaemon } from './daemon';
-import { createLogger } from './log';
-import { buildOpenApi } from './openapi';
+import { createLogger } from './base/log';
+import { buildOpenApi } from './dataplane/openapi';
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outpost-openapi-'));

@@ -4,9 +4,9 @@
 // cancelled with exit 143; a command created while the agent is down runs when it reconnects.
 import type { Test } from 'tap';
 import t from 'tap';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startDaemon } from '../daemon/daemon';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { ensureRunAs, RUN_AS } from './helpers/commands';
 import { startAdminApi, until } from './helpers/admin-api';

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startDaemon } from '../daemon/daemon';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 import { spawnDaemon, tempDir } from './helpers/daemon';
 import { until } from './helpers/wait';
 

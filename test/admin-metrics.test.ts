@@ -4,9 +4,9 @@
 // "unavailable" parts for unified. Admin metrics: the reference's sections with this daemon's
 // real counters (nodes by status, executions by status, tunnels, SSH, outbox), on both dialects.
 import t from 'tap';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startDaemon } from '../daemon/daemon';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 import { iso, newId } from '../daemon/admin/store/util';
 import { addNode, agentKey, attachTunnel, startTestAdmin } from './helpers/admin-ssh';
 import { AGENT_OFF, tempDir } from './helpers/daemon';

@@ -7,10 +7,10 @@
 // still accepts the logins it was given.
 import t, { type Test } from 'tap';
 import { request } from 'undici';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startDaemon, type Daemon } from '../daemon/daemon';
 import { credentialState } from '../daemon/admin/store/ssh';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 import { agentKey, attachTunnel, startTestAdmin, type TestAdmin } from './helpers/admin-ssh';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { freePort } from './helpers/tunnel';

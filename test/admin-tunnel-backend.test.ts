@@ -9,8 +9,9 @@ import { createCommand, cancelExecution, expireDue } from '../daemon/admin/comma
 import type { Db } from '../daemon/admin/store/db';
 import { newKeySecret } from '../daemon/admin/store/enrollment-key';
 import { iso, newId } from '../daemon/admin/store/util';
-import { EnrollError, type TunnelInfo } from '../daemon/admin/tunnel/backend';
-import { SqlTunnelBackend } from '../daemon/admin/tunnel-backend';
+import { type TunnelInfo } from '../daemon/admin/tunnel/backend';
+import { EnrollError } from '../daemon/tunnel/enrollment';
+import { SqlTunnelBackend } from '../daemon/admin/tunnel/sql-backend';
 import { startInProc } from './helpers/daemon';
 import { bothDialects } from './helpers/postgres';
 

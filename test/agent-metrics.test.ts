@@ -5,9 +5,9 @@ import Ajv from 'ajv';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { HostMetrics } from '../daemon/agent/metrics';
-import { humanUptime, percent, toGb, toMb } from '../daemon/agent/metrics/format';
+import { humanUptime, percent, toGb, toMb } from '../daemon/metrics/format';
 import { PromText, escapeLabel } from '../daemon/agent/metrics/prometheus';
-import { agentMetricsSchema, hostMetricsSchema, unifiedMetricsSchema } from '../daemon/agent/metrics/schemas';
+import { agentMetricsSchema, hostMetricsSchema, unifiedMetricsSchema } from '../daemon/tunnel/metrics-schemas';
 import { startInProc } from './helpers/daemon';
 import { find, parseExposition } from './helpers/prom';
 

@@ -4,7 +4,7 @@
 // it with its api_token; and when it cannot connect, the log says why, once, not per retry.
 import pino from 'pino';
 import t, { type Test } from 'tap';
-import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
+import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
 import { AgentTunnel } from '../daemon/agent/tunnel';
 import { RetryLog } from '../daemon/agent/tunnel/retry-log';
 import { tempDir } from './helpers/daemon';

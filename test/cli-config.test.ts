@@ -8,7 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import { startAdminApi, ADMIN_KEY } from './helpers/admin-api';
 import { tempDir } from './helpers/daemon';
-import { VERSION } from '../daemon/version';
+import { VERSION } from '../daemon/base/version';
 import { runCli, type Run } from './helpers/cli';
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runCli(args, env, 30_000);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { ConfigError, loadConfig } from '../daemon/config';
+import { ConfigError, loadConfig } from '../daemon/config/config';
 import { checkBearer } from '../daemon/http';
 import { b64, runDaemon, spawnDaemon, startInProc, tempDir } from './helpers/daemon';
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { CoreErrorCodes } from '../core';
-import { FIELDS } from '../daemon/config';
-import { HttpErrors } from '../daemon/errors';
+import { FIELDS } from '../daemon/config/config';
+import { HttpErrors } from '../daemon/base/errors';
 import { ROOT, startInProc } from './helpers/daemon';
 
 const read = (p: string) => fs.readFileSync(path.join(ROOT, p), 'utf8');
@@ -91,7 +91,7 @@ t.test('both OpenAPI documents: unique operationIds, described tags, every route
 });
 
 t.test('operationIds: readable derivation, explicit ones win, a clash fails the build', async (t) => {
-  const { operationIdOf, assignOperationIds } = await import('../daemon/openapi');
+  const { operationIdOf, assignOperationIds } = await import('../daemon/http/openapi');
   const id = (method: string, path: string, operationId?: string) => operationIdOf({ method: method as 'get', path, operationId });
   t.equal(id('get', '/api/v1/clusters'), 'listClusters');
   t.equal(id('get', '/api/v1/clusters/:name'), 'getCluster');

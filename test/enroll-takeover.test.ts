@@ -7,7 +7,7 @@
 // is still re-registered in place.
 import t from 'tap';
 import { request } from 'undici';
-import type { CredentialSet } from '../daemon/admin/tunnel/backend';
+import type { CredentialSet } from '../daemon/tunnel/enrollment';
 import { TunnelClient } from '../daemon/agent/tunnel/client';
 import { probeTunnel } from '../daemon/agent/tunnel/probe';
 import { MemoryTunnelStore } from '../daemon/agent/tunnel/store';

@@ -4,9 +4,9 @@
 // port 0 with routes that fail on purpose; tap fails the test on any uncaught exception.
 import t, { type Test } from 'tap';
 import { request, WebSocket } from 'undici';
-import { HttpError } from '../daemon/errors';
+import { HttpError } from '../daemon/base/errors';
 import { guardWs, HttpServer, prepareKeys, type Envelope, type RouteSpec } from '../daemon/http';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 
 const log = createLogger('silent');
 const route = (path: string, handler: RouteSpec['handler'], extra: Partial<RouteSpec> = {}): RouteSpec => ({

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { JumpServer, parseAuthorizedKeys } from '../daemon/admin/jump/server';
-import { createLogger } from '../daemon/log';
+import { createLogger } from '../daemon/base/log';
 import { tempDir } from './helpers/daemon';
 import { createUser, makeKey, run, startSshDaemon, type Ran } from './helpers/ssh';
 

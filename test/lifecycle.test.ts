@@ -174,7 +174,7 @@ t.test('a second SIGTERM while draining exits at once', async (t) => {
 });
 
 t.test('the README names exactly the reloadable settings', async (t) => {
-  const { FIELDS } = await import('../daemon/config');
+  const { FIELDS } = await import('../daemon/config/config');
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const para = /\*\*Reloading\.\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
   const named = new Set([...para.matchAll(/`([a-z_]+(?:\.[a-z_0-9]+)?)`/g)].map((m) => m[1]).filter((k) => FIELDS.some((f) => f.key === k)));

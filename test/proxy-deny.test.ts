@@ -2,7 +2,7 @@
 // built-in rule and its reason, allow/deny CIDRs and their precedence, and checkTarget's
 // resolution rules (every resolved address checked, names never re-resolved).
 import t from 'tap';
-import { ConfigError } from '../daemon/config';
+import { ConfigError } from '../daemon/config/config';
 import { formatIp, parseCidr, parseIp } from '../daemon/agent/net/cidr';
 import { DenyPolicy, type Resolver } from '../daemon/agent/net/deny';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startInProc, tempDir } from './helpers/daemon';
 
 t.test('a KV change listener that throws: the writes are still acknowledged and readable', async (t) => {

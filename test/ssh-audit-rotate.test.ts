@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { AuditLog } from '../daemon/agent/ssh/audit';
+import { AuditLog } from '../daemon/security/audit';
 import { tempDir } from './helpers/daemon';
 
 const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n: number }) : []);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { parse as parseToml } from 'smol-toml';
-import { FIELDS, loadConfig } from '../daemon/config';
+import { FIELDS, loadConfig } from '../daemon/config/config';
 import { ROOT, tempDir } from './helpers/daemon';
 
 const INSTALL = path.join(ROOT, 'systemd', 'install.sh');

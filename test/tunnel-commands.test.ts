@@ -3,9 +3,9 @@
 // code come back through the tunnel, a cancel ends a running command with 143, and a command
 // the agent's shutdown interrupted is reported after the agent starts again.
 import t, { type Test } from 'tap';
-import { loadConfig } from '../daemon/config';
+import { loadConfig } from '../daemon/config/config';
 import { startDaemon } from '../daemon/daemon';
-import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
+import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { ensureRunAs, RUN_AS } from './helpers/commands';
 import { log, newKey, startAdmin } from './helpers/tunnel';

@@ -3,8 +3,8 @@
 // cumulative acks of agent frames, and garbage frames.
 import t from 'tap';
 import { WebSocket } from 'undici';
-import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from '../daemon/admin/tunnel/schema';
+import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../daemon/tunnel/schema';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from '../daemon/agent/tunnel';
 import { startAdmin } from './helpers/tunnel';
 

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { MemoryTunnelBackend } from '../daemon/admin/tunnel/memory-backend';
+import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
 import { AgentTunnel, type TunnelHooks } from '../daemon/agent/tunnel';
-import type { CommandDeliver } from '../daemon/admin/tunnel/schema';
+import type { CommandDeliver } from '../daemon/tunnel/schema';
 import { tempDir } from './helpers/daemon';
 import { FAST_BACKOFF, freePort, log, newKey, sleep, startAdmin } from './helpers/tunnel';
 
@@ -61,7 +61,7 @@ t.test('unknown enrollment keys are limited per source address; the agent retrie
   const b = new MemoryTunnelBackend();
   const admin = await startAdmin(t, b, { enrollFailuresPerMinute: 3 });
   const { enroll, EnrollFailure } = await import('../daemon/agent/tunnel');
-  const { decodeKeyBlob } = await import('../daemon/admin/tunnel/backend');
+  const { decodeKeyBlob } = await import('../daemon/tunnel/enrollment');
   const post = (secret: string) => fetch(`${admin.url}/api/v1/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enrollment_key: secret, node_id: '11111111-2222-4333-8444-555555555555' }) });
   for (let i = 0; i < 3; i++) t.equal((await post(`guessed-secret-000000-${i}`)).status, 401, `guess ${i + 1}: 401`);
   const good = newKey(b, admin.url, 1);
@@ -78,7 +78,7 @@ t.test('enrollment refusals are clear and final; an unreachable admin is retried
   const b = new MemoryTunnelBackend();
   const admin = await startAdmin(t, b);
   const { enroll, EnrollFailure } = await import('../daemon/agent/tunnel');
-  const { decodeKeyBlob, encodeKeyBlob } = await import('../daemon/admin/tunnel/backend');
+  const { decodeKeyBlob, encodeKeyBlob } = await import('../daemon/tunnel/enrollment');
   const identity = { node_id: '11111111-2222-4333-8444-555555555555', id_type: 'random' as const };
 
   const unknown = decodeKeyBlob(encodeKeyBlob({ v: 1, urls: [admin.url], secret: 'never-issued-secret-0000' }));

@@ -6,12 +6,12 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { HttpServer, prepareKeys } from '../daemon/http';
-import { createLogger } from '../daemon/log';
-import { buildOpenApi } from '../daemon/openapi';
+import { createLogger } from '../daemon/base/log';
+import { buildOpenApi } from '../daemon/dataplane/openapi';
 import { WEBHOOK_CREATE_SCHEMA } from '../daemon/admin/webhooks/validate';
 import { EVENT_TYPES, createWebhooks, type Resolver } from '../daemon/admin/webhooks';
-import { MemoryWebhookStore } from '../daemon/admin/webhooks/memory-store';
-import { SecretBox } from '../daemon/admin/webhooks/secret-box';
+import { MemoryWebhookStore } from './helpers/memory-webhook-store';
+import { SecretBox } from '../daemon/security/secret-box';
 import { headersContext, secretContext } from '../daemon/admin/webhooks/service';
 import { tempDir } from './helpers/daemon';
 

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { createWebhooks, type Resolver, type Webhooks } from '../daemon/admin/webhooks';
-import { MemoryWebhookStore } from '../daemon/admin/webhooks/memory-store';
+import { MemoryWebhookStore } from './helpers/memory-webhook-store';
 import { tempDir } from './helpers/daemon';
 import { until } from './helpers/wait';
 

@@ -3,9 +3,9 @@
 // durability across SIGKILL; many batches in flight on one socket.
 import t from 'tap';
 import { WebSocket } from 'undici';
-import { BatchClient, type Op } from '../daemon/client/ws-batch-client';
-import { BatchResponseType, decodeResponse, encodeRequest, PROTO_PATH } from '../daemon/ws/batch-schema';
-import { MAX_BATCH_OPS } from '../daemon/ws/batch';
+import { BatchClient, type Op } from '../daemon/dataplane/ws/client';
+import { BatchResponseType, decodeResponse, encodeRequest, PROTO_PATH } from '../daemon/dataplane/ws/batch-schema';
+import { MAX_BATCH_OPS } from '../daemon/dataplane/ws/batch';
 import { spawnDaemon, startInProc, tempDir } from './helpers/daemon';
 import fs from 'node:fs';
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { request, WebSocket } from 'undici';
 import { b64, startInProc } from './helpers/daemon';
-import { decodeResponse } from '../daemon/ws/batch-schema';
+import { decodeResponse } from '../daemon/dataplane/ws/batch-schema';
 
 interface Client { ws: WebSocket; frames: any[]; next(pred: (f: any) => boolean, ms?: number): Promise<any>; send(o: unknown): void }
 

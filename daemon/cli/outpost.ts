@@ -12,7 +12,7 @@ import { completionCommand } from './completion';
 import { versionCommand } from './version-cmd';
 import { queueCommand, streamCommand, tsCommand } from './data';
 import { recordingsCommand, sshCommand } from './ops';
-import { VERSION } from '../version';
+import { VERSION } from '../base/version';
 
 export const GROUPS: readonly CommandGroup[] = [
   kvCommand, queueCommand, streamCommand, tsCommand, recordingsCommand,

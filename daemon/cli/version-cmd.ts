@@ -8,7 +8,7 @@ import { requestTimeoutMs, write, type CommandGroup } from './command';
 import { endpoint, loadConfigFile, readCa, selectProfile } from './config';
 import { EXIT } from './errors';
 import { ADMIN_GLOBAL_OPTS } from './fleet';
-import { VERSION } from '../version';
+import { VERSION } from '../base/version';
 
 const OPTS: readonly OptSpec[] = [
   { name: 'client', doc: 'only the client version (no request)' },

@@ -1,6 +1,6 @@
 // Bearer-token check. Tokens are compared in constant time; a length mismatch compares the
 // presented token against itself so its timing does not reveal the expected length.
-import { timingSafeEqual } from 'node:crypto';
+import { sameBytes } from '../security/compare';
 
 /**
  * api: the data plane (API_KEY); master: every route (MASTER_KEY); metrics: only routes declared
@@ -8,14 +8,6 @@ import { timingSafeEqual } from 'node:crypto';
  */
 export type Scope = 'api' | 'master' | 'metrics';
 export interface AuthKeys { api?: string; master?: string; metrics?: string }
-
-function safeEqual(presented: Buffer, expected: Buffer): boolean {
-  if (presented.length !== expected.length) {
-    timingSafeEqual(presented, presented);
-    return false;
-  }
-  return timingSafeEqual(presented, expected);
-}
 
 export function prepareKeys(api?: string, master?: string, metrics?: string): AuthKeys {
   return { api: api || undefined, master: master || undefined, metrics: metrics || undefined };
@@ -25,8 +17,8 @@ export function checkBearer(keys: AuthKeys, header: string): Scope | 'none' {
   if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return 'none';
   const token = Buffer.from(header.slice(7).trim());
   // Check every key every time, so which one matched is not visible in the timing either.
-  const isMaster = keys.master !== undefined && safeEqual(token, Buffer.from(keys.master));
-  const isApi = keys.api !== undefined && safeEqual(token, Buffer.from(keys.api));
-  const isMetrics = keys.metrics !== undefined && safeEqual(token, Buffer.from(keys.metrics));
+  const isMaster = keys.master !== undefined && sameBytes(token, Buffer.from(keys.master));
+  const isApi = keys.api !== undefined && sameBytes(token, Buffer.from(keys.api));
+  const isMetrics = keys.metrics !== undefined && sameBytes(token, Buffer.from(keys.metrics));
   return isMaster ? 'master' : isApi ? 'api' : isMetrics ? 'metrics' : 'none';
 }

@@ -2,7 +2,7 @@
 // response after abort, and cork every write that happens outside the original uWS callback.
 import type { Scope } from './auth';
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
-import { HttpError, STATUS_LINES, toHttpError } from '../errors';
+import { HttpError, STATUS_LINES, toHttpError } from '../base/errors';
 import type { Envelope } from './server';
 
 export interface ResponseHost {

@@ -3,16 +3,16 @@
 // the only code that touches uWS request objects.
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import { loadUws } from '../../native';
-import { HttpError } from '../errors';
-import type { Logger } from '../log';
+import { HttpError } from '../base/errors';
+import type { Logger } from '../base/log';
 import { Res, type ResponseHost } from './response';
 import { compile, type JsonSchema, type Validator } from './validate';
 import { checkBearer, type AuthKeys, type Scope } from './auth';
-import { listenError } from '../port-holder';
+import { listenError } from '../process/port-holder';
 
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listening socket. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-import { HttpMetrics } from '../prom/http';
+import { HttpMetrics } from '../metrics/http';
 
 export type Method = 'get' | 'put' | 'post' | 'delete' | 'patch';
 

@@ -1,6 +1,6 @@
 // JSON-schema validation for params, query and body, with errors that name the field at fault.
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { HttpError } from '../errors';
+import { HttpError } from '../base/errors';
 
 export type JsonSchema = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // message, drain or close is logged and contained. Escaping a uWS callback it would be an
 // uncaught exception and end the process (every listener, every connection).
 import type { WebSocketBehavior } from '@trufflesuite/uws-js-unofficial';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 
 const INTERNAL = '{"error":"internal","message":"internal server error","details":{}}';
 

@@ -6,13 +6,14 @@
 import type { Test } from 'tap';
 import { request } from 'undici';
 import type { AdminService } from '../../daemon/admin';
-import { createEnrollmentKey } from '../../daemon/admin/api/enrollment-keys';
+import { createEnrollmentKey } from '../../daemon/admin/fleet/enrollment-keys';
 import { clusterByName, ensureCluster } from '../../daemon/admin/store/clusters';
 import type { Db, DbOrTrx } from '../../daemon/admin/store/db';
-import { SqlTunnelBackend } from '../../daemon/admin/tunnel-backend';
+import { SqlTunnelBackend } from '../../daemon/admin/tunnel/sql-backend';
 import { authenticateNode, consumeEnrollmentKey, recordHeartbeat, setTunnelState } from '../../daemon/admin/store/enroll';
 import { credentialSet, markCredentialsSynced } from '../../daemon/admin/store/ssh';
-import { encodeKeyBlob, EnrollError, type TunnelBackend } from '../../daemon/admin/tunnel/backend';
+import { type TunnelBackend } from '../../daemon/admin/tunnel/backend';
+import { encodeKeyBlob, EnrollError } from '../../daemon/tunnel/enrollment';
 import type { TunnelHub } from '../../daemon/admin/tunnel/hub';
 import { tunnelRoutes } from '../../daemon/admin/tunnel/routes';
 import { HttpServer } from '../../daemon/http';

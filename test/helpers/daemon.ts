@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
-import { loadConfig } from '../../daemon/config';
+import { loadConfig } from '../../daemon/config/config';
 import { startDaemon, type Daemon } from '../../daemon/daemon';
-import { createLogger } from '../../daemon/log';
+import { createLogger } from '../../daemon/base/log';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'daemon', 'main.js');

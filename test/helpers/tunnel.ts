@@ -4,10 +4,11 @@
 import net from 'node:net';
 import pino from 'pino';
 import type { Test } from 'tap';
-import { encodeKeyBlob, type TunnelBackend } from '../../daemon/admin/tunnel/backend';
+import { type TunnelBackend } from '../../daemon/admin/tunnel/backend';
+import { encodeKeyBlob } from '../../daemon/tunnel/enrollment';
 import { tunnelRoutes } from '../../daemon/admin/tunnel/routes';
 import type { TunnelHub } from '../../daemon/admin/tunnel/hub';
-import { MemoryTunnelBackend } from '../../daemon/admin/tunnel/memory-backend';
+import { MemoryTunnelBackend } from './memory-tunnel-backend';
 import { HttpServer } from '../../daemon/http';
 
 export const log = pino({ level: process.env.TUNNEL_TEST_LOG ?? 'silent' });

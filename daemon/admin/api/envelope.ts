@@ -2,7 +2,7 @@
 // timestamp}}`, lists with meta.pagination, errors `{error: {code, message, details}, meta}`
 // where details maps each field to its messages. Plugged into daemon/http as its Envelope.
 import { randomUUID } from 'node:crypto';
-import { HttpError } from '../../errors';
+import { HttpError } from '../../base/errors';
 import type { Envelope, Req, Res } from '../../http';
 import type { Pagination } from './list';
 

@@ -6,7 +6,7 @@
 // for __gte and its end for __lte), booleans (custom predicates), enums. Ordering: order_by +
 // order_directions against an allow-list, NULLs last when ascending, ties broken by id.
 import { sql, type Expression, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
-import { HttpError } from '../../errors';
+import { HttpError } from '../../base/errors';
 import type { JsonSchema } from '../../http';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HttpServer, Req, Res, RouteSpec } from '../../http';
-import { VERSION } from '../../version';
-import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList } from '../../openapi';
+import { VERSION } from '../../base/version';
+import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList } from '../../http/openapi';
 import { errorSchema } from './schemas';
 
 const ERRORS: Record<string, string> = {

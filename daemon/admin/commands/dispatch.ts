@@ -3,8 +3,8 @@
 // the node holding the execution, and a sweeper expires open executions past their deadline
 // (cancelling the sent ones on their agents). The hub is the small interface below, so tests and
 // the admin can hand in the real TunnelHub.
-import type { Logger } from '../../log';
-import type { CommandDeliver } from '../tunnel/schema';
+import type { Logger } from '../../base/log';
+import type { CommandDeliver } from '../../tunnel/schema';
 import type { Db } from '../store/db';
 import { expireDue, type Delivery } from './store';
 

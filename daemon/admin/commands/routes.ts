@@ -9,7 +9,7 @@ import type { JsonSchema } from '../../http';
 import { invalid, notFound, ok, paged } from '../api/envelope';
 import { filterDate, isSetFilter, listQuerySchema, runList, type ListSpec } from '../api/list';
 import { paginated, single, UUID_PATTERN, uuidParam } from '../api/schemas';
-import type { AdminCtx } from '../context';
+import type { AdminCtx } from '../api/context';
 import { iso } from '../store/util';
 import type { CommandRow } from '../store/schema';
 import type { CommandDispatch } from './dispatch';

@@ -5,8 +5,8 @@
 // UPDATE on the current status, so concurrent writers (the tunnel, the API, the sweeper) never
 // overwrite a terminal state, and each transition's event is written exactly once.
 import { sql } from 'kysely';
-import { HttpError } from '../../errors';
-import type { CommandDeliver } from '../tunnel/schema';
+import { HttpError } from '../../base/errors';
+import type { CommandDeliver } from '../../tunnel/schema';
 import { inTx, type DbOrTrx } from '../store/db';
 import { emitEvents } from '../store/events';
 import type { CommandExecutionRow, CommandRow } from '../store/schema';

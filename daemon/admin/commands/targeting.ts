@@ -3,11 +3,11 @@
 // name, narrowed by node_filters AND cluster_filters with the list filters' semantics (`*`
 // wildcards, __gte/__lte dates, booleans). The JSON schema comes from the node and cluster list
 // specs, so a filter the lists accept is a filter targeting accepts.
-import { HttpError } from '../../errors';
+import { HttpError } from '../../base/errors';
 import type { JsonSchema } from '../../http';
-import { clusterListSpec } from '../api/clusters';
+import { clusterListSpec } from '../fleet/clusters';
 import { applyFilters, listQuerySchema, type ListSpec } from '../api/list';
-import { nodeListSpec } from '../api/nodes';
+import { nodeListSpec } from '../fleet/nodes';
 import { NAME_PATTERN } from '../api/schemas';
 import type { DbOrTrx } from '../store/db';
 import { nodesWithCluster, resolveNode } from '../store/nodes';

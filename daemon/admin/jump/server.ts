@@ -9,14 +9,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { splice } from '../tunnel/splice';
+import { splice } from '../../tunnel/splice';
 import { Server, utils, type AuthContext, type Connection } from 'ssh2';
-import { AuditLog } from '../../agent/ssh/audit';
-import { sameBlob } from '../../agent/ssh/auth';
-import { loadHostKeys, type HostKey } from '../../agent/ssh/host-keys';
-import { FailureLimiter } from '../../agent/ssh/rate-limit';
-import { fingerprintOf } from '../../agent/ssh-users/keys';
-import type { Logger } from '../../log';
+import { AuditLog } from '../../security/audit';
+import { sameBytes } from '../../security/compare';
+import { loadHostKeys, type HostKey } from '../../security/host-keys';
+import { FailureLimiter } from '../../security/rate-limit';
+import { fingerprintOf } from '../../security/ssh-keys';
+import type { Logger } from '../../base/log';
 
 export interface JumpTarget { nodeId: string; name: string }
 
@@ -143,7 +143,7 @@ export class JumpServer {
         return;
       }
       let found: AuthorizedKey | undefined;
-      for (const k of this.keys()) if (sameBlob(a.key.data, k.blob) && !found) found = k;
+      for (const k of this.keys()) if (sameBytes(a.key.data, k.blob) && !found) found = k;
       if (!a.signature) {
         if (found) return a.accept();
         offered ??= { user: a.username, fingerprint: fingerprintOf(a.key.data) };

@@ -1,8 +1,8 @@
 // Cluster store operations shared by the API, the enrollment path and (later) the CLI:
 // creation with IPv4 range validation/allocation, lookups, node counts.
 import { sql } from 'kysely';
-import { HttpError } from '../../errors';
-import { allocate, format, overlaps, parseCidr, type Cidr } from '../ipv4';
+import { HttpError } from '../../base/errors';
+import { allocate, format, overlaps, parseCidr, type Cidr } from './ipv4';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import type { ClusterRow } from './schema';
 import { iso, isUniqueViolation, newId } from './util';

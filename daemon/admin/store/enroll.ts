@@ -6,6 +6,7 @@
 //   authenticateNode(db, api_token)        → node row | null
 //   recordHeartbeat(db, nodeId, at, info, heartbeatIntervalMs) → new status | null (unknown node)
 //   setTunnelState(db, nodeId, up, at, heartbeatIntervalMs)    → new status | null
+import { sameSecret } from '../../security/compare';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import { dialectOf, inTx, type DbOrTrx } from './db';
@@ -62,11 +63,6 @@ export const NODE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{6,62}[A-Za-z0-9]$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-function sameSecret(presented: string, expected: string): boolean {
-  const a = sha256(presented);
-  const b = sha256(expected);
-  return timingSafeEqual(a, b);
-}
 
 /**
  * Uses one enrollment of the key (atomically: one conditional UPDATE decrements uses_remaining

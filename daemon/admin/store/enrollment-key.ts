@@ -3,7 +3,7 @@
 // needs. The secret is "<key id>.<random>": the id finds the row, the random part is compared in
 // constant time.
 import { randomBytes } from 'node:crypto';
-import { decodeKeyBlob, encodeKeyBlob, type EnrollmentKeyBlob } from '../tunnel/backend';
+import { decodeKeyBlob, encodeKeyBlob, type EnrollmentKeyBlob } from '../../tunnel/enrollment';
 
 export type { EnrollmentKeyBlob };
 

@@ -1,8 +1,8 @@
 // Node store operations shared by the API, the SSH jump and the CLI: the NodeResponse view,
 // lookup by id / node name / alias, delete (cascades per the reference), change of cluster
 // (respecting node_limit) with its event.
-import { HttpError } from '../../errors';
-import { vpnDomain } from '../context';
+import { HttpError } from '../../base/errors';
+import { vpnDomain } from './naming';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import { emitEvent } from './events';
 import type { NodeRow } from './schema';

@@ -6,9 +6,9 @@
 // (the SQL TunnelBackend's credentials(nodeId) delegates to it).
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { HttpError } from '../../errors';
-import type { CredentialSet } from '../tunnel/backend';
-import type { SshUser } from '../tunnel/schema';
+import { HttpError } from '../../base/errors';
+import type { CredentialSet } from '../../tunnel/enrollment';
+import type { SshUser } from '../../tunnel/schema';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import type { SshPublicKeyRow, SshUsernameRow } from './schema';
 import { iso, isForeignKeyViolation, isUniqueViolation, newId } from './util';

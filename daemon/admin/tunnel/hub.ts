@@ -7,12 +7,14 @@
 // something is unacked.
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { guardWs, type HttpServer } from '../../http';
-import type { Logger } from '../../log';
-import type { AgentEventRecord, CommandResultRecord, CredentialSet, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
+import type { Logger } from '../../base/log';
+import type { AgentEventRecord, CommandResultRecord, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
+import type { CredentialSet } from '../../tunnel/enrollment';
 import type { Duplex } from 'node:stream';
-import { StreamMux } from './streams';
+import { StreamMux } from '../../tunnel/streams';
 import { LiveOutput } from '../commands/live-output';
-import { decodeEnvelope, encodeEnvelope, parseJsonBytes, type CommandDeliver, type Envelope, type MetricsKind } from './schema';
+import type { MetricsOutcome, TunnelStats } from '../api/context';
+import { decodeEnvelope, encodeEnvelope, parseJsonBytes, type CommandDeliver, type Envelope, type MetricsKind } from '../../tunnel/schema';
 
 export const TUNNEL_PATH = '/api/v1/agent/tunnel';
 export const MAX_FRAME = 4 << 20;
@@ -55,21 +57,9 @@ interface Conn {
   mux?: StreamMux;
 }
 
-export type MetricsOutcome = { ok: true; data: unknown } | { ok: false; reason: string };
 
 interface PendingMetrics { conn: Conn; resolve: (o: MetricsOutcome) => void; timer: NodeJS.Timeout }
 
-export interface TunnelStats {
-  connected: number;
-  connections_total: number;
-  rejected_total: number;
-  replaced_total: number;
-  heartbeats_total: number;
-  results_total: number;
-  events_total: number;
-  deliveries_total: number;
-  backend_errors_total: number;
-}
 
 export class TunnelHub {
   /** Output pieces of running executions (CommandOutput), for the live views; best effort. */

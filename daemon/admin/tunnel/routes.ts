@@ -1,11 +1,12 @@
 // POST /api/v1/agent/enroll: an agent trades its enrollment key's secret for a node id and an
 // api_token (one key use, consumed atomically by the backend), and learns where its tunnel is.
 // tunnelRoutes() registers this route and the tunnel's WebSocket endpoint on an HttpServer.
-import { FailureLimiter } from '../../agent/ssh/rate-limit';
+import { FailureLimiter } from '../../security/rate-limit';
 import { randomUUID } from 'node:crypto';
-import { HttpError } from '../../errors';
+import { HttpError } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
-import { decodeKeyBlob, EnrollError, tunnelUrlOf, type EnrollRequest, type TunnelBackend } from './backend';
+import { type TunnelBackend } from './backend';
+import { decodeKeyBlob, EnrollError, tunnelUrlOf, type EnrollRequest } from '../../tunnel/enrollment';
 import { TunnelHub, type TunnelHubOptions } from './hub';
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';

@@ -2,8 +2,8 @@
 // API's own helpers (api/envelope.ts: request id from the server's frame, meta.pagination), and
 // the service's AdminApiErrors are rendered by the admin envelope as HttpErrors, so webhook
 // errors look exactly like every other control-plane error.
-import { HttpError, type HttpErrorCode } from '../../errors';
-import type { Logger } from '../../log';
+import { HttpError, type HttpErrorCode } from '../../base/errors';
+import type { Logger } from '../../base/log';
 import { adminEnvelope, meta } from '../api/envelope';
 import type { AdminEnvelope } from './envelope';
 import { AdminApiError } from './errors';

@@ -9,10 +9,10 @@
 // its lease expires; nothing queued is lost because every step is a committed row.
 import { randomUUID } from 'node:crypto';
 import type { Notifier, NotifyResult } from '../../../plugins/notifiers/types';
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import { CLOUDEVENTS_CONTENT_TYPE, encodeCloudEvent, sign, SIGNATURE_HEADER, toCloudEvent } from './cloudevent';
 import type { ClaimedDelivery, DeliveryRepo, DeliveryUpdate, OutboxRepo, WebhookRepo } from './ports';
-import type { SecretBox } from './secret-box';
+import type { SecretBox } from '../../security/secret-box';
 import { headersContext, secretContext } from './service';
 
 /** The reference's Admins.Metrics `webhook` object. */

@@ -5,13 +5,13 @@
 // `dispatcher.stats()` as Admins.Metrics `webhook`, and closes the dispatcher on shutdown.
 import { HttpNotifier } from '../../../plugins/notifiers/http';
 import type { RouteSpec } from '../../http';
-import type { Logger } from '../../log';
-import { VERSION } from '../../version';
+import type { Logger } from '../../base/log';
+import { VERSION } from '../../base/version';
 import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
 import { referenceEnvelope, type AdminEnvelope } from './envelope';
 import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
-import { SecretBox } from './secret-box';
+import { SecretBox } from '../../security/secret-box';
 import { WebhookService } from './service';
 import { AddressPolicy, dialGuard, systemResolver } from './ssrf';
 

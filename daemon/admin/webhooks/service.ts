@@ -6,7 +6,7 @@ import { EVENT_TYPES } from './catalog';
 import { AdminApiError, badRequest, notFound, validationFailed } from './errors';
 import type { AttemptRow, DeliveryRepo, Resolver, StoredWebhook, WebhookRepo } from './ports';
 import { pagination, parseListQuery, parsePageQuery, type Pagination } from './query';
-import type { SecretBox } from './secret-box';
+import type { SecretBox } from '../../security/secret-box';
 import { checkWebhookUrl, type AddressPolicy } from './ssrf';
 import { validateCreate } from './validate';
 

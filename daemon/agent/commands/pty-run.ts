@@ -2,10 +2,10 @@
 // The shell is the PTY's session leader, so its pid is also its process group: cancel, timeout
 // and shutdown send SIGTERM to the whole group, then SIGKILL after the grace period.
 import { DEFAULT_PATH, viaSetpriv } from '../ssh/spawn';
-import { giveTerminal, patientPtyClose } from '../pty-close';
+import { giveTerminal, patientPtyClose } from '../host/pty-close';
 import fs from 'node:fs';
 import { loadPty } from '../../../native';
-import type { RunAs } from '../run-as';
+import type { RunAs } from '../host/run-as';
 
 export type StopReason = 'cancel' | 'timeout' | 'shutdown';
 

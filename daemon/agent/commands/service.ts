@@ -5,8 +5,8 @@
 // goes to subscribers; results stay stored until the asker acknowledges (deletes) them.
 import { randomUUID } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-import type { Logger } from '../../log';
-import { resolveRunAs } from '../run-as';
+import type { Logger } from '../../base/log';
+import { resolveRunAs } from '../host/run-as';
 import { OutputCapture } from './output';
 import { setprivPath } from '../ssh/spawn';
 import { PtyRun, type RunExit } from './pty-run';

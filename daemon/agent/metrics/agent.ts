@@ -11,7 +11,7 @@
 import type { CommandStats } from '../commands/service';
 import type { ProxyStats } from '../proxy/stats';
 import type { SshStats as SshServerStats } from '../ssh/server';
-import { humanUptime, toMb } from './format';
+import { humanUptime, toMb } from '../../metrics/format';
 
 export interface ApplicationStats {
   uptime_seconds: number;

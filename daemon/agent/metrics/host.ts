@@ -8,7 +8,7 @@
 // the 0.41 s worst-case scrape.)
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import { humanUptime, percent, toGb } from './format';
+import { humanUptime, percent, toGb } from '../../metrics/format';
 import { busyRatio, parseDiskstats, parseMeminfo, parseMountinfo, parseNetDev, parseProcStat, type CpuTimes, type DiskStat, type Mount, type NetDev } from './procfs';
 
 export interface HostCpu {

@@ -1,7 +1,7 @@
 // The agent metrics service: host metrics, agent metrics, the unified view (the Edge Admin
 // reference's HostMetricsResponse / AgentMetricsResponse / UnifiedMetricsResponse data, bare,
 // without the control plane's {data, meta} envelope) and their Prometheus text.
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import { application, commandsStats, proxyStats, sshStats, zeroExtras, type AgentMetricsBody, type AgentStatsSources } from './agent';
 import { HostMetrics, type HostCpu, type HostSpace, type HostUptime } from './host';
 import { PromText, renderAgent, renderHost } from './prometheus';

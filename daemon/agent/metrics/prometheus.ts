@@ -1,11 +1,11 @@
 // Prometheus families of the host and agent metrics: outpost_host_* and outpost_agent_*. The
 // text writer lives on the floor (daemon/prom) because the admin renders with it too.
-import { PromText, type Sample } from '../../prom';
+import { PromText, type Sample } from '../../metrics';
 import type { AgentMetricsBody } from './agent';
 import type { HostSample } from './host';
 import { CPU_MODES } from './procfs';
 
-export { PromText, escapeLabel, escapeHelp, promName, type Labels, type Sample } from '../../prom';
+export { PromText, escapeLabel, escapeHelp, promName, type Labels, type Sample } from '../../metrics';
 
 export function renderHost(p: PromText, h: HostSample): void {
   const g = (name: string, help: string, v: number | null) => p.gauge(`outpost_host_${name}`, help, [[undefined, v]]);

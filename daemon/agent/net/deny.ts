@@ -4,7 +4,7 @@
 // name, which would let DNS rebinding slip past the check).
 import dns from 'node:dns';
 import os from 'node:os';
-import { ConfigError } from '../../config';
+import { ConfigError } from '../../config/config';
 import { Cidr, formatIp, inAny, parseCidr, parseCidrList, parseIp, type Ip } from './cidr';
 
 /** Reasons a target is denied; the names are those of the reference's agent metrics. */

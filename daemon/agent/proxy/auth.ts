@@ -4,7 +4,7 @@
 // minute the address is refused outright (HTTP 429, SOCKS5 connections closed) until it is
 // under the limit again, so the password cannot be guessed at wire speed.
 import crypto from 'node:crypto';
-import { FailureLimiter } from '../ssh/rate-limit';
+import { FailureLimiter } from '../../security/rate-limit';
 import { PROXY_USER } from './password';
 
 export const DEFAULT_PROXY_AUTH_FAILURES_PER_MINUTE = 20;

@@ -6,7 +6,7 @@ import { listenOn } from '../net/listen';
 import http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import type { DenyPolicy } from '../net/deny';
 import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';
 import type { ProxyAuth } from './auth';

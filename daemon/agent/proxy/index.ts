@@ -1,6 +1,6 @@
 // The agent's proxies as one service: the HTTP proxy and the SOCKS5 proxy, their shared password,
 // tunnels and counters. The daemon starts it after the API listens and drains it on shutdown.
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import type { DenyPolicy } from '../net/deny';
 import { ProxyAuth } from './auth';
 import { HttpProxy } from './http-proxy';

@@ -3,8 +3,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../../log';
-import { writeFileAtomic } from '../atomic-file';
+import type { Logger } from '../../base/log';
+import { writeFileAtomic } from '../../base/atomic-file';
 
 export const PROXY_USER = '_';
 

@@ -3,7 +3,7 @@
 // never unauthenticated). Targets pass the deny policy at connect time.
 import { listenOn } from '../net/listen';
 import net from 'node:net';
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import { formatIp, parseIp } from '../net/cidr';
 import type { DenyPolicy } from '../net/deny';
 import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';

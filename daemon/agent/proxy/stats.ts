@@ -1,6 +1,6 @@
 // Proxy counters, reported in the shape of the `proxy` object of the reference's agent metrics
 // (AgentMetricsResponse). Bytes of live tunnels are included as they flow.
-import { toMb as mb } from '../metrics/format';
+import { toMb as mb } from '../../metrics/format';
 import type { DenyReason } from '../net/deny';
 
 export interface ProxyStats {

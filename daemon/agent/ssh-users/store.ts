@@ -9,22 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { loadArgon2, loadLmdb } from '../../../native';
-import type { CredentialSet } from '../../admin/tunnel/backend';
-import { HttpError } from '../../errors';
-import { parsePublicKey } from './keys';
-
-export const USERNAME_RE = /^[a-z_][a-z0-9_-]*$/;
-export const USERNAME_MIN = 3;
-export const USERNAME_MAX = 32;
-export const PASSWORD_MIN = 12;
-export const PASSWORD_MAX = 128;
-/** Argon2id (the @node-rs/argon2 const enum value; OWASP memory/time defaults). */
-const ARGON2ID = 2;
-
-/** An SSH password's Argon2id hash (PHC string), as the agent and the admin store it. */
-export function hashPassword(password: string): Promise<string> {
-  return loadArgon2().hash(password, { algorithm: ARGON2ID as never });
-}
+import type { CredentialSet } from '../../tunnel/enrollment';
+import { HttpError } from '../../base/errors';
+import { parsePublicKey } from '../../security/ssh-keys';
+import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN, USERNAME_RE } from '../../security/passwords';
 
 export type UserSource = 'local' | 'admin';
 interface UserRecord { id: string; username: string; password_hash?: string; source?: UserSource; inserted_at: string; updated_at: string }
@@ -205,7 +193,7 @@ export class SshUserStore {
   /** Verifies a password against the user's hash, or (unknown user, no password) against a dummy hash so timing is the same. */
   async verifyPassword(rec: LoginRecord | undefined, password: string): Promise<boolean> {
     const argon2 = loadArgon2();
-    this.dummyHash ??= argon2.hash(randomUUID(), { algorithm: ARGON2ID as never });
+    this.dummyHash ??= hashPassword(randomUUID());
     const hash = rec?.passwordHash ?? await this.dummyHash;
     let ok = false;
     try { ok = await argon2.verify(hash, password); } catch { ok = false; }

@@ -4,26 +4,21 @@
 // unknown user or a user without a password is verified against a dummy hash, so it costs the
 // same time as a wrong password. Key blobs are compared in constant time. Failures count
 // against the source address's per-minute budget; past it, every attempt is refused.
-import { timingSafeEqual } from 'node:crypto';
 import type { AuthContext } from 'ssh2';
 import { utils } from 'ssh2';
-import { fingerprintOf } from '../ssh-users/keys';
+import { fingerprintOf } from '../../security/ssh-keys';
 import type { LoginRecord } from '../ssh-users/store';
-import { FailureLimiter } from './rate-limit';
+import { sameBytes } from '../../security/compare';
+import { FailureLimiter } from '../../security/rate-limit';
 import { source, touch, type ConnState, type SshContext } from './types';
 
 const METHODS = ['publickey', 'password'] as Array<'publickey' | 'password'>;
 
-/** Constant-time key blob comparison (a length mismatch still costs one comparison). */
-export function sameBlob(a: Buffer, b: Buffer): boolean {
-  if (a.length !== b.length) { timingSafeEqual(a, a); return false; }
-  return timingSafeEqual(a, b);
-}
 
 /** The registered key whose blob equals `blob`; every key is compared, whichever matches. */
 function findKey(rec: LoginRecord | undefined, blob: Buffer): LoginRecord['keys'][number] | undefined {
   let found: LoginRecord['keys'][number] | undefined;
-  for (const k of rec?.keys ?? []) if (sameBlob(blob, k.blob) && !found) found = k;
+  for (const k of rec?.keys ?? []) if (sameBytes(blob, k.blob) && !found) found = k;
   return found;
 }
 

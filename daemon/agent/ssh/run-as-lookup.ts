@@ -3,7 +3,7 @@
 // loop for several ms per login), anything else goes through the shared resolveRunAs (getent,
 // so NSS sources still work). Same rules: never uid 0 unless run_as is "root".
 import fs from 'node:fs';
-import { parsePasswdLine, resolveRunAs, RunAsError, type RunAs } from '../run-as';
+import { parsePasswdLine, resolveRunAs, RunAsError, type RunAs } from '../host/run-as';
 
 export function resolveRunAsFast(name: string, passwdFile = '/etc/passwd'): RunAs {
   if (process.getuid?.() !== 0) return resolveRunAs(name);

@@ -4,14 +4,14 @@
 import net from 'node:net';
 import path from 'node:path';
 import { Server, type Connection } from 'ssh2';
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 import { resolveRunAsFast } from './run-as-lookup';
 import type { SshUserStore } from '../ssh-users/store';
-import { AuditLog } from './audit';
+import { AuditLog } from '../../security/audit';
 import { Authenticator } from './auth';
 import { handleDirectTcpip } from './forward';
 import { basicCheckTarget } from './forward-policy';
-import { loadHostKeys, type HostKey } from './host-keys';
+import { loadHostKeys, type HostKey } from '../../security/host-keys';
 import { RecordingStore } from './recording';
 import { handleSession } from './session';
 import { source, type CheckTarget, type ConnState, type SshContext, type SshCounters } from './types';

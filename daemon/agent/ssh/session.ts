@@ -1,7 +1,7 @@
 // One SSH "session" channel: pty-req, env, window-change and signal requests, then a shell or
 // exec (with a PTY through node-pty, without one through pipes), or the sftp subsystem.
 // Output is recorded; the exit status or signal goes back to the client after the last byte.
-import { giveTerminal, patientPtyClose } from '../pty-close';
+import { giveTerminal, patientPtyClose } from '../host/pty-close';
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { ServerChannel, Session } from 'ssh2';

@@ -3,7 +3,7 @@
 // When the daemon is root, processes go through util-linux `setpriv --init-groups`, which sets
 // the account's own supplementary groups (node-pty's uid/gid switch would keep root's groups).
 import fs from 'node:fs';
-import type { RunAs } from '../run-as';
+import type { RunAs } from '../host/run-as';
 
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
 const SFTP_SERVER_PATHS = ['/usr/lib/openssh/sftp-server', '/usr/lib/sftp-server', '/usr/libexec/openssh/sftp-server', '/usr/libexec/sftp-server'];

@@ -1,10 +1,10 @@
 // Shapes shared by the SSH server's parts: the per-connection state, the service context the
 // parts are handed, the forwarding policy interface and the counters behind stats().
 import type { Connection } from 'ssh2';
-import type { Logger } from '../../log';
-import type { RunAs } from '../run-as';
+import type { Logger } from '../../base/log';
+import type { RunAs } from '../host/run-as';
 import type { SshUserStore } from '../ssh-users/store';
-import type { AuditLog } from './audit';
+import type { AuditLog } from '../../security/audit';
 import type { RecordingStore } from './recording';
 
 /**

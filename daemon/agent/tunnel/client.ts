@@ -5,12 +5,12 @@
 // jitter. Whatever is reported while disconnected waits in the durable outbox.
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
-import { StreamMux } from '../../admin/tunnel/streams';
-import { splice } from '../../admin/tunnel/splice';
+import { StreamMux } from '../../tunnel/streams';
+import { splice } from '../../tunnel/splice';
 import { WebSocket } from 'undici';
-import type { CredentialSet } from '../../admin/tunnel/backend';
-import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind, type NodeFacts } from '../../admin/tunnel/schema';
-import type { Logger } from '../../log';
+import type { CredentialSet } from '../../tunnel/enrollment';
+import { decodeEnvelope, encodeEnvelope, jsonBytes, type CommandDeliver, type CommandResult, type Envelope, type Heartbeat, type MetricsKind, type NodeFacts } from '../../tunnel/schema';
+import type { Logger } from '../../base/log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { probeTunnel } from './probe';
 import { RetryLog } from './retry-log';

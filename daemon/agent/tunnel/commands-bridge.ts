@@ -6,8 +6,8 @@
 // executions a crash interrupted as failed, so each one ends and is reported exactly once
 // from the agent's side; the admin drops repeats).
 import type { CommandService, WireExecution } from '../commands';
-import type { Logger } from '../../log';
-import type { CommandDeliver, CommandResult } from '../../admin/tunnel/schema';
+import type { Logger } from '../../base/log';
+import type { CommandDeliver, CommandResult } from '../../tunnel/schema';
 import type { TunnelStore } from './store';
 
 type Commands = Pick<CommandService, 'create' | 'cancel' | 'get' | 'subscribe' | 'acknowledge'>;

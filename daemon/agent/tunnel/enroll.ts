@@ -3,7 +3,7 @@
 // says why in words a person can act on; an unreachable admin or a 5xx/429 is retryable.
 import os from 'node:os';
 import { request } from 'undici';
-import type { EnrollmentKeyBlob, EnrollRequest } from '../../admin/tunnel/backend';
+import type { EnrollmentKeyBlob, EnrollRequest } from '../../tunnel/enrollment';
 import type { NodeIdentity } from './identity';
 
 export interface EnrollAnswer {

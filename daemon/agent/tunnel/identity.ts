@@ -8,8 +8,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CredentialSet } from '../../admin/tunnel/backend';
-import { writeFileAtomic } from '../atomic-file';
+import type { CredentialSet } from '../../tunnel/enrollment';
+import { writeFileAtomic } from '../../base/atomic-file';
 
 export interface NodeIdentity { node_id: string; id_type: 'persistent' | 'random' }
 

@@ -3,7 +3,7 @@
 // the journal. So: the first failure, and every change of cause, at warn (or error); the same
 // cause again at debug, with a reminder at the same level every `remindMs` (default 5 min)
 // carrying the count and how long it has been failing; the recovery once, at info.
-import type { Logger } from '../../log';
+import type { Logger } from '../../base/log';
 
 export const REMIND_MS = 5 * 60_000;
 

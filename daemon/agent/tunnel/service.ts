@@ -7,9 +7,9 @@
 // daemon starts and serves whether or not the admin is up.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { decodeKeyBlob, type CredentialSet } from '../../admin/tunnel/backend';
-import { jsonBytes, type CommandResult, type NodeFacts } from '../../admin/tunnel/schema';
-import type { Logger } from '../../log';
+import { decodeKeyBlob, type CredentialSet } from '../../tunnel/enrollment';
+import { jsonBytes, type CommandResult, type NodeFacts } from '../../tunnel/schema';
+import type { Logger } from '../../base/log';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { TunnelClient, type TunnelClientStats, type TunnelHooks } from './client';
 import { CommandsBridge } from './commands-bridge';

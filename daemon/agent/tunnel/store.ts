@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { loadLmdb } from '../../../native';
-import { encodeEnvelope, type ReliableBody } from '../../admin/tunnel/schema';
+import { encodeEnvelope, type ReliableBody } from '../../tunnel/schema';
 
 export interface DeliveryRecord {
   /** What the delivery became locally (the command runner's execution id), if anything. */
