@@ -1,4 +1,4 @@
-// The SSH audit log's size-based rotation (daemon/agent/ssh/audit.ts): past maxBytes the file
+// The SSH audit log's size-based rotation (daemon/security/audit.ts): past maxBytes the file
 // moves to .1 (older ones shift up, the oldest beyond `keep` is dropped), every line stays whole
 // and in one file, nothing within the kept files is lost, and an externally truncated log
 // (logrotate copytruncate) is not rotated again.

@@ -1,6 +1,6 @@
 // Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text
 // (data plane here, host and agent families from daemon/agent/metrics, process and HTTP families
-// from daemon/prom). Prometheus gets counters only, never a rate: rate() works on any window.
+// from daemon/metrics). Prometheus gets counters only, never a rate: rate() works on any window.
 import type { Engine } from '../../core';
 import type { HttpServer } from '../http';
 import { processMetrics, PromText, renderBuildInfo } from '../metrics';

@@ -19,7 +19,7 @@ import {
 } from './store';
 import { targetingSchema, type Targeting } from './targeting';
 
-/** Same limits as the agent's command runner (daemon/routes/agent-commands.ts). */
+/** Same limits as the agent's command runner (daemon/agent/commands/routes.ts). */
 export const MAX_COMMAND_BYTES = 128 * 1024 - 1;
 export const MAX_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 

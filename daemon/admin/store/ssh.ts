@@ -30,7 +30,7 @@ export function keyId(now = Date.now()): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** A public key already parsed and normalised (daemon/agent/ssh-users/keys.ts parsePublicKey). */
+/** A public key already parsed and normalised (daemon/security/ssh-keys.ts parsePublicKey). */
 export interface KeyInsert { key_name: string; public_key: string; fingerprint: string }
 
 export interface SshUsernameWithKeys extends SshUsernameRow { keys: SshPublicKeyRow[] }

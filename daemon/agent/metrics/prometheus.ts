@@ -1,5 +1,5 @@
 // Prometheus families of the host and agent metrics: outpost_host_* and outpost_agent_*. The
-// text writer lives on the floor (daemon/prom) because the admin renders with it too.
+// text writer lives on the floor (daemon/metrics) because the admin renders with it too.
 import { PromText, type Sample } from '../../metrics';
 import type { AgentMetricsBody } from './agent';
 import type { HostSample } from './host';

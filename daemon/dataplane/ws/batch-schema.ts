@@ -1,11 +1,11 @@
-// The binary batch protocol's schema (daemon/ws/batch.proto), loaded once with protobufjs, and
+// The binary batch protocol's schema (daemon/dataplane/ws/batch.proto), loaded once with protobufjs, and
 // the plain-object shapes of its messages as this codebase uses them (numbers for 64-bit ints,
 // Uint8Array for bytes). Shared by the server (batch.ts) and the client (client/ws-batch-client.ts).
 import path from 'node:path';
 import type protobuf from 'protobufjs';
 import { loadProto } from '../../base/proto';
 
-/** The .proto stays in the source tree: from dist/daemon/ws up to the repo root, then down. */
+/** The .proto stays in the source tree: from dist/daemon/dataplane/ws up to the repo root, then down. */
 const schema = loadProto([path.join(__dirname, '..', '..', '..', '..', 'daemon', 'dataplane', 'ws', 'batch.proto'), path.join(__dirname, 'batch.proto')]);
 export const PROTO_PATH = schema.file;
 const root = schema.root;

@@ -1,4 +1,4 @@
-// The binary batch protocol (daemon/ws/batch.proto): one binary frame holds many KV / queue /
+// The binary batch protocol (daemon/dataplane/ws/batch.proto): one binary frame holds many KV / queue /
 // stream operations; they run in order through the same engine and store methods as the HTTP
 // routes, and one binary frame answers them all once every write of the batch is durable.
 // Consecutive writes (KV, enqueue, ack, nack, append, group commit) are submitted together (not
@@ -73,7 +73,7 @@ export function badFrame(message: string): Uint8Array {
 export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<Uint8Array> {
   let req: { batch_id: number; ops: Op[] };
   try {
-    // Read straight from the decoded message (64-bit ints are numbers, see daemon/proto.ts);
+    // Read straight from the decoded message (64-bit ints are numbers, see daemon/base/proto.ts);
     // unset fields read as their proto3 defaults from its prototype, an unset `optional` as null.
     req = BatchRequestType.decode(frame) as unknown as typeof req;
   } catch (e) {

@@ -1,4 +1,4 @@
-// A small client for the binary batch protocol (daemon/ws/batch.proto) over GET /api/v1/ws,
+// A small client for the binary batch protocol (daemon/dataplane/ws/batch.proto) over GET /api/v1/ws,
 // on undici's WebSocket. Batches are correlated by batch_id, so many may be in flight at once.
 //   const c = await BatchClient.connect('http://127.0.0.1:8080', token);
 //   const [put, get] = await c.batch([{ kv_put: { namespace: 'app', key: 'k', value: bytes } }, { kv_get: { namespace: 'app', key: 'k' } }]);
