@@ -208,7 +208,7 @@ export class EgressPolicy {
     const inJudged = (list: BlockList) => list.check(judged, type(judged));
     const deny = (reason: EgressReason, message: string, overridable = false): Denial => ({
       reason,
-      message: `${carried && net.isIPv6(raw) ? `${raw} embeds ${carried}: ` : ''}${message}${overridable ? this.hint : ''}`,
+      message: `${carried ? `${raw} embeds ${carried}: ` : ''}${message}${overridable ? this.hint : ''}`,
     });
     const ifaces = this.interfaceInfo();
     if (port !== undefined && this.ownPorts.has(port) && (inAny(LOOPBACK.list) || inAny(UNSPECIFIED.list) || inAny(ifaces.local))) {
