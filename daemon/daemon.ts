@@ -9,7 +9,7 @@ import { TsStore } from '../core/ts';
 import { CommandService } from './agent/commands';
 import { AgentServices } from './agent/services';
 import type { AgentTunnel } from './agent/tunnel';
-import type { DenyPolicy } from './agent/net/deny';
+import type { EgressPolicy } from './net';
 import type { ProxyService } from './agent/proxy';
 import type { SshUserStore } from './agent/ssh-users/store';
 import type { SshService } from './agent/ssh/server';
@@ -56,7 +56,7 @@ export interface Daemon {
   sshPort?: number;
   sshUsers: SshUserStore;
   /** Deny rules for connections made for clients (proxies, ssh -L); the agent's ports join as they bind. */
-  denyPolicy: DenyPolicy;
+  denyPolicy: EgressPolicy;
   /** HTTP and SOCKS5 proxies (`proxy.running` false when proxy.enabled is off); stats() always works. */
   proxy: ProxyService;
   /** Drain: stop accepting, finish in-flight requests, commit queued writes, close stores. */

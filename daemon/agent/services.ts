@@ -1,4 +1,4 @@
-// The agent's network services, in the order the daemon starts them: the deny policy (checked
+// The agent's network services, in the order the daemon starts them: the egress policy (checked
 // before anything opens), the SSH credential store and server, the HTTP and SOCKS5 proxies and
 // the tunnel to the admin; and the hooks that connect them (credential sync → SSH users,
 // metrics requests → host/agent metrics, deliveries → command runner).
@@ -15,7 +15,7 @@ import { agentSshRoutes } from './ssh/routes';
 import { VERSION } from '../base/version';
 import type { CommandService } from './commands';
 import type { AgentMetricsService } from './metrics';
-import { DenyPolicy } from './net/deny';
+import { EgressPolicy } from '../net';
 import { PROXY_DRAIN_GRACE_MS, ProxyService } from './proxy';
 import { resolveRunAs, RunAsError } from './host/run-as';
 import { SshUserStore } from './ssh-users/store';
@@ -26,7 +26,7 @@ import type { AgentTunnel } from './tunnel';
 import { readEnrolled } from './tunnel/identity';
 
 export class AgentServices {
-  readonly denyPolicy: DenyPolicy;
+  readonly denyPolicy: EgressPolicy;
   readonly sshUsers: SshUserStore;
   readonly recordings: RecordingStore;
   readonly ssh?: SshService;
@@ -39,7 +39,7 @@ export class AgentServices {
 
   /** Synchronous checks and stores; throws on bad CIDRs or a malformed ENROLLMENT_KEY before anything listens. */
   constructor(private readonly cfg: Config, private readonly log: Logger, private readonly host: HostIdentity) {
-    this.denyPolicy = new DenyPolicy({ allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs });
+    this.denyPolicy = new EgressPolicy({ allowLan: true, allowCidrs: cfg.proxy.allow_cidrs, denyCidrs: cfg.proxy.deny_cidrs, hint: 'list it in proxy.allow_cidrs to allow it' });
     if (cfg.ssh.enabled && cfg.ssh.port) this.denyPolicy.addOwnPort(cfg.ssh.port);
     this.enrollmentKey = cfg.agent.enrollment_key;
     if (this.enrollmentKey) decodeKeyBlob(this.enrollmentKey);

@@ -4,7 +4,7 @@
 // thing the endpoint does is open direct-tcpip channels to a node's SSH server through the
 // agent tunnel (`open`), so it works behind NAT and the node's own SSH server still
 // authenticates the node-level username. Every jump (and every refusal) is audited.
-import { listenOn } from '../../agent/net/listen';
+import { listenOn } from '../../net';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

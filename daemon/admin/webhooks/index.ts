@@ -1,11 +1,13 @@
-// Wiring for the webhook feature: one call builds the secret box, the SSRF policy, the HTTP
+// Wiring for the webhook feature: one call builds the secret box, the egress policy, the HTTP
 // notifier, the API service, its route specs and the dispatcher from the admin settings and
 // the store's repos. The admin app mounts `routes`, starts `dispatcher` after the store is
 // open, calls `dispatcher.wake()` after committing a transaction that emitted events, reports
 // `dispatcher.stats()` as Admins.Metrics `webhook`, and closes the dispatcher on shutdown.
 import { HttpNotifier } from '../../../plugins/notifiers/http';
+import { DialDenied, type DialGuard } from '../../../plugins/notifiers/types';
 import type { RouteSpec } from '../../http';
 import type { Logger } from '../../base/log';
+import { EgressPolicy } from '../../net';
 import { VERSION } from '../../base/version';
 import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
 import { referenceEnvelope, type AdminEnvelope } from './envelope';
@@ -13,7 +15,6 @@ import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
 import { SecretBox } from '../../security/secret-box';
 import { WebhookService } from './service';
-import { AddressPolicy, dialGuard, systemResolver } from './ssrf';
 
 export interface WebhooksConfig {
   /** admin.webhook_allow_private_ips (WEBHOOK_ALLOW_PRIVATE_IPS). */
@@ -46,7 +47,7 @@ export interface Webhooks {
   dispatcher: WebhookDispatcher;
   routes: RouteSpec[];
   box: SecretBox;
-  policy: AddressPolicy;
+  policy: EgressPolicy;
   /** The dispatcher's counters: the reference's Admins.Metrics `webhook` object. */
   stats(): WebhookStats;
   /** Run the dispatcher now (after a commit that emitted events). */
@@ -55,11 +56,13 @@ export interface Webhooks {
 
 export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhooks {
   const box = SecretBox.open({ masterKey: cfg.masterKey, dataDir: cfg.dataDir });
-  const policy = new AddressPolicy(cfg.allowPrivateIps);
-  const resolve = deps.resolve ?? systemResolver;
+  // The shared egress policy (daemon/net) in its strict form: private networks denied too,
+  // unless admin.webhook_allow_private_ips. Checked at create time and inside every dial.
+  const policy = new EgressPolicy({ allowPrivate: cfg.allowPrivateIps, resolve: deps.resolve, hint: 'set WEBHOOK_ALLOW_PRIVATE_IPS=true to allow private targets' });
   const userAgent = `outpost-webhooks/${VERSION}`;
-  const service = new WebhookService({ webhooks: deps.webhooks, deliveries: deps.deliveries, box, policy, resolve });
-  const notifier = new HttpNotifier({ guard: dialGuard(policy, resolve), userAgent });
+  const service = new WebhookService({ webhooks: deps.webhooks, deliveries: deps.deliveries, box, policy });
+  const guard: DialGuard = { checkIp: (ip) => policy.check(ip)?.message ?? null, lookup: policy.lookup((message) => new DialDenied(message)) };
+  const notifier = new HttpNotifier({ guard, userAgent });
   const dispatcher = new WebhookDispatcher({
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,

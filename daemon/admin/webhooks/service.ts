@@ -4,10 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { EVENT_TYPES } from './catalog';
 import { AdminApiError, badRequest, notFound, validationFailed } from './errors';
-import type { AttemptRow, DeliveryRepo, Resolver, StoredWebhook, WebhookRepo } from './ports';
+import type { EgressPolicy } from '../../net';
+import type { AttemptRow, DeliveryRepo, StoredWebhook, WebhookRepo } from './ports';
 import { pagination, parseListQuery, parsePageQuery, type Pagination } from './query';
 import type { SecretBox } from '../../security/secret-box';
-import { checkWebhookUrl, type AddressPolicy } from './ssrf';
 import { validateCreate } from './validate';
 
 /** The public view of a webhook: what every response shows (reference `Webhook` schema). */
@@ -22,8 +22,8 @@ export interface WebhookServiceDeps {
   webhooks: WebhookRepo;
   deliveries: DeliveryRepo;
   box: SecretBox;
-  policy: AddressPolicy;
-  resolve: Resolver;
+  /** The egress policy the URL must pass (daemon/net): http(s), no credentials, an allowed host. */
+  policy: EgressPolicy;
   now?: () => Date;
   newId?: () => string;
 }
@@ -53,7 +53,7 @@ export class WebhookService {
 
   async create(body: unknown): Promise<WebhookView> {
     const input = validateCreate(body);
-    const denied = await checkWebhookUrl(input.url, this.deps.policy, this.deps.resolve);
+    const denied = await this.deps.policy.checkUrl(input.url);
     if (denied) throw validationFailed({ url: [denied] });
     const id = this.newId();
     const at = this.now().toISOString();

@@ -1,14 +1,12 @@
 // The HTTP proxy: CONNECT tunnels and absolute-URI requests (http:// and https:// targets),
-// authenticated with Proxy-Authorization Basic `_:<proxy password>`. Targets pass the deny policy
+// authenticated with Proxy-Authorization Basic `_:<proxy password>`. Targets pass the egress policy
 // at connect time; request and response bodies stream both ways with backpressure; the client
 // connection is kept alive between requests.
-import { listenOn } from '../net/listen';
 import http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../base/log';
-import type { DenyPolicy } from '../net/deny';
-import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';
+import { dialTarget, listenOn, TUNNEL_HIGH_WATER_MARK, type DialFailure, type EgressPolicy } from '../../net';
 import type { ProxyAuth } from './auth';
 import type { ProxyCounters } from './stats';
 import type { Tunnels } from './tunnel';
@@ -16,7 +14,7 @@ import type { Tunnels } from './tunnel';
 const RATE_LIMITED = 'too many failed proxy logins from this address: try again in a minute';
 
 export interface HttpProxyDeps {
-  policy: DenyPolicy;
+  policy: EgressPolicy;
   auth: ProxyAuth;
   counters: ProxyCounters;
   tunnels: Tunnels;

@@ -1,7 +1,7 @@
 // The agent's proxies as one service: the HTTP proxy and the SOCKS5 proxy, their shared password,
 // tunnels and counters. The daemon starts it after the API listens and drains it on shutdown.
 import type { Logger } from '../../base/log';
-import type { DenyPolicy } from '../net/deny';
+import type { EgressPolicy } from '../../net';
 import { ProxyAuth } from './auth';
 import { HttpProxy } from './http-proxy';
 import { loadProxyPassword, type ProxyPassword } from './password';
@@ -39,7 +39,7 @@ export class ProxyService {
   private socks5?: Socks5Proxy;
   private closing?: Promise<{ forced: number }>;
 
-  constructor(readonly policy: DenyPolicy, private readonly idleMs: number, private readonly log: Logger) {
+  constructor(readonly policy: EgressPolicy, private readonly idleMs: number, private readonly log: Logger) {
     this.tunnels = new Tunnels(this.counters, idleMs);
   }
 

@@ -1,18 +1,15 @@
 // The SOCKS5 proxy: RFC 1928 CONNECT (IPv4, IPv6 and domain targets) with RFC 1929
 // username/password authentication (user `_` and the node's proxy password; method 0x02 only,
-// never unauthenticated). Targets pass the deny policy at connect time.
-import { listenOn } from '../net/listen';
+// never unauthenticated). Targets pass the egress policy (daemon/net) at connect time.
 import net from 'node:net';
 import type { Logger } from '../../base/log';
-import { formatIp, parseIp } from '../net/cidr';
-import type { DenyPolicy } from '../net/deny';
-import { dialTarget, TUNNEL_HIGH_WATER_MARK, type DialFailure } from '../net/dial';
+import { dialTarget, ipBytes, listenOn, parseIp, TUNNEL_HIGH_WATER_MARK, type DialFailure, type EgressPolicy } from '../../net';
 import type { ProxyAuth } from './auth';
 import type { ProxyCounters } from './stats';
 import type { Tunnels } from './tunnel';
 
 export interface Socks5Deps {
-  policy: DenyPolicy;
+  policy: EgressPolicy;
   auth: ProxyAuth;
   counters: ProxyCounters;
   tunnels: Tunnels;
@@ -100,8 +97,8 @@ export class Socks5Proxy {
     const [rver, cmd, , atyp] = await reader.read(4);
     if (rver !== 0x05) throw new Error(`bad request version ${rver}`);
     let host: string;
-    if (atyp === 0x01) host = formatIp(parseIp([...(await reader.read(4))].join('.'))!);
-    else if (atyp === 0x04) host = formatIp(parseIp(ipv6Text(await reader.read(16)))!);
+    if (atyp === 0x01) host = [...(await reader.read(4))].join('.');
+    else if (atyp === 0x04) host = parseIp(ipv6Text(await reader.read(16)))!.address;
     else if (atyp === 0x03) {
       const [len] = await reader.read(1);
       host = (await reader.read(len)).toString('latin1');
@@ -151,13 +148,7 @@ function replyCode(r: DialFailure): number {
 /** Writes a reply (BND.ADDR/BND.PORT = the bound address, or 0.0.0.0:0) and, unless keep, closes. */
 function reply(socket: net.Socket, rep: number, address?: string, port?: number, end = true): void {
   const ip = address ? parseIp(address) : undefined;
-  let addr: Buffer;
-  if (ip?.v4) addr = Buffer.from([0x01, ...formatIp(ip).split('.').map(Number)]);
-  else if (ip) {
-    addr = Buffer.alloc(17);
-    addr[0] = 0x04;
-    for (let i = 0; i < 16; i++) addr[1 + i] = Number((ip.value >> BigInt((15 - i) * 8)) & 0xffn);
-  } else addr = Buffer.from([0x01, 0, 0, 0, 0]);
+  const addr = ip ? Buffer.concat([Buffer.from([ip.family === 4 ? 0x01 : 0x04]), ipBytes(ip)]) : Buffer.from([0x01, 0, 0, 0, 0]);
   const p = Buffer.alloc(2);
   p.writeUInt16BE(port ?? 0);
   const msg = Buffer.concat([Buffer.from([0x05, rep, 0x00]), addr, p]);

@@ -1,7 +1,7 @@
 // Proxy counters, reported in the shape of the `proxy` object of the reference's agent metrics
 // (AgentMetricsResponse). Bytes of live tunnels are included as they flow.
 import { toMb as mb } from '../../metrics/format';
-import type { DenyReason } from '../net/deny';
+import type { EgressReason } from '../../net';
 
 export interface ProxyStats {
   bytes_down_mb: number;
@@ -40,7 +40,7 @@ export class ProxyCounters {
     this.connections[kind]++;
   }
 
-  block(kind: ProxyKind, reason: DenyReason): void {
+  block(kind: ProxyKind, reason: EgressReason): void {
     const m = this.blocked[kind];
     m.set(reason, (m.get(reason) ?? 0) + 1);
   }

@@ -1,5 +1,5 @@
 // Local port forwarding (`ssh -L`, direct-tcpip channels). Every target goes through the
-// injected deny policy (the proxies' rules, checked after DNS resolution) before any connect;
+// injected check — the agent's egress policy (daemon/net), after DNS resolution — before any connect;
 // a denied or unreachable target gets a channel open failure, and both are audited.
 import net from 'node:net';
 import type { AcceptConnection, RejectConnection, TcpipRequestInfo } from 'ssh2';

@@ -10,12 +10,11 @@ import type { SshUserStore } from '../ssh-users/store';
 import { AuditLog } from '../../security/audit';
 import { Authenticator } from './auth';
 import { handleDirectTcpip } from './forward';
-import { basicCheckTarget } from './forward-policy';
 import { loadHostKeys, type HostKey } from '../../security/host-keys';
 import { RecordingStore } from './recording';
 import { handleSession } from './session';
 import { source, type CheckTarget, type ConnState, type SshContext, type SshCounters } from './types';
-import { listenOn } from '../net/listen';
+import { listenOn } from '../../net';
 
 export interface SshOptions {
   /** data_dir/agent */
@@ -37,7 +36,8 @@ export interface SshOptions {
   auditMaxBytes?: number;
   /** Called after each successful login. */
   onLogin?: SshContext['onLogin'];
-  checkTarget?: CheckTarget;
+  /** Where `ssh -L` may connect: the agent's egress policy (daemon/net). */
+  checkTarget: CheckTarget;
 }
 
 /** The reference's AgentMetricsResponse `ssh` object, plus our own counters. */
@@ -79,7 +79,7 @@ export class SshService {
     const counters: SshCounters = { connections_total: 0, authentications_total: 0, failures_total: 0, refused_total: 0, sessions_total: 0, forwards_total: 0, forwards_denied_total: 0 };
     this.ctx = {
       log: opts.log, store: opts.store, audit: this.audit, recordings: opts.recordings, counters,
-      runAsName: opts.runAs, checkTarget: opts.checkTarget ?? basicCheckTarget, activeSessions: { n: 0 }, onLogin: opts.onLogin,
+      runAsName: opts.runAs, checkTarget: opts.checkTarget, activeSessions: { n: 0 }, onLogin: opts.onLogin,
     };
     this.auth = new Authenticator(this.ctx, opts.authFailuresPerMinute);
     this.ssh = new Server({
@@ -93,7 +93,7 @@ export class SshService {
     this.tcp = net.createServer({ noDelay: true }, (sock) => this.onSocket(sock));
   }
 
-  /** Replaces the `ssh -L` target policy (the proxies' deny rules). */
+  /** Replaces the `ssh -L` target check (the agent's egress policy by default). */
   set checkTarget(fn: CheckTarget) { this.ctx.checkTarget = fn; }
 
   get fingerprints(): Array<{ type: string; fingerprint: string }> {

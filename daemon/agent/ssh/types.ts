@@ -8,8 +8,8 @@ import type { AuditLog } from '../../security/audit';
 import type { RecordingStore } from './recording';
 
 /**
- * Where `ssh -L` may connect. The proxies' deny policy (daemon/agent/net/deny.ts) has this
- * signature: resolve `host`, apply the deny rules, and answer the address to dial.
+ * Where `ssh -L` may connect. EgressPolicy.checkTarget (daemon/net/egress.ts) has this
+ * signature: resolve `host`, apply the egress rules, and answer the address to dial.
  */
 export type CheckTarget = (host: string, port: number) => Promise<{ ok: true; address: string; family: 4 | 6 } | { ok: false; reason: string }>;
 

@@ -3,7 +3,7 @@
 // node:net never sets SO_REUSEPORT, so a busy port is EADDRINUSE; the error names the setting
 // (`what`), the port and, when it can be found, the process holding it.
 import type net from 'node:net';
-import { listenError } from '../../process/port-holder';
+import { listenError } from '../process/port-holder';
 
 export function listenOn(server: net.Server, host: string, port: number, what = 'listener'): Promise<number> {
   return new Promise((resolve, reject) => {

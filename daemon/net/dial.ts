@@ -1,12 +1,13 @@
-// Dials a client-requested target through the deny policy: resolve once, check every address,
-// then connect to the checked addresses in resolver order (never re-resolving the name).
-// Shared by the HTTP and SOCKS5 proxies and usable for ssh -L.
+// Dials a target through the egress policy: resolve once, check every address, then connect to
+// the checked addresses in resolver order (never re-resolving the name). Used by the HTTP and
+// SOCKS5 proxies; any outbound TCP dial to a client-chosen target should go through it.
 import net from 'node:net';
-import type { DenyPolicy, DenyReason } from './deny';
+import { hostPort } from './address';
+import type { EgressPolicy, EgressReason } from './egress';
 
 export type DialErrorKind = 'invalid' | 'resolve' | 'refused' | 'unreachable' | 'network' | 'timeout' | 'error';
 export type DialFailure =
-  | { ok: false; kind: 'blocked'; reason: DenyReason; message: string }
+  | { ok: false; kind: 'blocked'; reason: EgressReason; message: string }
   | { ok: false; kind: DialErrorKind; message: string };
 
 export type DialResult = { ok: true; socket: net.Socket; address: string; family: 4 | 6 } | DialFailure;
@@ -23,7 +24,7 @@ export const CONNECT_TIMEOUT_MS = 10_000;
  */
 export const TUNNEL_HIGH_WATER_MARK = 256 * 1024;
 
-export async function dialTarget(policy: DenyPolicy, host: string, port: number, opts: DialOptions = {}): Promise<DialResult> {
+export async function dialTarget(policy: EgressPolicy, host: string, port: number, opts: DialOptions = {}): Promise<DialResult> {
   const check = await policy.checkTarget(host, port);
   if (!check.ok) {
     if (check.blocked) return { ok: false, kind: 'blocked', reason: check.reason, message: check.message };
@@ -45,7 +46,7 @@ function connectOnce(address: string, family: 4 | 6, port: number, timeoutMs: nu
     const socket = net.connect(opts);
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve({ ok: false, kind: 'timeout', message: `connecting to ${fmt(address, port)} timed out after ${timeoutMs} ms` });
+      resolve({ ok: false, kind: 'timeout', message: `connecting to ${hostPort(address, port)} timed out after ${timeoutMs} ms` });
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -55,7 +56,7 @@ function connectOnce(address: string, family: 4 | 6, port: number, timeoutMs: nu
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ok: false, kind: errorKind(err.code), message: `connecting to ${fmt(address, port)} failed: ${err.code ?? err.message}` });
+      resolve({ ok: false, kind: errorKind(err.code), message: `connecting to ${hostPort(address, port)} failed: ${err.code ?? err.message}` });
     });
   });
 }
@@ -68,8 +69,4 @@ function errorKind(code: string | undefined): DialErrorKind {
     case 'ETIMEDOUT': return 'timeout';
     default: return 'error';
   }
-}
-
-export function fmt(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
