@@ -210,8 +210,7 @@ const HINT = ' (see outpostd --help)';
 
 /**
  * The options of outpostd: every setting with a flag (a bool setting is a switch), then
- * --config, --wait-ready, --help and --version. The parser, the help and completion-style
- * listings all come from here.
+ * --config, --wait-ready, --help and --version. parseArgs and helpText read it.
  */
 export function argSpecs(): ArgSpec[] {
   const fields = FIELDS.filter((f) => f.flag).map((f): ArgSpec => ({
