@@ -2,7 +2,7 @@
 // groups, their subcommands and options), so it never drifts from the parser. bash gets a
 // data table and one generic function; zsh loads the same through bashcompinit; fish gets one
 // `complete` line per command, subcommand and option.
-import type { OptSpec } from './args';
+import { parseArgv, type OptSpec } from './args';
 import { write, type CommandGroup } from './command';
 import { UsageError } from './errors';
 
@@ -84,6 +84,8 @@ export function fishScript(t: Table): string {
   return lines.join('\n') + '\n';
 }
 
+const HELP_OPTS: readonly OptSpec[] = [{ name: 'help', short: 'h', doc: 'show help' }];
+
 export function completionCommand(table: () => Table): CommandGroup {
   const usage = () => [
     'usage: outpost completion bash|zsh|fish',
@@ -95,10 +97,11 @@ export function completionCommand(table: () => Table): CommandGroup {
   ].join('\n');
   return {
     name: 'completion', summary: 'shell completion script (bash, zsh, fish)', help: usage,
-    subs: [{ name: 'bash', opts: [] }, { name: 'zsh', opts: [] }, { name: 'fish', opts: [] }],
+    subs: [{ name: 'bash', opts: [] }, { name: 'zsh', opts: [] }, { name: 'fish', opts: [] }], opts: HELP_OPTS,
     async run(ctx) {
-      const [shell, ...rest] = ctx.argv;
-      if (shell === '--help' || shell === '-h' || ctx.globals.help) { await write(ctx.stdout, usage() + '\n'); return 0; }
+      const p = parseArgv(ctx.argv, HELP_OPTS, usage());
+      const [shell, ...rest] = p.positionals;
+      if (p.opts.help || ctx.globals.help) { await write(ctx.stdout, usage() + '\n'); return 0; }
       if (rest.length) throw new UsageError(`too many arguments: ${rest.join(' ')}`);
       const t = table();
       if (shell === 'bash') await write(ctx.stdout, bashScript(t));

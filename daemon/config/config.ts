@@ -1,29 +1,33 @@
 // Configuration: a TOML file (--config), then environment variables, then flags, each source
-// overriding the one before. Every setting is declared once in FIELDS; the README's
-// configuration table is checked against this list by a test.
+// overriding the one before. Every setting is declared once, in SETTINGS: its TOML key, kind,
+// default, environment variable, flag, bounds, reload and secret marks and doc. The Config type
+// is derived from that table by the compiler (see "The Config type" below), the flag parser
+// (node:util parseArgs through argv.ts) and `outpostd --help` read it, and the README's
+// configuration table is checked against it by a test.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { scanArgv, type ArgSpec } from './argv';
 
-type Kind = 'string' | 'int' | 'bool' | 'enum';
-
-export interface FieldSpec {
-  key: string; // dotted TOML path
-  kind: Kind;
-  def: string | number | boolean | undefined;
+interface FieldBase {
+  key: string; // dotted TOML path: a top-level name or section.name
   env?: string;
-  flag?: string;
-  min?: number;
-  max?: number;
-  values?: readonly string[];
+  flag?: `--${string}`;
   secret?: boolean;
   /** SIGHUP applies a new value to the running daemon (see Daemon.reload); others need a restart. */
   reload?: true;
   doc: string;
 }
+interface IntField extends FieldBase { kind: 'int'; def: number | undefined; min: number; max: number }
+interface BoolField extends FieldBase { kind: 'bool'; def: boolean | undefined }
+interface StringField extends FieldBase { kind: 'string'; def: string | undefined }
+interface EnumField extends FieldBase { kind: 'enum'; def: string | undefined; values: readonly string[] }
 
-export const FIELDS: readonly FieldSpec[] = [
+/** One setting; `def: undefined` makes it optional (unset) in Config. */
+export type FieldSpec = IntField | BoolField | StringField | EnumField;
+
+const SETTINGS = [
   { key: 'data_dir', kind: 'string', def: './data', env: 'OUTPOST_DATA_DIR', flag: '--data-dir', doc: 'where LMDB partitions and node state live' },
   { key: 'bind', kind: 'string', def: '127.0.0.1', env: 'OUTPOST_BIND', flag: '--bind', doc: 'address the API listens on; a non-loopback address needs API_KEY or MASTER_KEY' },
   { key: 'api_port', kind: 'int', def: 44000, min: 0, max: 65535, env: 'OUTPOST_API_PORT', flag: '--api-port', doc: 'HTTP/WebSocket API port (0 = pick a free port)' },
@@ -93,31 +97,43 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'http.max_body_bytes', kind: 'int', def: 2 << 20, min: 1024, max: 256 << 20, env: 'OUTPOST_HTTP_MAX_BODY_BYTES', reload: true, doc: 'largest request body; bigger ones get 413' },
   { key: 'http.max_inflight_requests', kind: 'int', def: 20000, min: 1, max: 10_000_000, env: 'OUTPOST_HTTP_MAX_INFLIGHT_REQUESTS', reload: true, doc: 'requests in progress before new ones get 429 overloaded' },
   { key: 'http.drain_timeout_ms', kind: 'int', def: 10000, min: 0, max: 600_000, env: 'OUTPOST_HTTP_DRAIN_TIMEOUT_MS', reload: true, doc: 'how long SIGTERM waits for in-flight requests' },
-];
+] as const satisfies readonly FieldSpec[];
 
-export interface Config {
-  data_dir: string;
-  bind: string;
-  api_port: number;
-  api_key?: string;
-  master_key?: string;
-  metrics_key?: string;
-  log_level: string;
-  core: { partitions: number; workers: number; write_mode: 'main' | 'batch' | 'per-op' | 'inline'; max_inflight: number; max_batch: number };
-  kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };
-  queue: { max_deliveries: number; dedup_window_ms: number; lease_sweep_interval_ms: number };
-  stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };
-  ts: { trim_interval_ms: number; rollup_interval_ms: number };
-  ssh: { enabled: boolean; port: number; bind?: string; run_as: string; idle_timeout_ms: number; preauth_timeout_ms: number; keepalive_interval_ms: number; auth_failures_per_minute: number; recording: boolean; recording_max_bytes: number; recordings_max_total_bytes: number; audit_max_bytes: number };
-  proxy: { enabled: boolean; http_port: number; socks5_port: number; bind?: string; password?: string; auth_failures_per_minute: number; idle_timeout_ms: number; allow_cidrs?: string; deny_cidrs?: string };
-  commands: { max_concurrent: number; output_cap_bytes: number; kill_grace_ms: number; shell: string };
-  admin: { enabled: boolean; port: number; bind?: string; database_url?: string; default_cluster_name?: string; public_enrollment_key_enabled: boolean; self_enroll: boolean; public_url?: string; ssh_port: number; ssh_authorized_keys?: string; heartbeat_interval_ms: number; enroll_failures_per_minute: number; event_retention_days: number; webhook_allow_private_ips: boolean; webhook_max_attempts: number };
-  agent: { enrollment_key?: string; name?: string };
-  http: { max_body_bytes: number; max_inflight_requests: number; drain_timeout_ms: number };
+/** Every setting, in table order (help, README and diff order). */
+export const FIELDS: readonly FieldSpec[] = SETTINGS;
+
+// The Config type, derived from SETTINGS: a top-level row becomes a property, a `section.name`
+// row a property of the section's object; the kind gives the type (an enum its values), and a
+// row whose default is undefined is optional. Adding, renaming or removing a row changes the
+// type, so every use of the setting is checked by tsc against the table; there is no second
+// declaration to keep in step. test/config-type.test.ts pins a few derived types.
+type Row = (typeof SETTINGS)[number];
+type ValueOf<F> = F extends { kind: 'int' } ? number
+  : F extends { kind: 'bool' } ? boolean
+    : F extends { kind: 'enum'; values: readonly (infer V)[] } ? V
+      : string;
+type Unset<F> = F extends { def: undefined } ? true : false;
+type Leaf<K> = K extends `${string}.${infer L}` ? L : K;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type Group<Fs extends Row> = Simplify<
+  { [F in Fs as Unset<F> extends true ? never : Leaf<F['key']>]: ValueOf<F> } &
+  { [F in Fs as Unset<F> extends true ? Leaf<F['key']> : never]?: ValueOf<F> }>;
+type TopRows = Row extends infer F ? (F extends { key: `${string}.${string}` } ? never : F) : never;
+type SectionOf<K> = K extends `${infer S}.${string}` ? S : never;
+type Sections = { [S in SectionOf<Row['key']>]: Group<Extract<Row, { key: `${S}.${string}` }>> };
+
+// Compile-time checks of the table itself (a failing one makes `tsc` reject this file):
+// keys nest one level at most, and an enum's default is one of its values.
+type TooDeep = Extract<Row, { key: `${string}.${string}.${string}` }>['key'];
+type BadEnumDefault = Row extends infer F ? (F extends { key: infer K; kind: 'enum'; def: infer D; values: readonly (infer V)[] } ? (D extends V | undefined ? never : K) : never) : never;
+const tableChecks: { tooDeep: [TooDeep] extends [never] ? true : TooDeep; badEnumDefault: [BadEnumDefault] extends [never] ? true : BadEnumDefault } = { tooDeep: true, badEnumDefault: true };
+void tableChecks;
+
+export type Config = Simplify<Group<TopRows> & Sections & {
   /** Where each setting came from, for the startup log. */
   sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;
   config_file?: string;
-}
+}>;
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -126,7 +142,7 @@ export class ConfigError extends Error {
 
 function coerce(f: FieldSpec, raw: unknown, where: string): string | number | boolean {
   // A secret's value is never echoed (it would reach stderr at start, the log on SIGHUP).
-  const bad = (why: string) => new ConfigError(`${where}: ${f.key} ${why}` + (f.secret ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(raw)})`));
+  const bad = (why: string) => new ConfigError(`${where}: ${f.key} ${why}` + (f.secret ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(raw)})`) + HINT);
   switch (f.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw bad('must be a non-empty string');
@@ -189,38 +205,61 @@ function flattenToml(obj: Record<string, unknown>, prefix = '', out: Record<stri
   return out;
 }
 
-export interface ParsedArgs { flags: Map<string, string>; configFile?: string; help: boolean; version: boolean; waitReady?: number }
+/** Appended to errors about a flag or a setting's value: where the flags and settings are listed. */
+const HINT = ' (see outpostd --help)';
 
+/**
+ * The options of outpostd: every setting with a flag (a bool setting is a switch), then
+ * --config, --wait-ready, --help and --version. parseArgs and helpText read it.
+ */
+export function argSpecs(): ArgSpec[] {
+  const fields = FIELDS.filter((f) => f.flag).map((f): ArgSpec => ({
+    name: f.flag!.slice(2),
+    value: f.kind !== 'bool',
+    arg: f.kind === 'int' ? 'N' : f.kind === 'enum' ? f.values.join('|') : f.kind === 'string' ? 'VALUE' : undefined,
+  }));
+  return [...fields,
+    { name: 'config', value: true, arg: 'FILE' },
+    { name: 'wait-ready', value: true, arg: 'SECONDS' },
+    { name: 'help', short: 'h' },
+    { name: 'version', short: 'v' }];
+}
+
+export interface ParsedArgs {
+  /** Flag (`--api-port`) → its value: a string, or a boolean for a switch (`--admin`, `--admin=false`, `--no-admin`, `--admin true`). */
+  flags: Map<string, string | boolean>;
+  configFile?: string;
+  help: boolean;
+  version: boolean;
+  waitReady?: number;
+}
+
+/**
+ * outpostd's argv, on node:util parseArgs (argv.ts): unknown options, value options without a
+ * value and bad switch values are a ConfigError naming the option. A switch works alone
+ * (`--admin`), as `--admin=false` / `--no-admin`, and as `--admin true|false` (the word after a
+ * switch is its value: outpostd takes no positional arguments, and `npm start`, systemd units
+ * and scripts write `--admin true`).
+ */
 export function parseArgs(argv: string[]): ParsedArgs {
-  const flags = new Map<string, string>();
-  let configFile: string | undefined;
-  let help = false;
-  let version = false;
-  let waitReady: number | undefined;
-  const known = new Set(FIELDS.filter((f) => f.flag).map((f) => f.flag!));
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    if (a === '--help' || a === '-h') { help = true; continue; }
-    if (a === '--version' || a === '-v') { version = true; continue; }
-    let val: string | undefined;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
-    if (a === '--wait-ready') {
-      waitReady = Number(val ?? argv[++i]);
-      if (!(waitReady > 0)) throw new ConfigError('--wait-ready needs a number of seconds');
-      continue;
-    }
-    if (a === '--config') {
-      configFile = val ?? argv[++i];
-      if (!configFile) throw new ConfigError('--config needs a file path');
-      continue;
-    }
-    if (!known.has(a)) throw new ConfigError(`unknown option ${a} (see outpostd --help)`);
-    val ??= argv[++i];
-    if (val === undefined) throw new ConfigError(`${a} needs a value`);
-    flags.set(a, val);
+  const { values } = scanArgv(argv, argSpecs(), { switchValueAfter: true, fail: (m) => new ConfigError(m + HINT) });
+  const flags = new Map<string, string | boolean>();
+  for (const f of FIELDS) {
+    const v = f.flag ? values[f.flag.slice(2)] : undefined;
+    if (v !== undefined) flags.set(f.flag!, v);
   }
-  return { flags, configFile, help, version, waitReady };
+  let waitReady: number | undefined;
+  if (values['wait-ready'] !== undefined) {
+    waitReady = Number(values['wait-ready']);
+    if (!(waitReady > 0)) throw new ConfigError(`--wait-ready needs a number of seconds (got ${JSON.stringify(values['wait-ready'])})${HINT}`);
+  }
+  return {
+    flags,
+    configFile: values.config as string | undefined,
+    help: values.help === true,
+    version: values.version === true,
+    waitReady,
+  };
 }
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
@@ -279,9 +318,27 @@ export function isLoopback(addr: string): boolean {
 }
 
 export function helpText(): string {
-  const lines = ['usage: outpostd [--config outpost.toml] [options]', '       outpostd [--config outpost.toml] [options] --wait-ready SECONDS   (exit 0 once that daemon answers /healthz)', '', 'Precedence: defaults < config file < environment < flags.', 'SIGHUP re-reads the config file and applies the settings marked (reloadable); the others need a restart.', ''];
+  const lines = [
+    'usage: outpostd [--config outpost.toml] [options]',
+    '       outpostd [--config outpost.toml] [options] --wait-ready SECONDS   (exit 0 once that daemon answers /healthz)',
+    '',
+    'Precedence: defaults < config file < environment < flags.',
+    'A switch (a true/false setting) is on alone: --admin; off as --admin=false or --no-admin;',
+    '--admin true / --admin false work too. Other flags take a value: --api-port 4000 or --api-port=4000.',
+    'SIGHUP re-reads the config file and applies the settings marked (reloadable); the others need a restart.',
+    '',
+    '  --config FILE  $OUTPOST_CONFIG',
+    '      TOML configuration file',
+    '  --wait-ready SECONDS',
+    '      poll the configured daemon\'s /healthz; exit 0 once it answers, 1 after SECONDS',
+    '  -h, --help  /  -v, --version',
+    '',
+  ];
+  const byFlag = new Map(argSpecs().map((s) => [`--${s.name}`, s]));
   for (const f of FIELDS) {
-    const names = [f.flag, f.env ? `$${f.env}` : undefined, `[${f.key}]`].filter(Boolean).join('  ');
+    const spec = f.flag ? byFlag.get(f.flag) : undefined;
+    const flag = f.flag && (spec?.value ? `${f.flag} ${spec.arg}` : `${f.flag}[=false]`);
+    const names = [flag, f.env ? `$${f.env}` : undefined, `[${f.key}]`].filter(Boolean).join('  ');
     lines.push(`  ${names}${f.reload ? '  (reloadable)' : ''}`, `      ${f.doc}${f.def !== undefined && !f.secret ? ` (default ${JSON.stringify(f.def)})` : ''}`);
   }
   return lines.join('\n');
