@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { loadConfig, parseArgs } from '../daemon/config';
+import { loadConfig, parseArgs } from '../daemon/config/config';
 import { runCli } from './helpers/cli';
 import { runDaemon, spawnDaemon, startInProc, tempDir } from './helpers/daemon';
 

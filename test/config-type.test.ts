@@ -5,7 +5,7 @@
 // values changed, or a field used that the table lacks, fails the build. The runtime half checks
 // that every row resolves to a value of its kind.
 import t from 'tap';
-import { FIELDS, getPath, loadConfig, type Config } from '../daemon/config';
+import { FIELDS, getPath, loadConfig, type Config } from '../daemon/config/config';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 

@@ -2,7 +2,7 @@
 // with outpostd): long options (`--name value`, `--name=value`), short aliases (`-n value`),
 // switches (`--json`, `--json=false`, `--no-json`), `--` to end options, and `-` as an ordinary
 // positional (stdin). The same OptSpec tables drive help (optionHelp) and shell completion.
-import { scanArgv, type ArgSpec } from '../argv';
+import { scanArgv, type ArgSpec } from '../config/argv';
 import { UsageError } from './errors';
 
 export interface OptSpec extends ArgSpec {
