@@ -33,7 +33,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', reload: true, doc: 'pino log level' },
   { key: 'core.partitions', kind: 'int', def: 1, min: 1, max: 64, env: 'OUTPOST_PARTITIONS', flag: '--partitions', doc: 'LMDB partitions (fixed when the data dir is created)' },
   { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads of the pool (commit writes in batch/per-op mode; started on demand in main mode)' },
-  { key: 'core.write_mode', kind: 'enum', def: 'main', values: ['main', 'batch', 'per-op', 'inline'], env: 'OUTPOST_WRITE_MODE', flag: '--write-mode', doc: 'write hot path: main (group commit through lmdb-js\'s native write thread, overlapping syncs; fastest measured), batch (group commit in pool workers), per-op (one pool task per write), inline (the main thread commits each group itself, blocking on fdatasync)' },
+  { key: 'core.write_mode', kind: 'enum', def: 'main', values: ['main', 'batch'], env: 'OUTPOST_WRITE_MODE', flag: '--write-mode', doc: 'write hot path: main (group commit through lmdb-js\'s native write thread, overlapping syncs; fastest measured), batch (group commit in pool workers)' },
   { key: 'core.max_inflight', kind: 'int', def: 10000, min: 1, max: 10_000_000, env: 'OUTPOST_MAX_INFLIGHT', flag: '--max-inflight', doc: 'writes queued or committing before new ones get 429 overloaded' },
   { key: 'core.max_batch', kind: 'int', def: 1000, min: 1, max: 100_000, env: 'OUTPOST_MAX_BATCH', doc: 'most writes committed in one transaction' },
   { key: 'kv.max_value_bytes', kind: 'int', def: 1 << 20, min: 1, max: 64 << 20, env: 'OUTPOST_KV_MAX_VALUE_BYTES', doc: 'largest KV value (decoded bytes)' },
@@ -103,7 +103,7 @@ export interface Config {
   master_key?: string;
   metrics_key?: string;
   log_level: string;
-  core: { partitions: number; workers: number; write_mode: 'main' | 'batch' | 'per-op' | 'inline'; max_inflight: number; max_batch: number };
+  core: { partitions: number; workers: number; write_mode: 'main' | 'batch'; max_inflight: number; max_batch: number };
   kv: { max_value_bytes: number; auto_create_namespaces: boolean; reap_interval_ms: number; read_cache_bytes: number };
   queue: { max_deliveries: number; dedup_window_ms: number; lease_sweep_interval_ms: number };
   stream: { max_records: number; max_age_ms: number; trim_interval_ms: number };

@@ -1,6 +1,6 @@
 // The write path of KV, run inside one LMDB write transaction per batch. Pure over the
 // handles it is given, so the same code runs in a pool worker (transactionSync) or on the
-// main thread (lmdb-js async transaction) for the hot-path ablation.
+// main thread (lmdb-js async transaction), whichever the write mode (write-modes.ts).
 import type { PartitionHandles } from '../partition';
 import { OpKind, ResultKind, type WriteOp, type WriteResult, type ReapResult } from '../messages';
 import { encodeRecord, isExpired, recordExpiresAt, recordVersion } from './record';
