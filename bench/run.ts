@@ -98,7 +98,7 @@ async function ablationSection(c: Ctx): Promise<void> {
       ? await startDaemon(c.cfg, ['--write-mode', mode])
       : await startDaemon(c.cfg, ['--ablation-write-mode', mode], [], ABLATION_MAIN);
     try {
-      c.results.servers[`outpostd --write-mode ${mode}`] = d.command;
+      c.results.servers[mode === 'main' || mode === 'batch' ? `outpostd --write-mode ${mode}` : `outpostd (bench/ablation) --ablation-write-mode ${mode}`] = d.command;
       await putCheck(d.port, c.shape.putBody);
       const t: HttpTarget = { port: d.port, scripts: c.scripts, shape: c.shape };
       for (const tool of TOOLS) {

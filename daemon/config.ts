@@ -32,7 +32,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: 'metrics_key', kind: 'string', def: undefined, env: 'METRICS_KEY', secret: true, doc: 'Bearer token accepted only by /metrics (both roles), for Prometheus; API_KEY and MASTER_KEY work there too' },
   { key: 'log_level', kind: 'enum', def: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], env: 'OUTPOST_LOG_LEVEL', flag: '--log-level', reload: true, doc: 'pino log level' },
   { key: 'core.partitions', kind: 'int', def: 1, min: 1, max: 64, env: 'OUTPOST_PARTITIONS', flag: '--partitions', doc: 'LMDB partitions (fixed when the data dir is created)' },
-  { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads of the pool (commit writes in batch/per-op mode; started on demand in main mode)' },
+  { key: 'core.workers', kind: 'int', def: 2, min: 1, max: 64, env: 'OUTPOST_WORKERS', flag: '--workers', doc: 'worker threads of the pool (commit writes in batch mode; started on demand in main mode)' },
   { key: 'core.write_mode', kind: 'enum', def: 'main', values: ['main', 'batch'], env: 'OUTPOST_WRITE_MODE', flag: '--write-mode', doc: 'write hot path: main (group commit through lmdb-js\'s native write thread, overlapping syncs; fastest measured), batch (group commit in pool workers)' },
   { key: 'core.max_inflight', kind: 'int', def: 10000, min: 1, max: 10_000_000, env: 'OUTPOST_MAX_INFLIGHT', flag: '--max-inflight', doc: 'writes queued or committing before new ones get 429 overloaded' },
   { key: 'core.max_batch', kind: 'int', def: 1000, min: 1, max: 100_000, env: 'OUTPOST_MAX_BATCH', doc: 'most writes committed in one transaction' },
