@@ -8,6 +8,8 @@ import { processMemory } from './lib/sysinfo';
 import { commandLine } from './load';
 
 export const DAEMON_MAIN = path.resolve(__dirname, '..', 'daemon', 'main.js');
+/** outpostd with a write mode only the ablation carries (`--ablation-write-mode inline|per-op`). */
+export const ABLATION_MAIN = path.resolve(__dirname, 'ablation', 'outpostd.js');
 
 export interface RunningDaemon {
   proc: Proc;
@@ -17,10 +19,10 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(cfg: BenchConfig, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RunningDaemon> {
+export async function startDaemon(cfg: BenchConfig, extraArgs: string[] = [], nodeArgs: string[] = [], main = DAEMON_MAIN): Promise<RunningDaemon> {
   const dataDir = tempDir('daemon');
   const port = await freePort();
-  const args = [...DAEMON_NODE_FLAGS, ...nodeArgs, DAEMON_MAIN, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', '--ssh-enabled', 'false', '--proxy-enabled', 'false', ...cfg.daemonArgs, ...extraArgs];
+  const args = [...DAEMON_NODE_FLAGS, ...nodeArgs, main, '--data-dir', dataDir, '--api-port', String(port), '--log-level', 'warn', '--ssh-enabled', 'false', '--proxy-enabled', 'false', ...cfg.daemonArgs, ...extraArgs];
   const [cmd, argv] = pinned(cfg.serverCpu, process.execPath, args);
   const proc = start('outpostd', cmd, argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME } });
   // At --log-level warn the "outpostd listening" line is not logged: poll /healthz instead,
@@ -28,7 +30,7 @@ export async function startDaemon(cfg: BenchConfig, extraArgs: string[] = [], no
   const died = proc.exited.then(() => { throw new Error(`outpostd exited during startup:\n${proc.err()}${proc.out()}`); });
   died.catch(() => undefined);
   await Promise.race([waitHttp(port, '/healthz', 30_000), died]);
-  const shown = argv.map((a) => (a === process.execPath ? 'node' : a === DAEMON_MAIN ? 'dist/daemon/main.js' : a === dataDir ? '$TMP/data' : a === String(port) ? '$PORT' : a));
+  const shown = argv.map((a) => (a === process.execPath ? 'node' : a === main ? path.relative(path.resolve(__dirname, '..', '..'), main) : a === dataDir ? '$TMP/data' : a === String(port) ? '$PORT' : a));
   return {
     proc, port, dataDir,
     command: commandLine(cmd === process.execPath ? 'node' : cmd, shown),

@@ -149,7 +149,7 @@ export function markdown(r: Results): string {
   }
   if (r.ablation.length) {
     out.push('## Ablation: hot-path write design (daemon PUT, fresh daemon per mode)', '', mdTable(r.ablation.map(seriesRow), HEAD), '');
-    out.push("`main` (default) = lmdb-js async transactions from the main thread, committed by its native write thread with overlapping syncs; `inline` = the main thread commits each turn's group with transactionSync; `batch` = group commit per partition in the piscina pool; `per-op` = one pool task and one transaction per write.", '');
+    out.push("`main` (default) = lmdb-js async transactions from the main thread, committed by its native write thread with overlapping syncs; `batch` = group commit per partition in the piscina pool; `inline` = the main thread commits each turn's group with transactionSync; `per-op` = one pool task and one transaction per write. The engine carries `main` and `batch` (`--write-mode`); `inline` and `per-op` run from `dist/bench/ablation/outpostd.js` (bench/ablation/).", '');
   }
   const mem = Object.entries(r.memory);
   if (mem.length) {

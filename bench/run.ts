@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAnchor, type AnchorName } from './anchor-procs';
-import { prefillDaemon, startDaemon, idleRss } from './daemon';
+import { ABLATION_MAIN, prefillDaemon, startDaemon, idleRss } from './daemon';
 import { benchValue, loadBenchConfig, NAMESPACE, type BenchConfig, type Section } from './lib/config';
 import { closeAgent, request } from './lib/net';
 import { cleanupAll, installCleanupHandlers, setPinning, setTmpRoot, tempDir } from './lib/procs';
@@ -87,12 +87,18 @@ async function daemonSection(c: Ctx): Promise<void> {
   }
 }
 
+/**
+ * The engine carries `main` and `batch` (`--write-mode`); `inline` and `per-op` run from
+ * bench/ablation/outpostd.ts, the same daemon with the write mode plugged in.
+ */
 async function ablationSection(c: Ctx): Promise<void> {
   for (const mode of ['main', 'inline', 'batch', 'per-op'] as const) {
     log(`\n[ablation] outpostd --write-mode ${mode} (fresh daemon): PUT`);
-    const d = await startDaemon(c.cfg, ['--write-mode', mode]);
+    const d = mode === 'main' || mode === 'batch'
+      ? await startDaemon(c.cfg, ['--write-mode', mode])
+      : await startDaemon(c.cfg, ['--ablation-write-mode', mode], [], ABLATION_MAIN);
     try {
-      c.results.servers[`outpostd --write-mode ${mode}`] = d.command;
+      c.results.servers[mode === 'main' || mode === 'batch' ? `outpostd --write-mode ${mode}` : `outpostd (bench/ablation) --ablation-write-mode ${mode}`] = d.command;
       await putCheck(d.port, c.shape.putBody);
       const t: HttpTarget = { port: d.port, scripts: c.scripts, shape: c.shape };
       for (const tool of TOOLS) {

@@ -1,9 +1,9 @@
 // Piscina worker entry: owns write transactions for the partitions it is handed. Kept small;
 // message shapes live in messages.ts.
 import { workerData } from 'node:worker_threads';
-import { openPartition, type PartitionHandles } from './partition';
+import { openPartition, type PartitionHandles } from './base/partition';
 import { applyOps, reapExpired } from './kv/ops';
-import type { Task, WorkerData, WriteResult, ReapResult } from './messages';
+import type { Task, WorkerData, WriteResult, ReapResult } from './base/messages';
 import { TsStore, type TsQueryResult } from './ts/store';
 import { parseFloQL } from './ts/floql';
 

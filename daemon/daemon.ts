@@ -2,10 +2,10 @@
 // start the same daemon in-process through startDaemon().
 import fs from 'node:fs';
 import path from 'node:path';
-import { Engine } from '../core';
-import { QueueStore } from '../core/queue';
-import { StreamStore } from '../core/stream';
-import { TsStore } from '../core/ts';
+import { openDataPlane, type DataPlane, type DataPlaneOptions } from '../core';
+import type { QueueStore } from '../core/queue';
+import type { StreamStore } from '../core/stream';
+import type { TsStore } from '../core/ts';
 import { CommandService } from './agent/commands';
 import { AgentServices } from './agent/services';
 import type { AgentTunnel } from './agent/tunnel';
@@ -35,7 +35,8 @@ import type { AdminService } from './admin';
 
 export interface Daemon {
   port: number;
-  engine: Engine;
+  /** The data engine (core/: KV, queues, streams, time series); `queues`, `streams` and `ts` are its stores. */
+  dataPlane: DataPlane;
   queues: QueueStore;
   streams: StreamStore;
   ws: WsHub;
@@ -68,7 +69,31 @@ export interface Daemon {
   reload(next: Config, keys: readonly string[]): void;
 }
 
-export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
+/** Options of the data plane derived from the configuration. */
+function dataPlaneOptions(cfg: Config, log: Logger): DataPlaneOptions {
+  return {
+    dataDir: cfg.data_dir,
+    partitions: cfg.core.partitions,
+    workers: cfg.core.workers,
+    writeMode: cfg.core.write_mode,
+    maxInflight: cfg.core.max_inflight,
+    maxBatch: cfg.core.max_batch,
+    maxValueBytes: cfg.kv.max_value_bytes,
+    autoCreateNamespaces: cfg.kv.auto_create_namespaces,
+    reapIntervalMs: cfg.kv.reap_interval_ms,
+    readCacheBytes: cfg.kv.read_cache_bytes,
+    queue: { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms, sweepIntervalMs: cfg.queue.lease_sweep_interval_ms },
+    stream: { retention: { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, trimIntervalMs: cfg.stream.trim_interval_ms },
+    ts: { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms },
+    onListenerError: (err) => log.error({ err }, 'a KV change listener failed (the write itself is committed)'),
+  };
+}
+
+/**
+ * @param dataPlane replaces options of the data plane; bench/ablation passes a write mode the
+ * engine does not carry.
+ */
+export async function startDaemon(cfg: Config, log: Logger, dataPlane: Partial<DataPlaneOptions> = {}): Promise<Daemon> {
   const startedAt = Date.now();
 
   // 1. Native addons: fail early and clearly, warn loudly on a fallback.
@@ -81,31 +106,23 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     log.warn(`NO API KEY IS SET: the API on ${cfg.bind} accepts every local request. Set API_KEY or MASTER_KEY before exposing it.`);
   }
 
-  // 3. Data dir and the data engine (LMDB partitions + worker pool).
+  // 3. Data dir and the data plane (core/: LMDB stores, worker pool).
   fs.mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
   // One daemon per data dir (data_dir/outpostd.pid); released when the stores close, or at exit.
   const dirLock = lockDataDir(cfg.data_dir);
   const releaseAtExit = () => dirLock.release();
   process.once('exit', releaseAtExit);
-  const engine = await Engine.open({
-    dataDir: cfg.data_dir,
-    partitions: cfg.core.partitions,
-    workers: cfg.core.workers,
-    writeMode: cfg.core.write_mode,
-    maxInflight: cfg.core.max_inflight,
-    maxBatch: cfg.core.max_batch,
-    maxValueBytes: cfg.kv.max_value_bytes,
-    autoCreateNamespaces: cfg.kv.auto_create_namespaces,
-    reapIntervalMs: cfg.kv.reap_interval_ms,
-    readCacheBytes: cfg.kv.read_cache_bytes,
-  });
-  engine.onListenerError = (err) => log.error({ err }, 'a KV change listener failed (the write itself is committed)');
-
-  const streams = new StreamStore(path.join(cfg.data_dir, 'stream.mdb'), { max_records: cfg.stream.max_records, max_age_ms: cfg.stream.max_age_ms }, cfg.stream.trim_interval_ms);
-  const ts = new TsStore(path.join(cfg.data_dir, 'ts.mdb'), { trimIntervalMs: cfg.ts.trim_interval_ms, rollupIntervalMs: cfg.ts.rollup_interval_ms });
-  const queues = new QueueStore(path.join(cfg.data_dir, 'queue.mdb'), { maxDeliveries: cfg.queue.max_deliveries, dedupWindowMs: cfg.queue.dedup_window_ms, sweepIntervalMs: cfg.queue.lease_sweep_interval_ms });
+  let dp: DataPlane;
+  try {
+    dp = await openDataPlane({ ...dataPlaneOptions(cfg, log), ...dataPlane });
+  } catch (err) {
+    dirLock.release();
+    process.removeListener('exit', releaseAtExit);
+    throw err;
+  }
+  const { queues, streams, ts } = dp;
   // One node id per host: the fleet's once enrolled (read from tunnel.json here, updated on enrollment).
-  const host = new HostIdentity(engine.nodeId, log, cfg.data_dir);
+  const host = new HostIdentity(dp.nodeId, log, cfg.data_dir);
   // Command runner: executions a previous run left running are recorded as failed here.
   // The option objects stay referenced here: SIGHUP's reload() updates them in place.
   const commandOpts = {
@@ -123,26 +140,22 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     log,
   });
   // WebSocket routes go before finish(), whose catch-all would shadow them.
-  const ws = new WsHub({ http, engine, streams, queues, ts, keys, log, commands });
-  const metrics = new Metrics(engine, http);
+  const ws = new WsHub({ http, kv: dp.kv, namespaces: dp.namespaces, streams, queues, ts, keys, log, commands });
+  const metrics = new Metrics(dp.kv, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
-  const agentMetrics = new AgentMetricsService({ nodeId: () => host.nodeId, startedAt, tablesBytes: () => engine.cache.usedBytes, log });
+  const agentMetrics = new AgentMetricsService({ nodeId: () => host.nodeId, startedAt, tablesBytes: () => dp.kv.cache.usedBytes, log });
   agentMetrics.clusterName = () => host.clusterName;
   metrics.agent = agentMetrics;
   // Host figures are sampled in the background, so a scrape only reads memory.
   agentMetrics.start();
   agentMetricsRoutes(http, agentMetrics);
-  // Stores close after the engine, whose pool workers read ts.mdb.
   let agent: AgentServices | undefined;
   const closeStores = async () => {
     metrics.close();
     agentMetrics.close();
     await commands.close();
-    await queues.close();
-    await streams.close();
-    await engine.close();
-    await ts.close();
+    await dp.close();
     await agent?.closeStores();
     dirLock.release();
     process.removeListener('exit', releaseAtExit);
@@ -154,12 +167,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     await closeStores();
     throw err;
   }
-  systemRoutes(http, engine, metrics, native, startedAt, () => agent.ssh?.fingerprints, () => host.nodeId);
-  namespaceRoutes(http, engine);
-  kvRoutes(http, engine);
-  queueRoutes(http, engine, queues);
-  streamRoutes(http, engine, streams);
-  tsRoutes(http, engine, ts);
+  systemRoutes(http, dp, metrics, native, startedAt, () => agent.ssh?.fingerprints, () => host.nodeId);
+  namespaceRoutes(http, dp);
+  kvRoutes(http, dp);
+  queueRoutes(http, dp);
+  streamRoutes(http, dp);
+  tsRoutes(http, dp);
   agentCommandRoutes(http, commands);
   agent.routes(http);
   http.finish();
@@ -199,12 +212,12 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
   // 6. Ready.
   http.state = 'ready';
   commands.start();
-  log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: host.nodeId, partitions: engine.partitionCount, workers: cfg.core.workers, write_mode: cfg.core.write_mode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
+  log.info({ version: VERSION, bind: cfg.bind, port, data_dir: cfg.data_dir, node_id: host.nodeId, partitions: dp.kv.partitionCount, workers: cfg.core.workers, write_mode: dp.writeMode, startup_ms: Date.now() - startedAt }, 'outpostd listening');
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
     port,
-    engine,
+    dataPlane: dp,
     queues,
     streams,
     ws,

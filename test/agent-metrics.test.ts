@@ -51,7 +51,7 @@ t.test('host metrics: reference shape, figures agree with the os module', async 
   const h = await getJson(`${url}/api/v1/agent/metrics/host`);
   valid(t, hostMetricsSchema, h, 'host body');
   t.notOk(ajv.compile(hostMetricsSchema)({ ...h, memory: { ...h.memory, used_gb: undefined } }), 'the schema rejects a missing field');
-  t.equal(h.node_id, daemon.engine.nodeId);
+  t.equal(h.node_id, daemon.dataPlane.nodeId);
   t.equal(h.cluster_name, null, 'not enrolled');
   t.ok(!Number.isNaN(Date.parse(h.timestamp)), 'timestamp is a date');
   t.equal(h.cpu.cores, os.cpus().length, 'cores = os.cpus().length');
@@ -102,7 +102,7 @@ t.test('agent metrics: reference shape, zeroed sources, application figures', as
   const { url, daemon } = await startInProc(t, [], { MASTER_KEY: KEY });
   const a = await getJson(`${url}/api/v1/agent/metrics`);
   valid(t, agentMetricsSchema, a, 'agent body');
-  t.equal(a.node_id, daemon.engine.nodeId);
+  t.equal(a.node_id, daemon.dataPlane.nodeId);
   t.equal(a.cluster_name, null);
   t.same(a.commands, { completed_total: 0, enqueued_total: 0, reported_total: 0, synced_total: 0 }, 'absent commands source reads 0');
   t.same(a.ssh, { authentications_total: 0, connections_total: 0 }, 'absent ssh source reads 0');
@@ -120,7 +120,7 @@ t.test('agent metrics: reference shape, zeroed sources, application figures', as
   await request(`${url}/api/v1/kv/ns1/k`, { method: 'PUT', headers: auth, body: 'x'.repeat(1000) }).then((r) => r.body.dump());
   await request(`${url}/api/v1/kv/ns1/k`, { headers: auth }).then((r) => r.body.dump());
   const after = await getJson(`${url}/api/v1/agent/metrics`);
-  t.equal(after.application.memory_ets_bytes, daemon.engine.cache.usedBytes, 'memory_ets_bytes is the read cache');
+  t.equal(after.application.memory_ets_bytes, daemon.dataPlane.kv.cache.usedBytes, 'memory_ets_bytes is the read cache');
 });
 
 t.test('sources plugged in appear in JSON and Prometheus; a failing source reads 0', async (t) => {
@@ -195,7 +195,7 @@ t.test('unified metrics and auth on the agent routes', async (t) => {
   const { url, daemon } = await startInProc(t, [], { MASTER_KEY: KEY });
   const u = await getJson(`${url}/api/v1/agent/metrics/unified`);
   valid(t, unifiedMetricsSchema, u, 'unified body');
-  t.equal(u.node_id, daemon.engine.nodeId);
+  t.equal(u.node_id, daemon.dataPlane.nodeId);
   t.equal(u.host.available, true);
   t.equal(u.agent.available, true);
   t.equal(u.host.cpu.cores, os.cpus().length);

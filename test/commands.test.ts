@@ -16,7 +16,7 @@ t.test('a multi-line script: combined output, exit code, times, run-as account',
   const { url, daemon } = await startInProc(t, ARGS, ENV);
   const created = await run(url, { command_text: 'GREETING=hello\necho "$GREETING world"\nid -un\necho "to stderr" >&2\necho "home=$HOME pwd=$PWD"\nexit 0' });
   t.equal(created.status, 'pending');
-  t.equal(created.node_id, daemon.engine.nodeId);
+  t.equal(created.node_id, daemon.dataPlane.nodeId);
   t.match(created, { exit_code: null, output: null, sent_at: null, completed_at: null, timeout: null, expired_at: null, target_all: false });
   const e = await waitFor(url, created.id, terminal);
   t.equal(e.status, 'completed');

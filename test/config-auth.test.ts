@@ -43,7 +43,9 @@ t.test('bad configuration is a clear error naming the source and setting', async
   t.throws(() => loadConfig(['--config', file], {}), { message: /not valid TOML/ });
   t.throws(() => loadConfig(['--config', path.join(dir, 'missing.toml')], {}), { message: /cannot read config file/ });
   t.throws(() => loadConfig([], { OUTPOST_API_PORT: '70000' }), { message: /environment OUTPOST_API_PORT: api_port must be between 0 and 65535/ });
-  t.throws(() => loadConfig(['--write-mode', 'fast'], {}), { message: /flag --write-mode: core.write_mode must be one of main, batch, per-op/ });
+  t.throws(() => loadConfig(['--write-mode', 'fast'], {}), { message: /flag --write-mode: core.write_mode must be one of main, batch \(got "fast"\)/ });
+  // The ablation's other designs live in bench/ablation/, not in the daemon.
+  t.throws(() => loadConfig(['--write-mode', 'inline'], {}), { message: /must be one of main, batch \(got "inline"\)/ });
   t.throws(() => loadConfig(['--nope', '1'], {}), { message: /unknown option --nope/ });
   t.throws(() => loadConfig(['--api-port'], {}), { message: /--api-port needs a value/ });
   t.throws(() => loadConfig(['--bind', 'example.com'], {}), ConfigError);

@@ -14,7 +14,7 @@ const typeChecks: [
   Equal<Config['bind'], string>,
   Equal<Config['api_key'], string | undefined>,
   Equal<Config['log_level'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
-  Equal<Config['core']['write_mode'], 'main' | 'batch' | 'per-op' | 'inline'>,
+  Equal<Config['core']['write_mode'], 'main' | 'batch'>,
   Equal<Config['admin']['enabled'], boolean>,
   Equal<Config['ssh']['bind'], string | undefined>,
   Equal<Config['agent'], { enrollment_key?: string; name?: string }>,

@@ -31,7 +31,7 @@ t.test('ssh -J through the jump endpoint', async (t) => {
   const dir = tempDir(t);
   const authorized = path.join(dir, 'authorized_keys');
   fs.writeFileSync(authorized, operator.pub.trim() + '\n');
-  const nodeId = node.daemon.engine.nodeId;
+  const nodeId = node.daemon.dataPlane.nodeId;
   let reachable = true;
   const jump = new JumpServer({
     dir, authorizedKeysFile: authorized, log: createLogger('silent'),

@@ -95,14 +95,14 @@ t.test('ttl: ttl_remaining, expiry hides the key, reaper reclaims it', async (t)
   t.equal(r.json.version, 1);
   await call(url, 'PUT', '/api/v1/kv/app/gone', { value: b64('x'), ttl_seconds: 1 });
   await new Promise((res) => setTimeout(res, 1100));
-  const removed = await daemon.engine.reapOnce();
+  const removed = await daemon.dataPlane.reaper.reapOnce();
   t.equal(removed, 1, 'the reaper removed exactly the expired record');
-  t.equal(daemon.engine.get('app', 'long')?.version, 1, 'live keys survive the reaper');
+  t.equal(daemon.dataPlane.kv.get('app', 'long')?.version, 1, 'live keys survive the reaper');
   // Overwriting a TTL key with no TTL clears its index entry: the reaper must not delete it later.
   await call(url, 'PUT', '/api/v1/kv/app/keep', { value: b64('x'), ttl_seconds: 1 });
   await call(url, 'PUT', '/api/v1/kv/app/keep', { value: b64('y') });
   await new Promise((res) => setTimeout(res, 1100));
-  await daemon.engine.reapOnce();
+  await daemon.dataPlane.reaper.reapOnce();
   r = await call(url, 'GET', '/api/v1/kv/app/keep');
   t.equal(r.status, 200);
   t.equal(r.json.ttl_remaining, null);
@@ -199,7 +199,7 @@ t.test('bad input: 400 with the field at fault, nothing written', async (t) => {
   r = await call(url, 'PUT', '/api/v1/kv/-bad/k', { value: b64('x') });
   t.equal(r.status, 400);
   t.equal(r.json.details.fields[0].field, 'params.namespace');
-  t.same(daemon.engine.listNamespaces().map((n) => n.name), [], 'rejected requests created no namespace (so wrote no key)');
+  t.same(daemon.dataPlane.namespaces.list().map((n) => n.name), [], 'rejected requests created no namespace (so wrote no key)');
   t.equal((await call(url, 'PUT', '/api/v1/kv/app/k', { value: b64('ok') })).json.version, 1, 'the first accepted write is version 1');
 });
 
@@ -222,7 +222,7 @@ t.test('health, healthz, metrics, prometheus, openapi', async (t) => {
   t.equal(r.status, 200);
   t.equal(r.json.status, 'healthy');
   t.equal(r.json.shard_count, 1, 'one partition by default');
-  t.equal(r.json.node_id, daemon.engine.nodeId);
+  t.equal(r.json.node_id, daemon.dataPlane.nodeId);
   t.match(r.json.node_id, /^[0-9a-f-]{36}$/);
   t.equal(r.json.backends.uws.backend, 'native', 'the native uWS binary is active');
   t.equal(r.json.backends.lmdb.backend, 'native');
@@ -266,8 +266,8 @@ for (const cache of ['16777216', '0']) {
     t.equal(stale, 0, `${checks} reads after acknowledged writes, none older than the write`);
     const final = await call(url, 'GET', '/api/v1/kv/ryw/hot');
     t.equal(final.json.version, 320, 'every write counted once');
-    if (cache !== '0') t.ok(daemon.engine.cache.hits > 0, `${daemon.engine.cache.hits} cache hits`);
-    else t.equal(daemon.engine.cache.size, 0, 'nothing cached when off');
+    if (cache !== '0') t.ok(daemon.dataPlane.kv.cache.hits > 0, `${daemon.dataPlane.kv.cache.hits} cache hits`);
+    else t.equal(daemon.dataPlane.kv.cache.size, 0, 'nothing cached when off');
   });
 }
 
@@ -276,8 +276,8 @@ t.test('the background reaper reclaims expired keys on its own', async (t) => {
   for (let i = 0; i < 5; i++) await call(url, 'PUT', `/api/v1/kv/reap/k${i}`, { value: b64('x'), ttl_seconds: 1 });
   await call(url, 'PUT', '/api/v1/kv/reap/keep', { value: b64('y') });
   const deadline = Date.now() + 5000;
-  while (daemon.engine.reaped < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  t.equal(daemon.engine.reaped, 5, 'all five expired records reclaimed without being asked');
+  while (daemon.dataPlane.kv.reaped < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.equal(daemon.dataPlane.kv.reaped, 5, 'all five expired records reclaimed without being asked');
   const m = await call(url, 'GET', '/api/v1/metrics');
   t.equal(m.json.keys_reaped_total, 5);
   t.equal((await call(url, 'GET', '/api/v1/kv/reap/keep')).status, 200);

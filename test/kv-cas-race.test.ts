@@ -1,6 +1,7 @@
 // Concurrent CAS writers on one key: exactly one wins per version.
 import t from 'tap';
 import { Pool } from 'undici';
+import { inlineWrites } from '../bench/ablation/modes';
 import { b64, startInProc } from './helpers/daemon';
 
 async function put(pool: Pool, path: string, body: unknown): Promise<{ status: number; json: any }> {
@@ -20,7 +21,10 @@ t.test('50 writers race cas_version=0 on a fresh key: one wins', async (t) => {
 });
 
 for (const mode of ['main', 'inline', 'batch'] as const) t.test(`read-modify-write loops: every version is won exactly once (write mode ${mode})`, async (t) => {
-  const { url } = await startInProc(t, ['--partitions', '2', '--write-mode', mode]);
+  // `inline` is the bench's (bench/ablation/), plugged in as the ablation does.
+  const { url } = mode === 'inline'
+    ? await startInProc(t, ['--partitions', '2'], {}, { writeMode: inlineWrites })
+    : await startInProc(t, ['--partitions', '2', '--write-mode', mode]);
   const pool = new Pool(url, { connections: 16 });
   t.teardown(() => pool.close());
   await put(pool, '/api/v1/kv/race/counter', { value: b64('0') });

@@ -1,13 +1,17 @@
 // Acknowledged means on disk: SIGKILL the daemon under concurrent write load, restart it, and
-// find every acknowledged write with (at least) its acknowledged version.
+// find every acknowledged write with (at least) its acknowledged version. `inline` is the
+// bench's (bench/ablation/): the ablation compares durable writes, so it is held to the same rule.
 import t from 'tap';
 import { Pool } from 'undici';
-import { b64, spawnDaemon, tempDir } from './helpers/daemon';
+import { ABLATION_MAIN, b64, spawnDaemon, tempDir } from './helpers/daemon';
 
 for (const mode of ['batch', 'main', 'inline'] as const) {
+  const start = (dataDir: string) => mode === 'inline'
+    ? spawnDaemon(t, ['--data-dir', dataDir, '--ablation-write-mode', mode], {}, 15_000, ABLATION_MAIN)
+    : spawnDaemon(t, ['--data-dir', dataDir, '--write-mode', mode]);
   t.test(`SIGKILL mid-load loses no acknowledged write (write mode ${mode})`, async (t) => {
     const dataDir = tempDir(t);
-    const first = await spawnDaemon(t, ['--data-dir', dataDir, '--write-mode', mode]);
+    const first = await start(dataDir);
     const pool = new Pool(first.url, { connections: 64, pipelining: 1 });
     const acked = new Map<string, { version: number; value: string }>();
     let killed = false;
@@ -39,7 +43,7 @@ for (const mode of ['batch', 'main', 'inline'] as const) {
     await Promise.all(clients);
     await pool.destroy();
 
-    const second = await spawnDaemon(t, ['--data-dir', dataDir, '--write-mode', mode]);
+    const second = await start(dataDir);
     const check = new Pool(second.url, { connections: 16 });
     t.teardown(() => check.close());
     let missing = 0;

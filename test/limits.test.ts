@@ -31,8 +31,8 @@ for (const [name, env] of [
       t.equal(r.body.error, 'overloaded');
       t.equal(r.retryAfter, '1');
     }
-    for (const r of ok) t.ok(daemon.engine.get('shed', r.body.key), `acknowledged ${r.body.key} is stored`);
-    t.equal(daemon.engine.inflight, 0);
+    for (const r of ok) t.ok(daemon.dataPlane.kv.get('shed', r.body.key), `acknowledged ${r.body.key} is stored`);
+    t.equal(daemon.dataPlane.kv.inflight, 0);
   });
 }
 

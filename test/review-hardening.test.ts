@@ -12,9 +12,9 @@ t.test('a KV change listener that throws: the writes are still acknowledged and 
   const d = await startInProc(t);
   let calls = 0;
   const errors: unknown[] = [];
-  d.daemon.engine.kvListeners.add(() => { calls++; throw new Error('listener bug'); });
-  const prev = d.daemon.engine.onListenerError;
-  d.daemon.engine.onListenerError = (err) => { errors.push(err); prev?.(err); };
+  d.daemon.dataPlane.kv.listeners.add(() => { calls++; throw new Error('listener bug'); });
+  const prev = d.daemon.dataPlane.kv.onListenerError;
+  d.daemon.dataPlane.kv.onListenerError = (err) => { errors.push(err); prev?.(err); };
   for (const v of ['YQ==', 'Yg==']) {
     const r = await request(`${d.url}/api/v1/kv/app/k`, { method: 'PUT', body: JSON.stringify({ value: v }), headersTimeout: 10_000 });
     t.equal(r.statusCode, 200, `PUT ${v} acknowledged`);

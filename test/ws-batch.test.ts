@@ -165,9 +165,9 @@ t.test('kv_get answers from the read cache, and never stale after a write by ano
   const c = await BatchClient.connect(url);
   t.teardown(() => c.close());
   await c.batch([{ kv_put: { namespace: 'cache', key: 'k', value: bytes('v1') } }, { kv_put: { namespace: 'cache', key: 't', value: bytes('ttl'), ttl_seconds: 60 } }]);
-  const hits0 = daemon.engine.cache.hits;
+  const hits0 = daemon.dataPlane.kv.cache.hits;
   for (let i = 0; i < 3; i++) t.equal(str((await c.batch([{ kv_get: { namespace: 'cache', key: 'k' } }]))[0].kv_value?.value), 'v1');
-  t.equal(daemon.engine.cache.hits - hits0, 2, 'the 2nd and 3rd read are cache hits');
+  t.equal(daemon.dataPlane.kv.cache.hits - hits0, 2, 'the 2nd and 3rd read are cache hits');
   // A write over HTTP invalidates the entry before it is acknowledged.
   const put = await fetch(`${url}/api/v1/kv/cache/k`, { method: 'PUT', body: JSON.stringify({ value: Buffer.from('v2').toString('base64') }) });
   t.equal(put.status, 200);
@@ -176,10 +176,10 @@ t.test('kv_get answers from the read cache, and never stale after a write by ano
   t.equal((await fetch(`${url}/api/v1/kv/cache/k`, { method: 'DELETE' })).status, 200);
   t.equal((await c.batch([{ kv_get: { namespace: 'cache', key: 'k' } }]))[0].status, 404, 'gone after the delete');
   // Keys with a TTL are not cached: their remaining time is computed on every read.
-  const hits1 = daemon.engine.cache.hits;
+  const hits1 = daemon.dataPlane.kv.cache.hits;
   const [a, b] = await c.batch([{ kv_get: { namespace: 'cache', key: 't' } }, { kv_get: { namespace: 'cache', key: 't' } }]);
   t.equal(str(a.kv_value?.value) + str(b.kv_value?.value), 'ttlttl');
-  t.equal(daemon.engine.cache.hits - hits1, 0, 'TTL keys are read from LMDB');
+  t.equal(daemon.dataPlane.kv.cache.hits - hits1, 0, 'TTL keys are read from LMDB');
 });
 
 t.test('values and payloads are raw bytes, binary-safe', async (t) => {

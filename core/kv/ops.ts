@@ -1,8 +1,8 @@
 // The write path of KV, run inside one LMDB write transaction per batch. Pure over the
 // handles it is given, so the same code runs in a pool worker (transactionSync) or on the
-// main thread (lmdb-js async transaction) for the hot-path ablation.
-import type { PartitionHandles } from '../partition';
-import { OpKind, ResultKind, type WriteOp, type WriteResult, type ReapResult } from '../messages';
+// main thread (lmdb-js async transaction), whichever the write mode (write-modes.ts).
+import type { PartitionHandles } from '../base/partition';
+import { OpKind, ResultKind, type WriteOp, type WriteResult, type ReapResult } from '../base/messages';
 import { encodeRecord, isExpired, recordExpiresAt, recordVersion } from './record';
 
 const EMPTY = Buffer.alloc(0);

@@ -1,5 +1,5 @@
 // Flo KV routes: thin — validate, call the engine, shape the Flo response.
-import { HEADER_BYTES, type Engine } from '../../core';
+import { HEADER_BYTES, type DataPlane } from '../../core';
 import { HttpError } from '../base/errors';
 import type { HttpServer, Req, Res } from '../http';
 import { checkKey, conflict, notFound, ttlRemaining } from './kv-wire';
@@ -8,7 +8,8 @@ import { err } from '../http/error-body';
 
 const kvParams = { type: 'object', required: ['namespace', 'key'], properties: { namespace: namespaceParam, key: keyParam } };
 
-export function kvRoutes(server: HttpServer, engine: Engine): void {
+export function kvRoutes(server: HttpServer, dp: DataPlane): void {
+  const { kv } = dp;
   server.add({
     method: 'get', path: '/api/v1/kv/:namespace/:key', auth: 'api', tags: ['kv'],
     summary: 'Get a value',
@@ -17,8 +18,8 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
     handler(req: Req, res: Res) {
       const { namespace, key } = req.params;
       // Encode straight from LMDB's buffer (valid only inside this callback): one read, one
-      // string; bodies of keys without TTL are cached by the engine until the key is written.
-      const body = engine.readRendered(namespace, key, (rec, version, expiresAt) =>
+      // string; bodies of keys without TTL are cached by the store until the key is written.
+      const body = kv.readRendered(namespace, key, (rec, version, expiresAt) =>
         `{"key":${JSON.stringify(key)},"value":"${rec.toString('base64', HEADER_BYTES)}","version":${version},"ttl_remaining":${ttlRemaining(expiresAt, Date.now())}}`);
       if (body === undefined) throw notFound(namespace, key);
       res.send(200, body);
@@ -50,7 +51,7 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
       const { namespace, key } = req.params;
       checkKey(key);
       const b = req.body as { value: string; ttl_seconds?: number; if_not_exists?: boolean; cas_version?: number };
-      const out = await engine.put(namespace, key, {
+      const out = await kv.put(namespace, key, {
         value: Buffer.from(b.value, 'base64'),
         ttlSeconds: b.ttl_seconds,
         ifNotExists: b.if_not_exists,
@@ -74,7 +75,7 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
     async handler(req: Req, res: Res) {
       const { namespace, key } = req.params;
       checkKey(key);
-      const out = await engine.del(namespace, key, req.query.cas_version as number | undefined);
+      const out = await kv.del(namespace, key, req.query.cas_version as number | undefined);
       if (out.ok) { res.json(200, { key, deleted: true, version: out.version }); return; }
       if (out.notFound) throw notFound(namespace, key);
       throw conflict(namespace, key, out.currentVersion);
@@ -118,7 +119,7 @@ export function kvRoutes(server: HttpServer, engine: Engine): void {
           throw new HttpError('bad_request', 'query.cursor does not belong to this prefix', { fields: [{ field: 'query.cursor', message: 'not a cursor of this scan' }] });
         }
       }
-      const { items, next } = engine.scan(namespace, q.prefix, q.limit, after);
+      const { items, next } = kv.scan(namespace, q.prefix, q.limit, after);
       const now = Date.now();
       res.json(200, {
         namespace,

@@ -1,7 +1,7 @@
 // Counters sampled once a second into rates; rendered as Flo's JSON shape and as Prometheus text
 // (data plane here, host and agent families from daemon/agent/metrics, process and HTTP families
 // from daemon/metrics). Prometheus gets counters only, never a rate: rate() works on any window.
-import type { Engine } from '../../core';
+import type { KvStore } from '../../core';
 import type { HttpServer } from '../http';
 import { processMetrics, PromText, renderBuildInfo } from '../metrics';
 import { VERSION } from '../base/version';
@@ -22,7 +22,7 @@ export class Metrics {
   /** Time-series background work (set once the store exists). */
   timeseries: () => { rollup_points_total: number; rollup_buckets_recomputed_total: number; trimmed_total: number } = () => ({ rollup_points_total: 0, rollup_buckets_recomputed_total: 0, trimmed_total: 0 });
 
-  constructor(private readonly engine: Engine, private readonly http: HttpServer) {
+  constructor(private readonly engine: KvStore, private readonly http: HttpServer) {
     this.timer = setInterval(() => this.sample(), 1000);
     this.timer.unref();
     processMetrics.acquire();

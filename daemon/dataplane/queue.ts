@@ -1,6 +1,6 @@
 // Flo queue routes: enqueue / dequeue (leases, long polling) / ack / nack / stats / DLQ.
-import type { Engine } from '../../core';
-import type { QueueStore, Leased } from '../../core/queue';
+import type { DataPlane } from '../../core';
+import type { Leased } from '../../core/queue';
 import type { HttpServer, Req, Res } from '../http';
 import { base64, namespaceParam } from './schemas';
 import { err } from '../http/error-body';
@@ -17,7 +17,8 @@ const message = {
 
 const wire = (m: Leased) => ({ sequence: m.seq, payload: m.payload, priority: m.priority, delivery_count: m.delivery_count, lease_deadline: m.lease_deadline, enqueued_at: m.enqueued_at });
 
-export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueStore): void {
+export function queueRoutes(server: HttpServer, dp: DataPlane): void {
+  const { namespaces, queues } = dp;
   const base = '/api/v1/queue/:namespace/:queue';
   server.add({
     method: 'post', path: `${base}/enqueue`, auth: 'api', tags: ['queue'],
@@ -36,7 +37,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
       const b = req.body as { payload: string; priority?: number; delay_ms?: number; dedup_key?: string };
-      engine.requireNamespace(namespace, true);
+      namespaces.require(namespace, true);
       const r = await queues.enqueue(namespace, queue, { payload: Buffer.from(b.payload, 'base64'), priority: b.priority, delayMs: b.delay_ms, dedupKey: b.dedup_key });
       res.json(200, { sequence: r.seq, duplicate: r.duplicate });
     },
@@ -57,7 +58,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
       const b = req.body as { count?: number; visibility_timeout_ms?: number; wait_ms?: number };
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       const got = await queues.dequeue(namespace, queue, b.count ?? 1, b.visibility_timeout_ms ?? 30000, b.wait_ms ?? 0, res.signal);
       res.json(200, { messages: got.map(wire) });
     },
@@ -70,7 +71,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     responses: { 200: { description: 'result', schema: { type: 'object', properties: { acked: sequences, not_found: sequences } } } },
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       res.json(200, await queues.ack(namespace, queue, (req.body as { sequences: number[] }).sequences));
     },
   });
@@ -82,7 +83,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     responses: { 200: { description: 'result', schema: { type: 'object', properties: { released: sequences, not_found: sequences } } } },
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       const b = req.body as { sequences: number[]; delay_ms?: number };
       res.json(200, await queues.nack(namespace, queue, b.sequences, b.delay_ms ?? 0));
     },
@@ -94,7 +95,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     responses: { 200: { description: 'stats', schema: { type: 'object', properties: { name: { type: 'string' }, ready_count: { type: 'integer' }, leased_count: { type: 'integer' }, delayed_count: { type: 'integer' }, dlq_count: { type: 'integer' }, total_enqueued: { type: 'integer' }, total_acked: { type: 'integer' } } } }, 404: err('no such namespace') },
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       res.json(200, await queues.stats(namespace, queue));
     },
   });
@@ -106,7 +107,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     responses: { 200: { description: 'dead letters', schema: { type: 'object', properties: { messages: { type: 'array', items: message } } } } },
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       const list = await queues.listDlq(namespace, queue, req.query.limit as number);
       res.json(200, { messages: list.map((m) => ({ sequence: m.seq, payload: m.payload, priority: m.priority, delivery_count: m.delivery_count, enqueued_at: m.enqueued_at })) });
     },
@@ -119,7 +120,7 @@ export function queueRoutes(server: HttpServer, engine: Engine, queues: QueueSto
     responses: { 200: { description: 'result', schema: { type: 'object', properties: { redriven: sequences } } } },
     async handler(req: Req, res: Res) {
       const { namespace, queue } = req.params;
-      engine.requireNamespace(namespace, false);
+      namespaces.require(namespace, false);
       res.json(200, await queues.redrive(namespace, queue, (req.body as { sequences?: number[] }).sequences));
     },
   });

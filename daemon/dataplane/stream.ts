@@ -1,6 +1,6 @@
 // Flo stream routes: append (single or batch), read by offset, info, retention, consumer groups.
-import type { Engine } from '../../core';
-import { isStreamError, type StreamError, type StreamStore } from '../../core/stream';
+import type { DataPlane } from '../../core';
+import { isStreamError, type StreamError } from '../../core/stream';
 import { HttpError } from '../base/errors';
 import type { HttpServer, Req, Res } from '../http';
 import { base64, namespaceParam } from './schemas';
@@ -17,10 +17,11 @@ function fail(e: StreamError): never {
   throw new HttpError('bad_request', e.message, { fields: [{ field: 'body.offset', message: e.message }] });
 }
 
-export function streamRoutes(server: HttpServer, engine: Engine, streams: StreamStore): void {
+export function streamRoutes(server: HttpServer, dp: DataPlane): void {
+  const { namespaces, streams } = dp;
   const base = '/api/v1/stream/:namespace/:stream';
   const known = (ns: string, s: string) => {
-    engine.requireNamespace(ns, false);
+    namespaces.require(ns, false);
     if (!streams.exists(ns, s)) throw new HttpError('not_found', `stream '${s}' does not exist in namespace '${ns}'`, { namespace: ns, stream: s });
   };
 
@@ -42,7 +43,7 @@ export function streamRoutes(server: HttpServer, engine: Engine, streams: Stream
       if ((b.payload === undefined) === (b.records === undefined)) {
         throw new HttpError('bad_request', 'give exactly one of payload or records', { fields: [{ field: 'body.payload', message: 'exactly one of payload or records is required' }] });
       }
-      engine.requireNamespace(namespace, true);
+      namespaces.require(namespace, true);
       const payloads = b.payload !== undefined ? [Buffer.from(b.payload, 'base64')] : b.records!.map((r) => Buffer.from(r.payload, 'base64'));
       const r = await streams.append(namespace, stream, payloads);
       if (b.payload !== undefined) res.json(200, { offset: r.first_offset, timestamp: r.timestamp });

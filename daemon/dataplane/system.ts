@@ -1,5 +1,5 @@
 // Health, liveness, metrics and the OpenAPI document.
-import type { Engine } from '../../core';
+import type { DataPlane } from '../../core';
 import type { NativeReport } from '../../native';
 import type { HttpServer, Req, Res } from '../http';
 import type { Metrics } from './metrics';
@@ -7,7 +7,7 @@ import { buildOpenApi } from './openapi';
 import { VERSION } from '../base/version';
 import { PROM_CONTENT_TYPE } from '../metrics';
 
-export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metrics, native: NativeReport, startedAt: number, sshHostKeys: () => Array<{ type: string; fingerprint: string }> | undefined = () => undefined, nodeId: () => string = () => engine.nodeId): void {
+export function systemRoutes(server: HttpServer, dp: DataPlane, metrics: Metrics, native: NativeReport, startedAt: number, sshHostKeys: () => Array<{ type: string; fingerprint: string }> | undefined = () => undefined, nodeId: () => string = () => dp.nodeId): void {
   server.add({
     method: 'get', path: '/api/v1/health', auth: 'public', always: true, tags: ['system'],
     summary: 'Server health, version and native backends (no key needed)',
@@ -21,7 +21,7 @@ export function systemRoutes(server: HttpServer, engine: Engine, metrics: Metric
         status,
         version: VERSION,
         uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
-        shard_count: engine.partitionCount,
+        shard_count: dp.kv.partitionCount,
         node_id: nodeId(),
         backends: { uws: native.uws, lmdb: native.lmdb },
         warnings: native.warnings,

@@ -1,6 +1,6 @@
 // Time-series routes: InfluxDB line protocol writes and FloQL queries (run in the worker pool).
-import type { Engine } from '../../core';
-import { FloQLError, LineProtocolError, parseFloQL, parseLineProtocol, type TsStore } from '../../core/ts';
+import type { DataPlane } from '../../core';
+import { FloQLError, LineProtocolError, parseFloQL, parseLineProtocol } from '../../core/ts';
 import { HttpError } from '../base/errors';
 import type { HttpServer, Req, Res } from '../http';
 import { namespaceParam } from './schemas';
@@ -10,7 +10,8 @@ const params = { type: 'object', required: ['namespace'], properties: { namespac
 /** ASCII whitespace, as String.prototype.trim drops it (tab, LF, VT, FF, CR, space). */
 const isBlank = (b: number) => b === 32 || (b >= 9 && b <= 13);
 
-export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void {
+export function tsRoutes(server: HttpServer, dp: DataPlane): void {
+  const { namespaces, ts } = dp;
   const retention = { type: 'object', properties: { max_age_ms: { type: 'integer', description: '0 = keep everything' } } };
   server.add({
     method: 'get', path: '/api/v1/ts/:namespace/retention', auth: 'api', tags: ['timeseries'],
@@ -18,7 +19,7 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
     params,
     responses: { 200: { description: 'retention', schema: retention }, 404: err('no such namespace') },
     handler(req: Req, res: Res) {
-      engine.requireNamespace(req.params.namespace, false);
+      namespaces.require(req.params.namespace, false);
       res.json(200, { max_age_ms: ts.getRetention(req.params.namespace) });
     },
   });
@@ -29,7 +30,7 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
     body: { type: 'object', required: ['max_age_ms'], additionalProperties: false, properties: { max_age_ms: { type: 'integer', minimum: 0 } } },
     responses: { 200: { description: 'retention now in force', schema: retention } },
     async handler(req: Req, res: Res) {
-      engine.requireNamespace(req.params.namespace, true);
+      namespaces.require(req.params.namespace, true);
       res.json(200, { max_age_ms: await ts.setRetention(req.params.namespace, (req.body as { max_age_ms: number }).max_age_ms) });
     },
   });
@@ -51,7 +52,7 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
         if (e instanceof LineProtocolError) throw new HttpError('bad_request', e.message, { line: e.line, fields: [{ field: 'body', message: e.message }] });
         throw e;
       }
-      engine.requireNamespace(namespace, true);
+      namespaces.require(namespace, true);
       res.json(200, { written: await ts.write(namespace, points) });
     },
   });
@@ -73,8 +74,8 @@ export function tsRoutes(server: HttpServer, engine: Engine, ts: TsStore): void 
         if (e instanceof FloQLError) throw new HttpError('bad_request', `query ${e.message}`, { position: e.position, fields: [{ field: 'body.query', message: e.message }] });
         throw e;
       }
-      engine.requireNamespace(namespace, false);
-      const r = await engine.tsQuery(namespace, q, rollups !== false);
+      namespaces.require(namespace, false);
+      const r = await dp.tsQuery(namespace, q, rollups !== false);
       if ('error' in r) {
         if (r.error === 'unknown_measurement') throw new HttpError('not_found', r.message, { fields: r.fields });
         throw new HttpError('bad_request', r.message, { fields: r.fields.map((f) => ({ field: f, message: 'candidate field' })), available_fields: r.fields });

@@ -5,12 +5,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
+import type { DataPlaneOptions } from '../../core';
 import { loadConfig } from '../../daemon/config/config';
 import { startDaemon, type Daemon } from '../../daemon/daemon';
 import { createLogger } from '../../daemon/base/log';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'daemon', 'main.js');
+/** outpostd with a write mode only the bench carries (`--ablation-write-mode inline|per-op`). */
+export const ABLATION_MAIN = path.join(ROOT, 'dist', 'bench', 'ablation', 'outpostd.js');
 
 export function tempDir(t: Test, prefix = 'outpost-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -23,11 +26,11 @@ export const AGENT_OFF = ['--ssh-enabled', 'false', '--proxy-enabled', 'false', 
 
 export interface InProc { daemon: Daemon; url: string; dataDir: string }
 
-/** Starts a daemon in this process on a free loopback port. */
-export async function startInProc(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<InProc> {
+/** Starts a daemon in this process on a free loopback port; `dataPlane` replaces data-plane options (e.g. a bench write mode). */
+export async function startInProc(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = {}, dataPlane: Partial<DataPlaneOptions> = {}): Promise<InProc> {
   const dataDir = tempDir(t);
   const cfg = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--log-level', 'silent', ...AGENT_OFF, ...args], { ...env });
-  const daemon = await startDaemon(cfg, createLogger(cfg.log_level));
+  const daemon = await startDaemon(cfg, createLogger(cfg.log_level), dataPlane);
   t.teardown(() => daemon.close());
   return { daemon, url: `http://127.0.0.1:${daemon.port}`, dataDir };
 }
@@ -35,11 +38,11 @@ export async function startInProc(t: Test, args: string[] = [], env: NodeJS.Proc
 export interface Child { proc: ChildProcess; port: number; url: string; stdout: () => string; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
 
 /**
- * Spawns `node dist/daemon/main.js` and resolves once it logs "outpostd listening"
+ * Spawns `node dist/daemon/main.js` (or `main`) and resolves once it logs "outpostd listening"
  * (its port is read from that line, so --api-port 0 works).
  */
-export function spawnDaemon(t: Test, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Child> {
-  const proc = spawn(process.execPath, [MAIN, '--api-port', '0', ...AGENT_OFF, ...args], {
+export function spawnDaemon(t: Test, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, main = MAIN): Promise<Child> {
+  const proc = spawn(process.execPath, [main, '--api-port', '0', ...AGENT_OFF, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

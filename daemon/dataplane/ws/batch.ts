@@ -4,7 +4,7 @@
 // Consecutive writes (KV, enqueue, ack, nack, append, group commit) are submitted together (not
 // awaited one by one) so they group-commit; reads and dequeues first wait for the writes before
 // them, so they see earlier writes of the same batch.
-import type { Engine } from '../../../core';
+import type { KvStore, Namespaces } from '../../../core';
 import type { QueueStore } from '../../../core/queue';
 import type { StreamStore } from '../../../core/stream';
 import { NAMESPACE_RE } from '../../../core';
@@ -23,7 +23,7 @@ export const KV_WINDOW = 1000;
  */
 export const MAX_RESPONSE_BYTES = 3 << 20;
 
-export interface BatchDeps { engine: Engine; queues: QueueStore; streams: StreamStore }
+export interface BatchDeps { kv: KvStore; namespaces: Namespaces; queues: QueueStore; streams: StreamStore }
 
 // Results are encoded straight from these plain objects (no fromObject pass); empty strings are
 // left out, as proto3 would not send them anyway.
@@ -53,9 +53,9 @@ function response(batchId: number, results: Result[]): Uint8Array {
 }
 
 /** kv_get, synchronous: reads never wait for anything but the KV writes before them. */
-function kvGet(engine: Engine, o: { namespace: string; key: string }, now: number): Result {
+function kvGet(kv: KvStore, o: { namespace: string; key: string }, now: number): Result {
   checkKey(o.key, 'key');
-  const e = engine.getCached(o.namespace, o.key);
+  const e = kv.getCached(o.namespace, o.key);
   if (!e) throw notFound(o.namespace, o.key);
   return { status: 200, kv_value: { value: e.value, version: e.version, ttl_remaining: ttlRemaining(e.expiresAt, now) ?? 0 } };
 }
@@ -83,7 +83,7 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
   if (req.ops.length > MAX_BATCH_OPS) {
     return response(id, [{ status: 413, error: 'payload_too_large', message: `a batch holds at most ${MAX_BATCH_OPS} ops; this one has ${req.ops.length}` }]);
   }
-  const { engine } = deps;
+  const { kv } = deps;
   const results: Result[] = new Array(req.ops.length);
   let pending: Array<Promise<void>> = [];
   let bytes = 0;
@@ -100,7 +100,7 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
       if (op.kv_get && !pending.length) {
         // The hot read path: no await, no allocation beyond the result.
         if (bytes > MAX_RESPONSE_BYTES) throw tooBig();
-        const r = kvGet(engine, op.kv_get, Date.now());
+        const r = kvGet(kv, op.kv_get, Date.now());
         const n = r.kv_value!.value.length;
         if (bytes + n > MAX_RESPONSE_BYTES) throw tooBig();
         bytes += n;
@@ -113,7 +113,7 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
         const ttl = intIn('ttl_seconds', o.ttl_seconds, 0, 315360000);
         if (o.cas_version !== undefined && o.cas_version !== null) intIn('cas_version', o.cas_version, 0, Number.MAX_SAFE_INTEGER);
         if (pending.length >= KV_WINDOW) await settle();
-        pending.push(engine.put(o.namespace, o.key, {
+        pending.push(kv.put(o.namespace, o.key, {
           value: o.value, ttlSeconds: ttl || undefined, ifNotExists: o.if_not_exists, casVersion: o.cas_version ?? undefined,
         }).then(
           (out) => { results[i] = out.ok ? ok({ kv_version: { version: out.version } }) : fail(conflict(o.namespace, o.key, out.currentVersion)); },
@@ -126,7 +126,7 @@ export async function handleBatch(frame: Uint8Array, deps: BatchDeps): Promise<U
         checkKey(o.key, 'key');
         if (o.cas_version !== undefined && o.cas_version !== null) intIn('cas_version', o.cas_version, 0, Number.MAX_SAFE_INTEGER);
         if (pending.length >= KV_WINDOW) await settle();
-        pending.push(engine.del(o.namespace, o.key, o.cas_version ?? undefined).then(
+        pending.push(kv.del(o.namespace, o.key, o.cas_version ?? undefined).then(
           (out) => {
             results[i] = out.ok ? ok({ kv_version: { version: out.version } })
               : fail(out.notFound ? notFound(o.namespace, o.key) : conflict(o.namespace, o.key, out.currentVersion));
@@ -171,15 +171,15 @@ function payloadBytes(r: Result): number {
   return n;
 }
 
-async function runOther(op: Partial<Record<string, any>>, { engine, queues, streams }: BatchDeps): Promise<Result> {
-  if (op.kv_get) return kvGet(engine, op.kv_get, Date.now());
+async function runOther(op: Partial<Record<string, any>>, { kv, namespaces, queues, streams }: BatchDeps): Promise<Result> {
+  if (op.kv_get) return kvGet(kv, op.kv_get, Date.now());
   if (op.queue_enqueue) {
     const o = op.queue_enqueue;
     checkName('queue', o.queue);
     const priority = intIn('priority', o.priority, -1000000, 1000000);
     const delayMs = intIn('delay_ms', o.delay_ms, 0, 31536000000);
     if (o.dedup_key.length > 256) throw bad('dedup_key must be at most 256 characters');
-    engine.requireNamespace(o.namespace, true);
+    namespaces.require(o.namespace, true);
     const r = await queues.enqueue(o.namespace, o.queue, { payload: Buffer.from(o.payload), priority, delayMs, dedupKey: o.dedup_key || undefined });
     return ok({ enqueued: { sequence: r.seq, duplicate: r.duplicate } });
   }
@@ -188,7 +188,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('queue', o.queue);
     const count = intIn('count', o.count || 1, 1, 1000);
     const vis = intIn('visibility_timeout_ms', o.visibility_timeout_ms || 30000, 1, 43200000);
-    engine.requireNamespace(o.namespace, false);
+    namespaces.require(o.namespace, false);
     const waitMs = intIn('wait_ms', o.wait_ms, 0, 60000);
     const got = await queues.dequeue(o.namespace, o.queue, count, vis, waitMs);
     return ok({
@@ -205,7 +205,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('queue', o.queue);
     const seqs = o.sequences as number[];
     if (!seqs.length || seqs.length > 10000 || !seqs.every((s) => Number.isSafeInteger(s) && s >= 1)) throw bad('sequences must hold 1..10000 sequences, each >= 1');
-    engine.requireNamespace(o.namespace, false);
+    namespaces.require(o.namespace, false);
     return ok({ acked: await queues.ack(o.namespace, o.queue, seqs) });
   }
   if (op.stream_append) {
@@ -213,7 +213,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('stream', o.stream);
     const payloads = o.payloads as Uint8Array[];
     if (!payloads.length || payloads.length > 10000) throw bad('payloads must hold 1..10000 records');
-    engine.requireNamespace(o.namespace, true);
+    namespaces.require(o.namespace, true);
     const r = await streams.append(o.namespace, o.stream, payloads.map((p) => Buffer.from(p)));
     return ok({ appended: { first_offset: r.first_offset, last_offset: r.last_offset, timestamp: r.timestamp } });
   }
@@ -222,7 +222,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('stream', o.stream);
     const count = intIn('count', o.count || 100, 1, 10000);
     const offset = intIn('offset', o.offset, 0, Number.MAX_SAFE_INTEGER);
-    engine.requireNamespace(o.namespace, false);
+    namespaces.require(o.namespace, false);
     if (!streams.exists(o.namespace, o.stream)) throw new HttpError('not_found', `stream '${o.stream}' does not exist in namespace '${o.namespace}'`, { namespace: o.namespace, stream: o.stream });
     const r = streams.read(o.namespace, o.stream, offset, count);
     return ok({
@@ -238,7 +238,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     const seqs = o.sequences as number[];
     if (!seqs.length || seqs.length > 10000 || !seqs.every((s) => Number.isSafeInteger(s) && s >= 1)) throw bad('sequences must hold 1..10000 sequences, each >= 1');
     const delayMs = intIn('delay_ms', o.delay_ms, 0, 31536000000);
-    engine.requireNamespace(o.namespace, false);
+    namespaces.require(o.namespace, false);
     return ok({ nacked: await queues.nack(o.namespace, o.queue, seqs, delayMs) });
   }
   if (op.kv_scan) {
@@ -250,8 +250,8 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
       after = Buffer.from(o.cursor, 'base64url').toString('utf8');
       if (!after.startsWith(o.prefix)) throw bad('cursor does not belong to this prefix');
     }
-    engine.requireNamespace(o.namespace, false);
-    const { items, next } = engine.scan(o.namespace, o.prefix, limit, after, o.values ? MAX_RESPONSE_BYTES : undefined);
+    namespaces.require(o.namespace, false);
+    const { items, next } = kv.scan(o.namespace, o.prefix, limit, after, o.values ? MAX_RESPONSE_BYTES : undefined);
     const now = Date.now();
     return ok({
       kv_scan_page: {
@@ -265,7 +265,7 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('stream', o.stream);
     checkName('group', o.group);
     const count = intIn('count', o.count || 100, 1, 10000);
-    knownStream(engine, streams, o.namespace, o.stream);
+    knownStream(namespaces, streams, o.namespace, o.stream);
     const r = groupResult(streams.readGroup(o.namespace, o.stream, o.group, count));
     return ok({
       records: {
@@ -279,14 +279,14 @@ async function runOther(op: Partial<Record<string, any>>, { engine, queues, stre
     checkName('stream', o.stream);
     checkName('group', o.group);
     const offset = intIn('offset', o.offset, 0, Number.MAX_SAFE_INTEGER);
-    knownStream(engine, streams, o.namespace, o.stream);
+    knownStream(namespaces, streams, o.namespace, o.stream);
     return ok({ group_offset: groupResult(await streams.commit(o.namespace, o.stream, o.group, offset)) });
   }
   throw bad('op has no operation set (kv_get, kv_put, kv_del, kv_scan, queue_enqueue, queue_dequeue, queue_ack, queue_nack, stream_append, stream_read, stream_group_read or stream_group_commit)');
 }
 
-function knownStream(engine: Engine, streams: StreamStore, ns: string, s: string): void {
-  engine.requireNamespace(ns, false);
+function knownStream(namespaces: Namespaces, streams: StreamStore, ns: string, s: string): void {
+  namespaces.require(ns, false);
   if (!streams.exists(ns, s)) throw new HttpError('not_found', `stream '${s}' does not exist in namespace '${ns}'`, { namespace: ns, stream: s });
 }
 

@@ -15,7 +15,7 @@
 // frame included — and the client then only ever sees 1006 (no close frame) once uWS times the
 // socket out.
 import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
-import { NAMESPACE_RE, type Engine, type KvChange } from '../../../core';
+import { NAMESPACE_RE, type KvChange, type KvStore, type Namespaces } from '../../../core';
 import type { QueueStore } from '../../../core/queue';
 import type { StreamStore } from '../../../core/stream';
 import type { CommandService } from '../../agent/commands';
@@ -43,13 +43,13 @@ class ProtocolError extends Error {
   constructor(readonly code: string, message: string) { super(message); }
 }
 
-export interface WsDeps { http: HttpServer; engine: Engine; streams: StreamStore; queues: QueueStore; ts: TsStore; keys: AuthKeys; log: Logger; commands?: Pick<CommandService, 'subscribe'> }
+export interface WsDeps { http: HttpServer; kv: KvStore; namespaces: Namespaces; streams: StreamStore; queues: QueueStore; ts: TsStore; keys: AuthKeys; log: Logger; commands?: Pick<CommandService, 'subscribe'> }
 
 export class WsHub {
   readonly conns = new Set<Conn>();
 
   constructor(private readonly d: WsDeps) {
-    d.engine.kvListeners.add((changes) => this.onKv(changes));
+    d.kv.listeners.add((changes) => this.onKv(changes));
     d.streams.appendListeners.add((ns, s) => this.onAppend(ns, s));
     d.ts.writeListeners.add((ns, points) => this.onPoints(ns, points));
     const authEnabled = Boolean(d.keys.api || d.keys.master);
@@ -170,7 +170,7 @@ export class WsHub {
     if (c.subs.has(id)) throw new ProtocolError('conflict', `subscription ${id} already exists`);
     if (m.type === 'command_output') { this.subscribeCommand(c, id, m); return; }
     const ns = this.name(m, 'namespace');
-    this.d.engine.requireNamespace(ns, false);
+    this.d.namespaces.require(ns, false);
     switch (m.type) {
       case 'stream': {
         const stream = this.name(m, 'stream');

@@ -1,6 +1,6 @@
 // Namespace registry and node identity, kept in a small LMDB environment of their own.
 import { randomUUID } from 'node:crypto';
-import { loadLmdb } from '../native';
+import { loadLmdb } from '../../native';
 import type { RootDatabase, Database } from 'lmdb';
 import { CoreError } from './errors';
 
@@ -8,13 +8,17 @@ export const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export interface NamespaceInfo { name: string; created_at: string }
 
+/** What the data-plane routes use of the registry. */
+export type Namespaces = Pick<MetaStore, 'has' | 'get' | 'list' | 'create' | 'require'>;
+
 export class MetaStore {
   readonly env: RootDatabase;
   private readonly ns: Database<NamespaceInfo, string>;
   private readonly settings: Database<unknown, string>;
   private readonly cache = new Map<string, NamespaceInfo>();
 
-  constructor(path: string) {
+  /** @param autoCreate a write to a missing namespace creates it (kv.auto_create_namespaces). */
+  constructor(path: string, private readonly autoCreate = false) {
     const { lmdb } = loadLmdb();
     this.env = lmdb.open({ path, overlappingSync: false, compression: false, maxDbs: 4 }) as RootDatabase;
     this.ns = this.env.openDB<NamespaceInfo, string>({ name: 'namespaces', encoding: 'msgpack' });
@@ -45,6 +49,14 @@ export class MetaStore {
 
   list(): NamespaceInfo[] {
     return [...this.cache.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Throws unless `ns` exists; a write may auto-create it. */
+  require(ns: string, forWrite: boolean): void {
+    if (this.cache.has(ns)) return;
+    if (!NAMESPACE_RE.test(ns)) throw new CoreError('CORE_NAMESPACE_INVALID', undefined, { field: 'namespace', value: ns });
+    if (forWrite && this.autoCreate) { this.create(ns, true); return; }
+    throw new CoreError('CORE_NAMESPACE_NOT_FOUND', `namespace '${ns}' does not exist`, { namespace: ns });
   }
 
   /** Creates a namespace durably. `existsOk` makes it idempotent (auto-create on first write). */

@@ -1,7 +1,7 @@
 // One partition = one LMDB environment (its own file, its own write lock and fsync), so
 // partitions commit in parallel. The main thread and the workers open the same paths; lmdb-js
 // shares one environment per path inside the process.
-import { loadLmdb } from '../native';
+import { loadLmdb } from '../../native';
 import type { Database, RootDatabase } from 'lmdb';
 
 export interface PartitionHandles {
