@@ -6,7 +6,7 @@ import { Engine } from '../core';
 import { QueueStore } from '../core/queue';
 import { StreamStore } from '../core/stream';
 import { TsStore } from '../core/ts';
-import { CommandService } from './agent/commands';
+import { CommandService, commandOutputFeed } from './agent/commands';
 import { AgentServices } from './agent/services';
 import type { AgentTunnel } from './agent/tunnel';
 import type { DenyPolicy } from './agent/net/deny';
@@ -123,7 +123,7 @@ export async function startDaemon(cfg: Config, log: Logger): Promise<Daemon> {
     log,
   });
   // WebSocket routes go before finish(), whose catch-all would shadow them.
-  const ws = new WsHub({ http, engine, streams, queues, ts, keys, log, commands });
+  const ws = new WsHub({ http, engine, streams, queues, ts, log, feeds: [commandOutputFeed(commands)] });
   const metrics = new Metrics(engine, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });
