@@ -71,7 +71,7 @@ interface CompiledRoute {
   /** The route takes no body: a non-empty one is refused (after reading it) with 400. */
   noBody: boolean;
   /** A WebSocket route whose bearer token may come as ?token= (WsRouteSpec.queryToken). */
-  queryToken?: boolean;
+  queryToken: boolean;
 }
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -175,6 +175,7 @@ export class HttpServer implements ResponseHost {
       query: spec.query ? compile('query', spec.query) : undefined,
       body: spec.body ? compile('body', spec.body) : undefined,
       noBody: !spec.body && !spec.rawBody,
+      queryToken: false, // set here too: one object shape for every route (serve() stays monomorphic)
     };
   }
 
@@ -203,7 +204,7 @@ export class HttpServer implements ResponseHost {
       },
     });
     route.noBody = false; // an upgrade is answered without reading a body
-    route.queryToken = spec.queryToken;
+    route.queryToken = spec.queryToken === true;
     this.wsRoutes.push(spec as WsRouteSpec<unknown, unknown>);
     const behavior: WebSocketBehavior<T> = {
       upgrade: (ures, ureq, ctx) => this.upgradeWs(route, spec.refused, ures, ureq, ctx),
