@@ -6,7 +6,7 @@ import { openDataPlane, type DataPlane, type DataPlaneOptions } from '../core';
 import type { QueueStore } from '../core/queue';
 import type { StreamStore } from '../core/stream';
 import type { TsStore } from '../core/ts';
-import { CommandService } from './agent/commands';
+import { CommandService, commandOutputFeed } from './agent/commands';
 import { AgentServices } from './agent/services';
 import type { AgentTunnel } from './agent/tunnel';
 import type { EgressPolicy } from './net';
@@ -140,7 +140,7 @@ export async function startDaemon(cfg: Config, log: Logger, dataPlane: Partial<D
     log,
   });
   // WebSocket routes go before finish(), whose catch-all would shadow them.
-  const ws = new WsHub({ http, kv: dp.kv, namespaces: dp.namespaces, streams, queues, ts, keys, log, commands });
+  const ws = new WsHub({ http, kv: dp.kv, namespaces: dp.namespaces, streams, queues, ts, log, feeds: [commandOutputFeed(commands)] });
   const metrics = new Metrics(dp.kv, http);
   metrics.wsConnections = () => ws.conns.size;
   metrics.timeseries = () => ({ rollup_points_total: ts.rolledPoints, rollup_buckets_recomputed_total: ts.rolledDirty, trimmed_total: ts.trimmed });

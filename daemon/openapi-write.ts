@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     const cfg = loadConfig(['--data-dir', dir, '--api-port', '0', '--log-level', 'silent'], {});
     const d = await startDaemon(cfg, createLogger('silent'));
     const out = path.join(__dirname, '..', '..', 'docs', 'openapi.json');
-    fs.writeFileSync(out, JSON.stringify(buildOpenApi(d.http.routes), null, 2) + '\n');
+    fs.writeFileSync(out, JSON.stringify(buildOpenApi(d.http.routes, d.http.wsRoutes), null, 2) + '\n');
     await d.close();
     process.stdout.write(`wrote ${out}\n`);
   } finally {

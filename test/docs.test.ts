@@ -60,10 +60,10 @@ t.test('both OpenAPI documents: unique operationIds, described tags, every route
   const { daemon, url } = await startInProc(t, ['--admin', 'true', '--admin-port', '0']);
   const admin = daemon.admin!;
   const docs = [
-    { name: 'data plane', doc: await (await request(`${url}/openapi.json`)).body.json() as any, routes: daemon.http.routes }, // eslint-disable-line @typescript-eslint/no-explicit-any
-    { name: 'admin', doc: await (await request(`http://127.0.0.1:${admin.port}/openapi.json`)).body.json() as any, routes: admin.http.routes }, // eslint-disable-line @typescript-eslint/no-explicit-any
+    { name: 'data plane', doc: await (await request(`${url}/openapi.json`)).body.json() as any, routes: daemon.http.routes, wsRoutes: daemon.http.wsRoutes }, // eslint-disable-line @typescript-eslint/no-explicit-any
+    { name: 'admin', doc: await (await request(`http://127.0.0.1:${admin.port}/openapi.json`)).body.json() as any, routes: admin.http.routes, wsRoutes: admin.http.wsRoutes }, // eslint-disable-line @typescript-eslint/no-explicit-any
   ];
-  for (const { name, doc, routes } of docs) {
+  for (const { name, doc, routes, wsRoutes } of docs) {
     const ids = new Map<string, string>();
     const usedTags = new Set<string>();
     let ops = 0;
@@ -84,7 +84,9 @@ t.test('both OpenAPI documents: unique operationIds, described tags, every route
       const p = r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
       t.ok(doc.paths[p]?.[r.method], `${name}: ${r.method.toUpperCase()} ${r.path} is in the document`);
     }
-    t.ok(ops >= routes.length, `${name}: ${ops} operations for ${routes.length} routes`);
+    t.ok(wsRoutes.length > 0, `${name}: has a WebSocket route`);
+    for (const r of wsRoutes) t.ok(doc.paths[r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}')]?.get, `${name}: WebSocket ${r.path} is in the document`);
+    t.ok(ops >= routes.length + wsRoutes.length, `${name}: ${ops} operations for ${routes.length} routes and ${wsRoutes.length} WebSocket routes`);
   }
   const admDoc = docs[1].doc;
   t.equal(admDoc.paths['/api/v1/clusters/default/enrollment_keys']?.post?.operationId, 'createDefaultClusterEnrollmentKey', 'the reference operation for the default cluster is there');

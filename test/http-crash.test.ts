@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { request, WebSocket } from 'undici';
 import { HttpError } from '../daemon/base/errors';
-import { guardWs, HttpServer, prepareKeys, type Envelope, type RouteSpec } from '../daemon/http';
+import { HttpServer, prepareKeys, type Envelope, type RouteSpec } from '../daemon/http';
 import { createLogger } from '../daemon/base/log';
 
 const log = createLogger('silent');
@@ -22,12 +22,14 @@ async function serve(t: Test, envelope?: Envelope): Promise<{ http: HttpServer; 
   http.add(route('/coded', () => { throw new HttpError('conflict', 'coded'); }));
   http.add(route('/body', () => { throw new TypeError('boom after the body'); }, { method: 'post', body: { type: 'object' } }));
   http.add(route('/ok', (_req, res) => { res.json(200, { ok: true }); }));
-  http.app.ws('/ws', guardWs(log, 'test ws', {
+  http.ws({
+    path: '/ws', auth: 'public', summary: 'test ws', tags: ['test'], responses: {},
+    upgrade: () => ({}),
     message: (ws, msg) => {
       if (Buffer.from(msg).toString() === 'throw') throw new TypeError('ws boom');
       ws.send('echo');
     },
-  }));
+  });
   http.finish();
   const port = await http.listen('127.0.0.1', 0);
   http.state = 'ready';

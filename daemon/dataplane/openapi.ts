@@ -1,7 +1,7 @@
 // The data plane's OpenAPI document (GET /openapi.json on the agent API), built from its route specs.
-import type { RouteSpec } from '../http';
+import type { RouteSpec, WsRouteSpec } from '../http';
 import { VERSION } from '../base/version';
-import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList } from '../http/openapi';
+import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList, wsOperation } from '../http/openapi';
 import { errorBody } from '../http/error-body';
 
 export const DATA_PLANE_TAGS: Record<string, string> = {
@@ -18,7 +18,7 @@ export const DATA_PLANE_TAGS: Record<string, string> = {
 };
 
 /** The document's `tags` list: every tag the operations use, in `order` (then the others), each with its description. */
-export function buildOpenApi(routes: RouteSpec[]): Record<string, unknown> {
+export function buildOpenApi(routes: RouteSpec[], wsRoutes: Array<WsRouteSpec<unknown, unknown>> = []): Record<string, unknown> {
   const paths: Record<string, Record<string, Record<string, unknown>>> = {};
   for (const r of routes) {
     const oaPath = openApiPath(r);
@@ -36,16 +36,12 @@ export function buildOpenApi(routes: RouteSpec[]): Record<string, unknown> {
       ...(r.auth === 'public' ? { security: [] } : {}),
     };
   }
-  // The WebSocket endpoint is a uWS ws route, not an HttpServer route: described here by hand.
-  paths['/api/v1/ws'] = {
-    get: {
-      operationId: 'openWebSocket',
-      summary: 'Upgrade to a WebSocket for live subscriptions (stream tail, KV watch, queue push with credits, time-series points, command output); JSON text frames, see docs/ws.md',
-      tags: ['websocket'],
-      parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' }, description: 'bearer token for clients that cannot set headers' }],
-      responses: { 101: { description: 'switching protocols' }, 401: { description: 'missing or invalid bearer token', content: { 'application/json': { schema: errorBody } } }, 503: { description: 'not serving' } },
-    },
-  };
+  // WebSocket routes (HttpServer.ws()): the upgrade GET, answered 101.
+  for (const r of wsRoutes) {
+    const op = wsOperation(r, (_status, resp) => responseObject(resp));
+    if (r.auth !== 'public') (op.responses as Record<string, unknown>)['401'] ??= { description: 'missing or invalid bearer token', content: { 'application/json': { schema: errorBody } } };
+    (paths[openApiPath(r)] ??= {}).get = op;
+  }
   assignOperationIds(paths, routes);
   return {
     openapi: '3.1.0',

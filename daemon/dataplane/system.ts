@@ -59,7 +59,7 @@ export function systemRoutes(server: HttpServer, dp: DataPlane, metrics: Metrics
     summary: 'This OpenAPI 3 document (needs the key when one is set)',
     responses: { 200: { description: 'OpenAPI 3.1 document' } },
     handler(_req: Req, res: Res) {
-      doc ??= JSON.stringify(buildOpenApi(server.routes));
+      doc ??= JSON.stringify(buildOpenApi(server.routes, server.wsRoutes));
       res.send(200, doc);
     },
   });

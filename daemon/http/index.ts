@@ -2,4 +2,4 @@ export { HttpServer, type RouteSpec, type Req, type Method, type ServerState, ty
 export { Res } from './response';
 export type { JsonSchema } from './validate';
 export { prepareKeys, checkBearer, type AuthKeys, type Scope } from './auth';
-export { guardWs } from './ws-guard';
+export type { WsRouteSpec, WsAuthenticator } from './ws';

@@ -1,6 +1,7 @@
 // OpenAPI pieces every document shares (operationIds, paths, parameters, bodies, tags), built from
 // the same route specs (and schemas) that validate requests.
 import type { RouteSpec } from './server';
+import type { WsRouteSpec } from './ws';
 
 // ---- pieces shared with the admin API's document (daemon/admin/api/openapi.ts) ----
 
@@ -78,7 +79,7 @@ export function tagList(paths: Record<string, Record<string, Record<string, unkn
 }
 
 /** `/api/v1/kv/:namespace/:key` → `/api/v1/kv/{namespace}/{key}`. */
-export const openApiPath = (r: RouteSpec): string => r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+export const openApiPath = (r: Pick<RouteSpec, 'path'>): string => r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
 
 /** Path and query parameters from the route's params/query schemas (query descriptions optional). */
 export function routeParameters(r: RouteSpec, queryDescriptions = false): unknown[] {
@@ -102,3 +103,35 @@ export function responseObject(resp: RouteSpec['responses'][number]): Record<str
   return { description: resp.description, ...(resp.schema || resp.contentType ? { content: { [resp.contentType ?? 'application/json']: resp.schema ? { schema: resp.schema } : {} } } : {}) };
 }
 
+
+/**
+ * The operation of a WebSocket route (HttpServer.ws()): a GET answered 101, its path and query
+ * parameters (descriptions beside the schema), the route's documented answers through `response`
+ * (each document frames errors its own way), and its security: none for a public route, its own
+ * bearer scheme (wsSecuritySchemes) for a route with an authenticator.
+ */
+export function wsOperation(r: WsRouteSpec<unknown, unknown>, response: (status: number, resp: RouteSpec['responses'][number]) => unknown): Record<string, unknown> {
+  const parameters: unknown[] = [];
+  for (const [name, schema] of Object.entries((r.params?.properties ?? {}) as Record<string, Record<string, unknown>>)) parameters.push({ name, in: 'path', required: true, schema });
+  for (const [name, { description, ...schema }] of Object.entries((r.query?.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+    parameters.push({ name, in: 'query', required: false, schema, ...(description ? { description } : {}) });
+  }
+  const responses: Record<string, unknown> = {};
+  if (!r.responses[101]) responses['101'] = { description: 'switching protocols' };
+  for (const [status, resp] of Object.entries(r.responses)) responses[status] = response(Number(status), resp);
+  return {
+    operationId: operationIdOf({ method: 'get', path: r.path, operationId: r.operationId }),
+    summary: r.summary,
+    tags: r.tags,
+    ...(parameters.length ? { parameters } : {}),
+    responses,
+    ...(r.auth === 'public' ? { security: [] } : typeof r.auth === 'object' ? { security: [{ [r.auth.scheme]: [] }] } : {}),
+  };
+}
+
+/** The bearer security schemes of WebSocket routes with an authenticator of their own. */
+export function wsSecuritySchemes(routes: Array<WsRouteSpec<unknown, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const r of routes) if (typeof r.auth === 'object') out[r.auth.scheme] = { type: 'http', scheme: 'bearer', description: r.auth.description };
+  return out;
+}

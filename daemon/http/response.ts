@@ -1,7 +1,7 @@
 // The response half of the uWS contract, in one place: complete exactly once, never touch a
 // response after abort, and cork every write that happens outside the original uWS callback.
 import type { Scope } from './auth';
-import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpResponse, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { HttpError, STATUS_LINES, toHttpError } from '../base/errors';
 import type { Envelope } from './server';
 
@@ -35,6 +35,8 @@ export class Res {
   onDone?: (res: Res) => void;
   /** The bearer check's outcome once the route ran it (the call log reads it instead of checking again). */
   scope?: Scope | 'none';
+  /** The uWS socket context of a WebSocket upgrade request (HttpServer.ws()), for upgrade(). */
+  upgradeContext?: us_socket_context_t;
 
   constructor(
     private readonly r: HttpResponse,
@@ -107,6 +109,27 @@ export class Res {
       return this.fatal();
     }
     return this.send(status, body, 'application/json', headers, close);
+  }
+
+  /**
+   * Answers a WebSocket upgrade request with 101 and opens the socket with `data` as its user
+   * data (uWS runs the route's open handler inside). Returns false if already completed or aborted.
+   */
+  upgrade<T>(data: T, headers: Record<string, string>): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.status = 101;
+    const r = this.r;
+    const up = () => r.upgrade<T>(data, headers['sec-websocket-key'] ?? '', headers['sec-websocket-protocol'] ?? '', headers['sec-websocket-extensions'] ?? '', this.upgradeContext!);
+    try {
+      if (this.inCallback) up();
+      else r.cork(up);
+    } catch (err) {
+      this.report(err, 500);
+      if (!this.aborted) try { r.close(); } catch { /* already gone */ }
+    }
+    this.finished();
+    return true;
   }
 
   /** 500 with a fixed body (nothing of the request is used), when even error() failed. */

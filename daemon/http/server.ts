@@ -1,7 +1,7 @@
 // The HTTP layer on uWebSockets.js. Route code receives plain copies of everything it needs
 // (params, query, headers, body) and a Res that cannot break the uWS contract; this file is
 // the only code that touches uWS request objects.
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocketBehavior } from '@trufflesuite/uws-js-unofficial';
 import { loadUws } from '../../native';
 import { HttpError } from '../base/errors';
 import type { Logger } from '../base/log';
@@ -9,6 +9,7 @@ import { Res, type ResponseHost } from './response';
 import { compile, type JsonSchema, type Validator } from './validate';
 import { checkBearer, type AuthKeys, type Scope } from './auth';
 import { listenError } from '../process/port-holder';
+import { guardedSocket, UPGRADE_HEADERS, type WsRouteSpec } from './ws';
 
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listening socket. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
@@ -69,6 +70,8 @@ interface CompiledRoute {
   body?: Validator;
   /** The route takes no body: a non-empty one is refused (after reading it) with 400. */
   noBody: boolean;
+  /** A WebSocket route whose bearer token may come as ?token= (WsRouteSpec.queryToken). */
+  queryToken: boolean;
 }
 
 export type ServerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -117,6 +120,8 @@ const INTERNAL_BODY = '{"error":"internal","message":"internal server error","de
 export class HttpServer implements ResponseHost {
   readonly app: TemplatedApp;
   readonly routes: RouteSpec[] = [];
+  /** WebSocket routes (ws()), for the OpenAPI documents. */
+  readonly wsRoutes: Array<WsRouteSpec<unknown, unknown>> = [];
   state: ServerState = 'starting';
   inflight = 0;
   requestsTotal = 0;
@@ -152,8 +157,15 @@ export class HttpServer implements ResponseHost {
   }
 
   add(spec: RouteSpec): void {
+    const route = this.compile(spec);
+    this.routes.push(spec);
+    const register = (this.app as unknown as Record<string, Function>)[spec.method === 'delete' ? 'del' : spec.method].bind(this.app) as (p: string, h: (res: HttpResponse, req: HttpRequest) => void) => TemplatedApp;
+    register(spec.path, (res, req) => this.dispatch(route, res, req));
+  }
+
+  private compile(spec: RouteSpec): CompiledRoute {
     const paramNames = [...spec.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
-    const route: CompiledRoute = {
+    return {
       spec,
       slot: this.httpMetrics.slot(spec.path, spec.method),
       paramNames,
@@ -163,10 +175,67 @@ export class HttpServer implements ResponseHost {
       query: spec.query ? compile('query', spec.query) : undefined,
       body: spec.body ? compile('body', spec.body) : undefined,
       noBody: !spec.body && !spec.rawBody,
+      queryToken: false, // set here too: one object shape for every route (serve() stays monomorphic)
     };
-    this.routes.push(spec);
-    const register = (this.app as unknown as Record<string, Function>)[spec.method === 'delete' ? 'del' : spec.method].bind(this.app) as (p: string, h: (res: HttpResponse, req: HttpRequest) => void) => TemplatedApp;
-    register(spec.path, (res, req) => this.dispatch(route, res, req));
+  }
+
+  /**
+   * A WebSocket route (daemon/http/ws.ts). Its upgrade request is served as a GET route of this
+   * server — state, in-flight limit, auth, params/query validation, error bodies, crash
+   * containment, call log, request histogram — whose handler answers 101 with the user data
+   * spec.upgrade() returns; the socket handlers are guarded. Register before finish().
+   */
+  ws<T, P = undefined>(spec: WsRouteSpec<T, P>): void {
+    const custom = typeof spec.auth === 'object' ? spec.auth : undefined;
+    const accept = (req: Req, res: Res, principal: P): void | Promise<void> => {
+      const data = spec.upgrade(req, principal);
+      if (isPromise(data)) return data.then((d) => { res.upgrade(d, req.headers); });
+      res.upgrade(data, req.headers);
+    };
+    const route = this.compile({
+      method: 'get', path: spec.path, auth: custom ? 'public' : spec.auth as 'public' | Scope,
+      summary: spec.summary, tags: spec.tags, operationId: spec.operationId, params: spec.params, query: spec.query,
+      headers: [...(spec.headers ?? []), ...UPGRADE_HEADERS, ...(custom ? ['authorization'] : [])],
+      remoteAddress: spec.remoteAddress, responses: spec.responses,
+      handler: (req, res) => {
+        if (!custom) return accept(req, res, undefined as P);
+        const principal = custom.authenticate(req);
+        return isPromise(principal) ? principal.then((p) => accept(req, res, p)) : accept(req, res, principal);
+      },
+    });
+    route.noBody = false; // an upgrade is answered without reading a body
+    route.queryToken = spec.queryToken === true;
+    this.wsRoutes.push(spec as WsRouteSpec<unknown, unknown>);
+    const behavior: WebSocketBehavior<T> = {
+      upgrade: (ures, ureq, ctx) => this.upgradeWs(route, spec.refused, ures, ureq, ctx),
+      ...guardedSocket(this.opts.log, spec.path, spec as WsRouteSpec<T, unknown>),
+    };
+    if (spec.maxPayloadLength !== undefined) behavior.maxPayloadLength = spec.maxPayloadLength;
+    if (spec.maxBackpressure !== undefined) behavior.maxBackpressure = spec.maxBackpressure;
+    if (spec.idleTimeout !== undefined) behavior.idleTimeout = spec.idleTimeout;
+    if (spec.sendPingsAutomatically !== undefined) behavior.sendPingsAutomatically = spec.sendPingsAutomatically;
+    this.app.ws<T>(spec.path, behavior);
+  }
+
+  private upgradeWs(route: CompiledRoute, refused: ((status: number) => void) | undefined, ures: HttpResponse, ureq: HttpRequest, ctx: us_socket_context_t): void {
+    this.inflight++;
+    this.requestsTotal++;
+    let res: Res | undefined;
+    try {
+      res = this.newRes(ures, ureq, route.slot);
+      res.upgradeContext = ctx;
+      this.serve(route, res, ures, ureq);
+    } catch (err) {
+      this.crashed(ures, res, err);
+    }
+    if (!refused) return;
+    const note = (status: number) => {
+      if (status < 400) return;
+      try { refused(status); } catch (err) { this.onRouteError(err, status); }
+    };
+    if (!res || res.done) { note(res ? res.status : 500); return; }
+    const prev = res.onDone;
+    res.onDone = (r) => { prev?.(r); note(r.status); };
   }
 
   /**
@@ -261,9 +330,10 @@ export class HttpServer implements ResponseHost {
     try {
       let scope: Scope | 'none' = 'none';
       if (spec.auth !== 'public' && this.authEnabled) {
-        scope = checkBearer(this.opts.keys, ureq.getHeader('authorization'));
+        const header = ureq.getHeader('authorization');
+        scope = checkBearer(this.opts.keys, header || (route.queryToken ? queryBearer(ureq) : ''));
         res.scope = scope;
-        if (scope === 'none') throw new HttpError('unauthorized', 'missing or invalid bearer token', { header: 'authorization' });
+        if (scope === 'none') throw new HttpError('unauthorized', route.queryToken ? 'missing or invalid bearer token (header, or ?token= for browsers)' : 'missing or invalid bearer token', { header: 'authorization' });
         if (spec.auth === 'master' && scope !== 'master') throw new HttpError('forbidden', 'this route needs the MASTER_KEY', { scope: 'master' });
         if (scope === 'metrics' && spec.auth !== 'metrics') throw new HttpError('forbidden', 'the METRICS_KEY only opens the metrics routes', { scope: spec.auth });
       }
@@ -421,6 +491,16 @@ export class HttpServer implements ResponseHost {
     this.state = 'closed';
     return drained;
   }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return v !== null && typeof v === 'object' && typeof (v as Promise<T>).then === 'function';
+}
+
+/** `?token=` of a WebSocket route as a bearer header ('' when absent). */
+function queryBearer(ureq: HttpRequest): string {
+  const token = new URLSearchParams(queryString(ureq)).get('token');
+  return token ? `Bearer ${token}` : '';
 }
 
 function decodeParam(name: string, raw: string): string {

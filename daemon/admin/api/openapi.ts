@@ -3,9 +3,9 @@
 // on the admin port, with a Swagger UI page at /swaggerui.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { HttpServer, Req, Res, RouteSpec } from '../../http';
+import type { HttpServer, Req, Res, RouteSpec, WsRouteSpec } from '../../http';
 import { VERSION } from '../../base/version';
-import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList } from '../../http/openapi';
+import { assignOperationIds, openApiPath, requestBody, responseObject, routeParameters, tagList, wsOperation, wsSecuritySchemes } from '../../http/openapi';
 import { errorSchema } from './schemas';
 
 const ERRORS: Record<string, string> = {
@@ -33,11 +33,11 @@ export const ADMIN_TAGS: Record<string, string> = {
   'SelfUpdates.Request': 'Self-update requests of agents',
   'Events.Type': 'The catalog of event types (CloudEvents) webhooks can subscribe to',
   'Events.Webhook': 'Webhooks: signed CloudEvents deliveries with retries and a delivery log',
-  'Agent.Tunnel': 'Agent enrollment: an enrollment key traded for a node id, its api_token and the tunnel URL',
+  'Agent.Tunnel': 'Agent enrollment (an enrollment key traded for a node id, its api_token and the tunnel URL) and the agent tunnel WebSocket',
   system: 'Liveness, this OpenAPI document and Swagger UI',
 };
 
-export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Record<string, unknown> {
+export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string, wsRoutes: Array<WsRouteSpec<unknown, unknown>> = []): Record<string, unknown> {
   const paths: Record<string, Record<string, Record<string, unknown>>> = {};
   const err = (d: string) => ({ description: d, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
   for (const r of routes) {
@@ -61,6 +61,15 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
       ...(r.auth === 'public' ? { security: [] } : {}),
     };
   }
+  // WebSocket routes (HttpServer.ws()): the upgrade GET, answered 101 or with the envelope's errors.
+  for (const r of wsRoutes) {
+    const op = wsOperation(r, (status, resp) => (status >= 400 ? err(ERRORS[status] ? `${resp.description} (${ERRORS[status]})` : resp.description) : responseObject(resp)));
+    const responses = op.responses as Record<string, unknown>;
+    if (r.params || r.query) responses['400'] ??= err(ERRORS[400]);
+    if (r.auth !== 'public') responses['401'] ??= err(ERRORS[401]);
+    responses['503'] ??= err(ERRORS[503]);
+    (paths[openApiPath(r)] ??= {}).get = op;
+  }
   assignOperationIds(paths, routes);
   return {
     openapi: '3.1.0',
@@ -68,7 +77,7 @@ export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string): Recor
     servers: [{ url: serverUrl }],
     tags: tagList(paths, ADMIN_TAGS),
     components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key for REST API access (API_KEY or MASTER_KEY)' } },
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key for REST API access (API_KEY or MASTER_KEY)' }, ...wsSecuritySchemes(wsRoutes) },
       schemas: { Error: errorSchema },
     },
     security: [{ apiKey: [] }],
@@ -92,7 +101,7 @@ export function docRoutes(http: HttpServer, serverUrl: () => string): void {
     method: 'get', path: '/openapi.json', auth: 'public', tags: ['system'], summary: 'This OpenAPI 3.1 document (admin API)',
     responses: { 200: { description: 'OpenAPI document' } },
     handler(_req: Req, res: Res) {
-      doc ??= JSON.stringify(buildAdminOpenApi(http.routes, serverUrl()));
+      doc ??= JSON.stringify(buildAdminOpenApi(http.routes, serverUrl(), http.wsRoutes));
       res.send(200, doc);
     },
   });

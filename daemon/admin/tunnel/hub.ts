@@ -5,8 +5,9 @@
 // results/events/acks in one call per event-loop turn, so 1,000 results are one commit.
 // Per-connection state is a handful of fields; the map of unacked sends exists only while
 // something is unacked.
-import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket } from '@trufflesuite/uws-js-unofficial';
-import { guardWs, type HttpServer } from '../../http';
+import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
+import type { HttpServer, Req } from '../../http';
+import { HttpError } from '../../base/errors';
 import type { Logger } from '../../base/log';
 import type { AgentEventRecord, CommandResultRecord, DeliveryAck, HeartbeatRecord, StatusChange, TunnelBackend, TunnelNode } from './backend';
 import type { CredentialSet } from '../../tunnel/enrollment';
@@ -83,16 +84,23 @@ export class TunnelHub {
 
   constructor(private readonly o: TunnelHubOptions) {
     const idle = Math.min(960, Math.max(16, Math.ceil((o.heartbeatIntervalMs * 4) / 4000) * 4));
-    o.http.app.ws<Conn>(TUNNEL_PATH, guardWs<Conn>(o.log, 'agent tunnel', {
+    // The upgrade is served like an HTTP route of the admin listener (state, error envelope, crash
+    // containment); the node's api_token is checked by the hub's own authenticator.
+    o.http.ws<Conn, TunnelNode>({
+      path: TUNNEL_PATH, tags: ['Agent.Tunnel'], operationId: 'openAgentTunnel', remoteAddress: true,
+      summary: 'The agent tunnel: a WebSocket of binary protobuf Envelope frames (daemon/tunnel/tunnel.proto, docs/tunnel.md), authenticated with the node api_token',
+      auth: { scheme: 'nodeToken', description: "the node's api_token, from its enrollment", authenticate: (req) => this.authenticate(req) },
+      responses: { 101: { description: 'switching protocols: the tunnel is open, the agent sends its Hello' }, 401: { description: 'missing or invalid node api_token' }, 503: { description: 'the admin is starting, draining, or cannot check the token now' } },
       maxPayloadLength: MAX_FRAME,
       maxBackpressure: MAX_BACKPRESSURE,
       idleTimeout: idle,
       sendPingsAutomatically: true,
-      upgrade: (res, req, ctx) => this.upgrade(res, req, ctx),
+      upgrade: (req, node): Conn => ({ node, remote: req.remoteAddress ?? '', open: true, ready: false, outSeq: 0, inAck: 0, lastBeat: Date.now(), unhealthy: false }),
+      refused: () => { this.counters.rejected_total++; },
       open: (ws) => this.onOpen(ws),
       message: (ws, msg, isBinary) => this.onMessage(ws.getUserData(), msg, isBinary),
       close: (ws, code) => this.onClose(ws.getUserData(), code),
-    }));
+    });
     this.beatTimer = setInterval(() => this.flushHeartbeats(), o.heartbeatFlushMs ?? 1000);
     this.sweepTimer = setInterval(() => this.sweep(), o.heartbeatIntervalMs);
     this.beatTimer.unref();
@@ -178,40 +186,23 @@ export class TunnelHub {
 
   // --- connection lifecycle ----------------------------------------------------------------
 
-  private upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
-    const auth = req.getHeader('authorization');
-    const key = req.getHeader('sec-websocket-key');
-    const proto = req.getHeader('sec-websocket-protocol');
-    const ext = req.getHeader('sec-websocket-extensions');
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    const reject = (status: string, code: string, message: string) => {
-      this.counters.rejected_total++;
-      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message, details: {} }), true);
-    };
-    if (this.closed || this.o.http.state !== 'ready') { reject('503 Service Unavailable', 'unavailable', 'the admin is not serving'); return; }
+  /** The tunnel's credential: the node's api_token as the bearer, checked by the backend. */
+  private authenticate(req: Req): Promise<TunnelNode> {
+    if (this.closed) throw new HttpError('unavailable', 'the admin is not serving');
+    const auth = req.headers.authorization ?? '';
     const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : '';
-    if (!token) { reject('401 Unauthorized', 'unauthorized', 'missing bearer token: send Authorization: Bearer <node api_token>'); return; }
-    let aborted = false;
-    res.onAborted(() => { aborted = true; });
-    this.o.backend.authenticate(token).then(
+    if (!token) throw new HttpError('unauthorized', 'missing bearer token: send Authorization: Bearer <node api_token>', { header: 'authorization' });
+    return this.o.backend.authenticate(token).then(
       (node) => {
-        if (aborted) return;
-        res.cork(() => {
-          if (!node) { reject('401 Unauthorized', 'unauthorized', 'invalid node api_token (the node may have been deleted: enroll again)'); return; }
-          const c: Conn = { node, remote, open: true, ready: false, outSeq: 0, inAck: 0, lastBeat: Date.now(), unhealthy: false };
-          res.upgrade<Conn>(c, key, proto, ext, ctx);
-        });
+        if (!node) throw new HttpError('unauthorized', 'invalid node api_token (the node may have been deleted: enroll again)', { header: 'authorization' });
+        return node;
       },
       (err) => {
         this.counters.backend_errors_total++;
         this.o.log.error({ err }, 'tunnel authentication failed');
-        if (!aborted) res.cork(() => reject('503 Service Unavailable', 'unavailable', 'cannot check the token now; retry later'));
+        throw new HttpError('unavailable', 'cannot check the token now; retry later');
       },
-    ).catch((err) => {
-      // Answering the upgrade threw (outside the uWS callback, so guardWs cannot see it).
-      this.o.log.error({ err }, 'tunnel upgrade failed');
-      if (!aborted) try { res.close(); } catch { /* already gone */ }
-    });
+    );
   }
 
   private onOpen(ws: WebSocket<Conn>): void {

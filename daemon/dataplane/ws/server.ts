@@ -3,7 +3,7 @@
 //   → {"op":"subscribe","id":"s2","type":"kv","namespace":"app","prefix":"user:"}
 //   → {"op":"subscribe","id":"s3","type":"queue","namespace":"app","queue":"jobs","credit":10,"visibility_timeout_ms":30000}
 //   → {"op":"subscribe","id":"s4","type":"ts","namespace":"m","selector":"cpu{host=web-01}"}
-//   → {"op":"subscribe","id":"s5","type":"command_output","execution_id":"…"}   (MASTER_KEY only)
+//   → {"op":"subscribe","id":"s5","type":"command_output","execution_id":"…"}   (MASTER_KEY only; a feed: ./feeds.ts)
 //   → {"op":"credit","id":"s3","n":5}   {"op":"ack","id":"s3","sequences":[1,2]}   {"op":"unsubscribe","id":"s1"}
 //   ← {"type":"subscribed","id"} {"type":"record",…} {"type":"kv",…} {"type":"message",…} {"type":"point",…} {"type":"error",…}
 //     {"type":"command_output","id","execution_id","data"} {"type":"command_status","id","execution_id","status","exit_code","final","execution"}
@@ -18,11 +18,12 @@ import type { WebSocket } from '@trufflesuite/uws-js-unofficial';
 import { NAMESPACE_RE, type KvChange, type KvStore, type Namespaces } from '../../../core';
 import type { QueueStore } from '../../../core/queue';
 import type { StreamStore } from '../../../core/stream';
-import type { CommandService } from '../../agent/commands';
 import { FloQLError, matches, parseFloQL, type FloQuery, type TsStore } from '../../../core/ts';
 import type { Point } from '../../../core/ts/line-protocol';
-import { checkBearer, guardWs, type AuthKeys, type HttpServer, type Scope } from '../../http';
+import type { HttpServer, Scope } from '../../http';
+import { err } from '../../http/error-body';
 import type { Logger } from '../../base/log';
+import { ProtocolError, type FeedSink, type WsFeed } from './feeds';
 
 export const HIGH_WATER = 256 * 1024;
 export const MAX_BACKPRESSURE = 4 * 1024 * 1024;
@@ -35,54 +36,50 @@ type Sub =
   | { type: 'kv'; ns: string; prefix: string }
   | { type: 'queue'; ns: string; queue: string; credit: number; vis: number; busy: boolean; ac: AbortController }
   | { type: 'ts'; ns: string; q: FloQuery }
-  | { type: 'command_output'; unsubscribe: () => void };
+  | { type: 'feed'; unsubscribe: () => void };
 
 interface Conn { subs: Map<string, Sub>; open: boolean; ws?: WebSocket<Conn>; scope: Scope }
 
-class ProtocolError extends Error {
-  constructor(readonly code: string, message: string) { super(message); }
+export interface WsDeps {
+  http: HttpServer; kv: KvStore; namespaces: Namespaces; streams: StreamStore; queues: QueueStore; ts: TsStore; log: Logger;
+  /** Subscription types served by other features (command output). */
+  feeds?: WsFeed[];
 }
 
-export interface WsDeps { http: HttpServer; kv: KvStore; namespaces: Namespaces; streams: StreamStore; queues: QueueStore; ts: TsStore; keys: AuthKeys; log: Logger; commands?: Pick<CommandService, 'subscribe'> }
+const OWN_TYPES = ['stream', 'kv', 'queue', 'ts'];
 
 export class WsHub {
   readonly conns = new Set<Conn>();
+  private readonly feeds = new Map<string, WsFeed>();
+  /** "stream, kv, queue, ts or command_output": the types this socket serves, for the error message. */
+  private readonly typeList: string;
 
   constructor(private readonly d: WsDeps) {
+    for (const f of d.feeds ?? []) {
+      if (OWN_TYPES.includes(f.type) || this.feeds.has(f.type)) throw new Error(`websocket feed type ${f.type} is already served`);
+      this.feeds.set(f.type, f);
+    }
+    const types = [...OWN_TYPES, ...this.feeds.keys()];
+    this.typeList = `${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}`;
     d.kv.listeners.add((changes) => this.onKv(changes));
     d.streams.appendListeners.add((ns, s) => this.onAppend(ns, s));
     d.ts.writeListeners.add((ns, points) => this.onPoints(ns, points));
-    const authEnabled = Boolean(d.keys.api || d.keys.master);
-    d.http.app.ws<Conn>('/api/v1/ws', guardWs<Conn>(d.log, 'data-plane ws', {
+    d.http.ws<Conn>({
+      path: '/api/v1/ws', auth: 'api', queryToken: true, tags: ['websocket'], operationId: 'openWebSocket',
+      summary: 'Upgrade to a WebSocket for live subscriptions (stream tail, KV watch, queue push with credits, time-series points, command output); JSON text frames, see docs/ws.md',
+      query: { type: 'object', properties: { token: { type: 'string', description: 'bearer token for clients that cannot set headers' } } },
+      responses: { 101: { description: 'switching protocols' }, 401: err('missing or invalid bearer token'), 503: { description: 'not serving' } },
       maxPayloadLength: 1 << 20,
       maxBackpressure: UWS_MAX_BACKPRESSURE,
       idleTimeout: 120,
       sendPingsAutomatically: true,
-      upgrade: (res, req, context) => {
-        if (d.http.state !== 'ready') { res.writeStatus('503 Service Unavailable').end('{"error":"unavailable","message":"the node is not serving"}'); return; }
-        // Without keys every local client has every scope, as over HTTP.
-        let scope: Scope = 'master';
-        if (authEnabled) {
-          const q = new URLSearchParams(req.getQuery() ?? '');
-          const header = req.getHeader('authorization') || (q.get('token') ? `Bearer ${q.get('token')}` : '');
-          const got = checkBearer(d.keys, header);
-          if (got === 'none') {
-            res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end('{"error":"unauthorized","message":"missing or invalid bearer token (header, or ?token= for browsers)","details":{}}');
-            return;
-          }
-          if (got === 'metrics') {
-            res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"error":"forbidden","message":"the METRICS_KEY only opens the metrics routes","details":{}}');
-            return;
-          }
-          scope = got;
-        }
-        res.upgrade<Conn>({ subs: new Map(), open: true, scope }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
-      },
+      // Without keys every local client has every scope, as over HTTP.
+      upgrade: (req): Conn => ({ subs: new Map(), open: true, scope: req.scope === 'none' ? 'master' : req.scope }),
       open: (ws) => { const c = ws.getUserData(); c.ws = ws; this.conns.add(c); },
       message: (ws, msg, isBinary) => this.onMessage(ws.getUserData(), msg, isBinary),
       drain: (ws) => this.onDrain(ws.getUserData()),
       close: (ws) => this.onClose(ws.getUserData()),
-    }));
+    });
   }
 
   private send(c: Conn, obj: unknown): boolean {
@@ -168,7 +165,8 @@ export class WsHub {
 
   private subscribe(c: Conn, id: string, m: Record<string, unknown>): void {
     if (c.subs.has(id)) throw new ProtocolError('conflict', `subscription ${id} already exists`);
-    if (m.type === 'command_output') { this.subscribeCommand(c, id, m); return; }
+    const feed = typeof m.type === 'string' ? this.feeds.get(m.type) : undefined;
+    if (feed) { this.subscribeFeed(c, id, m, feed); return; }
     const ns = this.name(m, 'namespace');
     this.d.namespaces.require(ns, false);
     switch (m.type) {
@@ -213,38 +211,30 @@ export class WsHub {
         return;
       }
       default:
-        throw new ProtocolError('bad_request', 'field type must be stream, kv, queue, ts or command_output');
+        throw new ProtocolError('bad_request', `field type must be ${this.typeList}`);
     }
   }
 
-  /** Live output of a command execution, then its final state (the subscription ends there). */
-  private subscribeCommand(c: Conn, id: string, m: Record<string, unknown>): void {
-    if (c.scope !== 'master') throw new ProtocolError('forbidden', 'command_output subscriptions need the MASTER_KEY');
-    const execId = m.execution_id;
-    if (typeof execId !== 'string' || !execId || execId.length > 64) throw new ProtocolError('bad_request', 'field execution_id must be a command execution id');
-    if (!this.d.commands) throw new ProtocolError('unavailable', 'the command runner is not running');
-    // subscribe() delivers the output so far and the current state synchronously: hold those
-    // frames until `subscribed` is sent (an unknown id gets only the error).
-    const sub: Sub = { type: 'command_output', unsubscribe: () => {} };
+  /** A subscription served by a feed (command output); it may end on its own (final frame). */
+  private subscribeFeed(c: Conn, id: string, m: Record<string, unknown>, feed: WsFeed): void {
+    // A feed may deliver frames synchronously inside subscribe() (the output so far, the current
+    // state): hold those until `subscribed` is sent (a refused subscription gets only the error).
+    const sub: Sub = { type: 'feed', unsubscribe: () => {} };
     let early: object[] | undefined = [];
     let ended = false;
-    const emit = (f: object) => {
-      if (early) early.push(f);
-      else if (c.subs.get(id) === sub) this.send(c, f);
+    const sink: FeedSink = {
+      id,
+      scope: c.scope,
+      send: (f) => {
+        if (early) early.push(f);
+        else if (c.subs.get(id) === sub) this.send(c, f);
+      },
+      end: () => {
+        ended = true;
+        if (!early && c.subs.get(id) === sub) c.subs.delete(id);
+      },
     };
-    try {
-      sub.unsubscribe = this.d.commands.subscribe(execId, {
-        output: (data) => emit({ type: 'command_output', id, execution_id: execId, data }),
-        status: (e, final) => {
-          emit({ type: 'command_status', id, execution_id: execId, status: e.status, exit_code: e.exit_code, final, execution: e });
-          if (!final) return;
-          ended = true;
-          if (!early && c.subs.get(id) === sub) c.subs.delete(id);
-        },
-      });
-    } catch (e) {
-      throw new ProtocolError((e as { code?: string }).code === 'not_found' ? 'not_found' : 'internal', (e as Error).message);
-    }
+    sub.unsubscribe = feed.subscribe(m, sink);
     c.subs.set(id, sub);
     this.send(c, { type: 'subscribed', id });
     const frames = early;
@@ -256,7 +246,7 @@ export class WsHub {
   private drop(c: Conn, id: string): void {
     const s = c.subs.get(id);
     if (s?.type === 'queue') s.ac.abort();
-    if (s?.type === 'command_output') s.unsubscribe();
+    if (s?.type === 'feed') s.unsubscribe();
     c.subs.delete(id);
   }
 
