@@ -1,6 +1,6 @@
 // The TunnelBackend (daemon/admin/tunnel/backend.ts) over the control-plane store: what the
 // hub learns from agents becomes rows and outbox events, committed before the hub acks. Same
-// contract as tunnel/memory-backend.ts (its executable reference): idempotent by execution id,
+// contract as test/helpers/memory-tunnel-backend.ts (its executable reference): idempotent by execution id,
 // event id and ack; batches commit in one transaction each.
 import { credentialSet, markCredentialsSynced } from '../store/ssh';
 import { type AgentEventRecord, type CommandResultRecord, type DeliveryAck, type HeartbeatRecord, type ResumeSet, type StatusChange, type TunnelBackend, type TunnelInfo, type TunnelNode } from './backend';
