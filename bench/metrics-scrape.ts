@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
+import { sleep } from './lib/net';
 import { upsertSection } from './lib/results-md';
 import { cleanupAll, DAEMON_NODE_FLAGS, installCleanupHandlers, start, tempDir } from './lib/procs';
 
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     { role: 'admin', url: `http://127.0.0.1:${admin[1]}/metrics` },
   ];
   process.stderr.write(`bench:metrics: idle ${IDLE_MS} ms, then ${SCRAPES} scrapes per role\n`);
-  await new Promise((r) => setTimeout(r, IDLE_MS));
+  await sleep(IDLE_MS);
   const dispatcher = new Agent({ connections: 1, pipelining: 1 });
   const rows: string[] = [];
   const results: Array<{ role: string } & Stats> = [];

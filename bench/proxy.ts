@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { sleep } from './lib/net';
 import { cleanupAll, DAEMON_NODE_FLAGS, installCleanupHandlers, start, tempDir } from './lib/procs';
 
 const HOST = '127.0.0.1';
@@ -273,7 +274,7 @@ async function waitListening(httpPort: number, socksPort: number, daemon: Return
     if (ok.every(Boolean)) return;
     if (!daemon.alive()) throw new Error(`outpostd exited:\n${daemon.out()}\n${daemon.err()}`);
     if (Date.now() > end) throw new Error('outpostd proxies not listening after 20 s');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

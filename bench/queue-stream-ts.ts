@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NAMESPACE, type BenchConfig } from './lib/config';
-import { HOST, request } from './lib/net';
+import { HOST, request, sleep } from './lib/net';
 import { pinned, run, tempDir } from './lib/procs';
 import { cpuSampler, median, processMemory } from './lib/sysinfo';
 import { startDaemon } from './daemon';
@@ -155,7 +155,7 @@ export async function queueStreamTsSection(cfg: BenchConfig, results: Results, p
       if (n !== last) { last = n; stableSince = Date.now(); }
       if (n > 1.9 * points && Date.now() - stableSince > 3000) break;
       if (Date.now() - rollStart > 300_000) throw new Error(`rollups did not catch up in 5 minutes (${n} points folded)`);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     const rollupSeconds = (Date.now() - rollStart) / 1000;
     const qr = await runnerOnce(cfg, { ...base, workers: 1, duration: 0, warmup: 0, mode: 'ts-query', port: d.port, query, repeats: 5 }, 1800);

@@ -2,7 +2,8 @@
 // WebSocket, in-memory outbox) with real heartbeats. A delivered command is "run" at once: the
 // agent reports a completed result through the tunnel (the fan-out measures the tunnel, not bash).
 import pino from 'pino';
-import { MemoryTunnelStore, TunnelClient } from '../daemon/agent/tunnel';
+import { TunnelClient } from '../daemon/agent/tunnel';
+import { MemoryTunnelStore } from '../test/helpers/memory-tunnel-store';
 
 interface Msg { cmd: 'connect' | 'stop'; url?: string; agents?: Array<{ node_id: string; token: string }>; spreadMs?: number; heartbeatMs?: number }
 

@@ -13,6 +13,7 @@ import pino from 'pino';
 import { tunnelRoutes } from '../daemon/admin/tunnel';
 import { MemoryTunnelBackend } from '../test/helpers/memory-tunnel-backend';
 import { HttpServer } from '../daemon/http';
+import { sleep } from './lib/net';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +43,6 @@ function ensureFdLimit(): void {
   process.exit(r.status ?? 1);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cpuS = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
 async function main(): Promise<void> {

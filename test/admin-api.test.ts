@@ -4,7 +4,7 @@
 import t from 'tap';
 import { request } from 'undici';
 import { consumeEnrollmentKey, recordHeartbeat, setTunnelState } from '../daemon/admin/store/enroll';
-import { decodeEnrollmentKey } from '../daemon/admin/store/enrollment-key';
+import { decodeKeyBlob as decodeEnrollmentKey } from '../daemon/tunnel/enrollment';
 import { EVENT_TYPES } from '../daemon/admin/store/events';
 import { newId } from '../daemon/admin/store/util';
 import { spawnDaemon, startInProc } from './helpers/daemon';

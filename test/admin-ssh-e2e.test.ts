@@ -15,6 +15,7 @@ import { agentKey, attachTunnel, startTestAdmin, type TestAdmin } from './helper
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { freePort } from './helpers/tunnel';
 import { ensureRunAsUser, eventually, makeKey, MASTER, RUN_AS, sshKey, sshPassword, type SshDaemon } from './helpers/ssh';
+import { sleep } from './helpers/wait';
 
 const PASSWORD = 'a long enough password 42';
 
@@ -76,7 +77,7 @@ t.test('SSH usernames from the admin API log in on the agent; deletes refuse; th
     const rows = await a.db.selectFrom('events').selectAll().where('type', '=', 'edge.ssh_username.verified').execute();
     return rows.length ? rows : undefined;
   }, 5000))!;
-  await new Promise((r) => setTimeout(r, 500)); // a second event, if any, would have arrived by now
+  await sleep(500); // on purpose: a second event, if any, would have arrived by now
   t.equal((await a.db.selectFrom('events').select('id').where('type', '=', 'edge.ssh_username.verified').execute()).length, 1, 'one event for the first login with this key, none for the second');
   t.match(JSON.parse(verified[0].data), { username: 'alice', method: 'publickey', key_fingerprint: /^SHA256:/, node_id: nodeId, source_address: '127.0.0.1' });
 

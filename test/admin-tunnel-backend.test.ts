@@ -1,4 +1,4 @@
-// The SQL TunnelBackend (daemon/admin/tunnel-backend.ts) on SQLite and PostgreSQL, against the
+// The SQL TunnelBackend (daemon/admin/tunnel/sql-backend.ts) on SQLite and PostgreSQL, against the
 // contract of test/helpers/memory-tunnel-backend.ts: enrollment (error codes, re-registration), tokens, tunnel
 // up/down with status and version events, batched heartbeats, the resume set (pending
 // deliveries oldest first, unacked cancels), acks, idempotent results and events; and the

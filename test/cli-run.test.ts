@@ -7,6 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { startAdminApi, ADMIN_KEY } from './helpers/admin-api';
 import { tempDir } from './helpers/daemon';
+import { until } from './helpers/wait';
 
 const CLI = path.resolve(__dirname, '..', 'daemon', 'cli', 'outpost.js');
 
@@ -26,14 +27,6 @@ function start(args: string[], env: NodeJS.ProcessEnv): Live {
   return { proc, out: () => out, err: () => err, done };
 }
 const cli = (args: string[], env: NodeJS.ProcessEnv) => start(args, env).done;
-
-async function until(what: string, fn: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('run: no matching node, offline nodes, --wait', async (t) => {
   t.setTimeout(120_000);

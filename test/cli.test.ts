@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { b64, ROOT, startInProc, tempDir } from './helpers/daemon';
+import { sleep } from './helpers/wait';
 
 const CLI = path.join(ROOT, 'dist', 'daemon', 'cli', 'outpost.js');
 
@@ -172,7 +173,7 @@ t.test('kv against a daemon', async (t) => {
     // The short key may be gone already when the machine is loaded; the long one counts down.
     const m = /^long\t1\t(\d+)\n(short\t1\t1\n)?$/.exec(r.out);
     t.ok(m && Number(m[1]) <= 60 && Number(m[1]) >= 60 - Math.ceil((Date.now() - t0) / 1000), `scan shows the TTLs: ${r.out}`);
-    await new Promise((res) => setTimeout(res, 2100));
+    await sleep(2100); // on purpose: the 1 s TTL runs out (whole seconds, rounded up)
     r = await cli(['kv', 'get', 'ttl/short', ...u]);
     t.equal(r.code, 1, 'expired');
     t.match(r.err, /not found/);

@@ -10,11 +10,11 @@ import { request } from 'undici';
 import type { CredentialSet } from '../daemon/tunnel/enrollment';
 import { TunnelClient } from '../daemon/agent/tunnel/client';
 import { probeTunnel } from '../daemon/agent/tunnel/probe';
-import { MemoryTunnelStore } from '../daemon/agent/tunnel/store';
 import { newId } from '../daemon/admin/store/util';
 import { startAdminApi, until } from './helpers/admin-api';
 import { bothDialects } from './helpers/postgres';
 import { log } from './helpers/tunnel';
+import { MemoryTunnelStore } from './helpers/memory-tunnel-store';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 bothDialects(t, 'enrolling with another node\'s id never takes that node over', async (t, ctx) => {

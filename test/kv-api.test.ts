@@ -2,6 +2,7 @@
 import t from 'tap';
 import { request } from 'undici';
 import { b64, startInProc } from './helpers/daemon';
+import { sleep, until } from './helpers/wait';
 
 async function call(url: string, method: string, path: string, body?: unknown) {
   const r = await request(url + path, { method: method as 'GET', body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
@@ -85,7 +86,7 @@ t.test('ttl: ttl_remaining, expiry hides the key, reaper reclaims it', async (t)
   t.ok(r.json.ttl_remaining > 3590 && r.json.ttl_remaining <= 3600, `ttl_remaining ${r.json.ttl_remaining}`);
   r = await call(url, 'GET', '/api/v1/kv/app/short');
   t.equal(r.json.ttl_remaining, 1);
-  await new Promise((res) => setTimeout(res, 1100));
+  await sleep(1100); // on purpose: the 1 s TTL runs out (reads take the wall clock)
   t.equal((await call(url, 'GET', '/api/v1/kv/app/short')).status, 404, 'expired key is never returned');
   r = await call(url, 'GET', '/api/v1/kv/app?prefix=');
   t.same(r.json.keys.map((k: { key: string }) => k.key), ['long'], 'scan hides expired keys');
@@ -94,15 +95,13 @@ t.test('ttl: ttl_remaining, expiry hides the key, reaper reclaims it', async (t)
   t.equal(r.status, 200);
   t.equal(r.json.version, 1);
   await call(url, 'PUT', '/api/v1/kv/app/gone', { value: b64('x'), ttl_seconds: 1 });
-  await new Promise((res) => setTimeout(res, 1100));
-  const removed = await daemon.dataPlane.reaper.reapOnce();
+  const removed = await daemon.dataPlane.reaper.reapOnce(Date.now() + 1100); // the reaper's clock, 1.1 s on
   t.equal(removed, 1, 'the reaper removed exactly the expired record');
   t.equal(daemon.dataPlane.kv.get('app', 'long')?.version, 1, 'live keys survive the reaper');
   // Overwriting a TTL key with no TTL clears its index entry: the reaper must not delete it later.
   await call(url, 'PUT', '/api/v1/kv/app/keep', { value: b64('x'), ttl_seconds: 1 });
   await call(url, 'PUT', '/api/v1/kv/app/keep', { value: b64('y') });
-  await new Promise((res) => setTimeout(res, 1100));
-  await daemon.dataPlane.reaper.reapOnce();
+  await daemon.dataPlane.reaper.reapOnce(Date.now() + 1100);
   r = await call(url, 'GET', '/api/v1/kv/app/keep');
   t.equal(r.status, 200);
   t.equal(r.json.ttl_remaining, null);
@@ -275,8 +274,7 @@ t.test('the background reaper reclaims expired keys on its own', async (t) => {
   const { url, daemon } = await startInProc(t, [], { OUTPOST_KV_REAP_INTERVAL_MS: '100' });
   for (let i = 0; i < 5; i++) await call(url, 'PUT', `/api/v1/kv/reap/k${i}`, { value: b64('x'), ttl_seconds: 1 });
   await call(url, 'PUT', '/api/v1/kv/reap/keep', { value: b64('y') });
-  const deadline = Date.now() + 5000;
-  while (daemon.dataPlane.kv.reaped < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await until('the background reaper', () => daemon.dataPlane.kv.reaped >= 5, 10_000);
   t.equal(daemon.dataPlane.kv.reaped, 5, 'all five expired records reclaimed without being asked');
   const m = await call(url, 'GET', '/api/v1/metrics');
   t.equal(m.json.keys_reaped_total, 5);

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { Pool } from 'undici';
 import { ABLATION_MAIN, b64, spawnDaemon, tempDir } from './helpers/daemon';
+import { until } from './helpers/wait';
 
 for (const mode of ['batch', 'main', 'inline'] as const) {
   const start = (dataDir: string) => mode === 'inline'
@@ -34,7 +35,7 @@ for (const mode of ['batch', 'main', 'inline'] as const) {
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    await until('500 acknowledged keys', () => acked.size >= 500 || errors > 0, 30_000);
     t.ok(acked.size > 100, `${acked.size} keys acknowledged before the kill`);
     first.proc.kill('SIGKILL');
     killed = true;

@@ -30,7 +30,7 @@ t.test('SIGTERM drains in-flight writes and exits 0', async (t) => {
       }
     }
   });
-  await new Promise((r) => setTimeout(r, 500));
+  await until('writes in flight', () => acked.length >= 100 || other > 0, 30_000);
   d.proc.kill('SIGTERM');
   const exit = await d.exited;
   stop = true;

@@ -6,6 +6,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { ProxyCounters } from '../daemon/agent/proxy/stats';
 import { Tunnels, type Tunnel } from '../daemon/agent/proxy/tunnel';
+import { settled } from './helpers/wait';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -65,7 +66,7 @@ t.test('a reader that stops reading holds the sender back', async (t) => {
   target.pause();
   const big = randomBytes(64 << 20);
   app.write(big);
-  await new Promise((r) => setTimeout(r, 500));
+  await settled('the sender to be held back', () => app.writableLength);
   // The relay stopped reading: it holds at most one read buffer, and the rest waits at the sender.
   t.ok(tun.upstream.writableLength <= 128 << 10, `relay holds ${tun.upstream.writableLength} bytes, bounded by its buffer`);
   t.ok(app.writableLength > 0, `the sender is held back (${app.writableLength} bytes not yet sent)`);

@@ -3,13 +3,13 @@
 import t from 'tap';
 import { Pool, request } from 'undici';
 import { b64, spawnDaemon, startInProc, tempDir } from './helpers/daemon';
+import { sleep, until } from './helpers/wait';
 
 async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
   const r = await request(url + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   return { status: r.statusCode, json: await r.body.json() };
 }
 const Q = '/api/v1/queue/app/jobs';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('enqueue, priorities, leases, ack, stats', async (t) => {
   const { url } = await startInProc(t);
@@ -38,7 +38,7 @@ t.test('delay, dedup, visibility expiry, nack, DLQ and redrive', async (t) => {
   const { url } = await startInProc(t, [], { OUTPOST_QUEUE_MAX_DELIVERIES: '2' });
   const delayed = (await post(url, `${Q}/enqueue`, { payload: b64('later'), delay_ms: 300 })).json.sequence;
   t.same((await post(url, `${Q}/dequeue`, { count: 10 })).json.messages, [], 'a delayed message is not visible yet');
-  await sleep(350);
+  await sleep(350); // on purpose: the 300 ms delay runs out
   const got = (await post(url, `${Q}/dequeue`, { count: 10, visibility_timeout_ms: 200 })).json.messages;
   t.same(got.map((m: any) => m.sequence), [delayed], 'visible after its delay');
   const first = await post(url, `${Q}/enqueue`, { payload: b64('once'), dedup_key: 'order-7' });
@@ -46,7 +46,7 @@ t.test('delay, dedup, visibility expiry, nack, DLQ and redrive', async (t) => {
   t.equal(again.json.sequence, first.json.sequence, 'duplicate returns the original sequence');
   t.equal(again.json.duplicate, true);
   // The lease on `delayed` (200 ms) runs out: it comes back with delivery_count 2.
-  await sleep(250);
+  await sleep(250); // on purpose: the 200 ms lease runs out
   const re = (await post(url, `${Q}/dequeue`, { count: 10, visibility_timeout_ms: 60000 })).json.messages;
   const back = re.find((m: any) => m.sequence === delayed);
   t.equal(back?.delivery_count, 2, 'redelivered after the lease expired');
@@ -79,7 +79,7 @@ t.test('an expired lease is over for ack, nack and stats even when nobody dequeu
     t.equal(m.length, 1);
     deadline = Math.max(deadline, m[0].lease_deadline);
   }
-  while (Date.now() <= deadline + 5) await sleep(deadline + 10 - Date.now());
+  while (Date.now() <= deadline + 5) await sleep(deadline + 10 - Date.now()); // on purpose: past every lease deadline
   t.same((await post(url, '/api/v1/queue/app/for-ack/ack', { sequences: [1] })).json, { acked: [], not_found: [1] }, 'ack of an expired lease: not_found');
   t.same((await post(url, '/api/v1/queue/app/for-nack/nack', { sequences: [1] })).json, { released: [], not_found: [1] }, 'nack of an expired lease: not_found');
   const s = (await request(`${url}/api/v1/queue/app/for-stats/stats`).then((r) => r.body.json())) as any;
@@ -96,7 +96,7 @@ t.test('leases also expire in the background (queue.lease_sweep_interval_ms)', a
   await post(url, `${Q}/enqueue`, { payload: b64('x') });
   t.equal((await post(url, `${Q}/dequeue`, { visibility_timeout_ms: 100 })).json.messages.length, 1);
   // Nobody touches the queue: the sweep alone must expire the lease (here into the DLQ).
-  for (let i = 0; i < 500 && daemon.queues.leasesExpired < 1; i++) await sleep(20);
+  await until('the background sweep to expire the lease', () => daemon.queues.leasesExpired >= 1, 10_000);
   t.equal(daemon.queues.leasesExpired, 1, 'the background pass expired the lease');
   const s = (await request(`${url}${Q}/stats`).then((r) => r.body.json())) as any;
   t.match(s, { ready_count: 0, leased_count: 0, dlq_count: 1 });
@@ -106,6 +106,7 @@ t.test('long polling returns as soon as a message arrives', async (t) => {
   const { url } = await startInProc(t);
   t.equal((await post(url, '/api/v1/namespaces', { name: 'app' })).status, 201);
   const started = Date.now();
+  // On purpose: the message comes 200 ms after the dequeue started, so the dequeue is parked by then.
   setTimeout(() => void post(url, `${Q}/enqueue`, { payload: b64('wake') }), 200);
   const r = await post(url, `${Q}/dequeue`, { wait_ms: 5000 });
   const took = Date.now() - started;

@@ -8,6 +8,7 @@ import { Client } from 'ssh2';
 import t from 'tap';
 import { loadPty } from '../native';
 import { auditLines, createUser, eventually, keyOpts, makeKey, RUN_AS, sshKey, startSshDaemon, type SshDaemon } from './helpers/ssh';
+import { until } from './helpers/wait';
 
 t.test('exec and shell sessions', async (t) => {
   t.setTimeout(60_000);
@@ -61,9 +62,12 @@ t.test('exec and shell sessions', async (t) => {
     pty.write('stty size\r');
     await wait(/30 100/);
     pty.resize(120, 40);
-    await new Promise((r) => setTimeout(r, 300));
-    pty.write('stty size\r');
-    await wait(/40 120/);
+    // The window change reaches the remote terminal asynchronously: ask until it shows.
+    await until('the remote terminal to be resized', () => {
+      if (/40 120/.test(out)) return true;
+      pty.write('stty size\r');
+      return false;
+    }, 10_000, { everyMs: 200 });
     pty.write('exit 3\r');
     t.equal(await exited, 3, 'shell exit status');
 

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Pool, request } from 'undici';
 import { b64, spawnDaemon, startInProc, tempDir } from './helpers/daemon';
+import { sleep, until } from './helpers/wait';
 
 async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const r = await request(url + path, { method: method as 'GET', body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
@@ -65,7 +66,7 @@ t.test('retention by records and by age moves first_offset', async (t) => {
   t.same(r.json.records.map((x: any) => x.offset), [70, 71], 'a read below first_offset starts at first_offset');
   t.equal(r.json.first_offset, 70);
   await call(url, 'PUT', `${S}/retention`, { max_records: 0, max_age_ms: 200 });
-  await new Promise((res) => setTimeout(res, 250));
+  await sleep(250); // on purpose: the 200 ms max age runs out for these records, not for the one appended next
   await call(url, 'POST', `${S}/append`, { payload: b64('fresh') });
   t.ok(await daemon.streams.trimAll() >= 30, 'the background trim pass drops aged records');
   info = (await call(url, 'GET', `${S}/info`)).json;
@@ -88,7 +89,7 @@ t.test('SIGKILL loses no acknowledged append', async (t) => {
       } catch { return; }
     }
   });
-  await new Promise((r) => setTimeout(r, 800));
+  await until('appends in flight', () => acked.size >= 500, 30_000);
   d.proc.kill('SIGKILL');
   stop = true;
   await d.exited;

@@ -9,6 +9,7 @@ import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
 import { AGENT_OFF, tempDir } from './helpers/daemon';
 import { ensureRunAs, RUN_AS } from './helpers/commands';
 import { log, newKey, startAdmin } from './helpers/tunnel';
+import { until } from './helpers/wait';
 
 ensureRunAs();
 
@@ -44,7 +45,7 @@ t.test('deliveries run on the command runner; results, cancel and restart come b
   const long = b.addExecution(nodeId, 'echo started\nsleep 30');
   admin.hub.deliverCommand(nodeId, long.deliver);
   await b.waitFor(() => long.status === 'sent', 10_000, 'sent');
-  await new Promise<void>((r) => { const iv = setInterval(() => { if (d.commands.running === 1) { clearInterval(iv); r(); } }, 20); });
+  await until('the command to run', () => d.commands.running === 1);
   long.cancel_requested = true;
   admin.hub.cancelCommand(nodeId, long.id);
   await b.waitFor(() => long.status === 'cancelled', 20_000, 'cancelled');
@@ -55,7 +56,7 @@ t.test('deliveries run on the command runner; results, cancel and restart come b
   const cut = b.addExecution(nodeId, 'sleep 30');
   admin.hub.deliverCommand(nodeId, cut.deliver);
   await b.waitFor(() => cut.status === 'sent', 10_000, 'sent');
-  await new Promise<void>((r) => { const iv = setInterval(() => { if (d.commands.running === 1) { clearInterval(iv); r(); } }, 20); });
+  await until('the command to run', () => d.commands.running === 1);
   await d.close();
   t.equal(cut.result, null, 'nothing reported while the agent was down');
   const d2 = await daemon(t, dir, blob);

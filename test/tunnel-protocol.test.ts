@@ -139,7 +139,9 @@ t.test('hello checks, one tunnel per node, missed heartbeats, cumulative acks', 
   c4.send({ hello: { node_id: N1, credentials_version: 5 } });
   await c4.next((e) => Boolean(e.hello_ok));
   await c4.next((e) => Boolean(e.command_deliver));
-  await new Promise((r) => setTimeout(r, 100));
+  // A round trip after the Hello answer: a credential_sync, had one been sent with it, came first.
+  c4.send({ heartbeat: { time: Date.now() } });
+  await c4.next((e) => Boolean(e.heartbeat_ack));
   t.notOk(c4.frames.some((e) => e.credential_sync), 'the agent already has version 5');
 
   // Garbage closes the tunnel.

@@ -10,6 +10,7 @@ import { STREAM_WINDOW } from '../daemon/tunnel/streams';
 import { AgentTunnel } from '../daemon/agent/tunnel';
 import { tempDir } from './helpers/daemon';
 import { FAST_BACKOFF, log, newKey, startAdmin } from './helpers/tunnel';
+import { settled } from './helpers/wait';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -41,7 +42,9 @@ function readAll(s: Duplex): Promise<Buffer> {
 t.test('streams through the tunnel', async (t) => {
   t.setTimeout(60_000);
   const b = new MemoryTunnelBackend();
-  const admin = await startAdmin(t, b);
+  // Slow heartbeats: on a loaded machine 600 ms without a frame read as a silent admin (the agent
+  // reconnected mid-transfer); liveness is tested elsewhere, the streams are under test here.
+  const admin = await startAdmin(t, b, { heartbeatIntervalMs: 2000 });
   const payload = randomBytes(16 << 20);
   const svc = await service(t, payload);
   const { blob } = newKey(b, admin.url, 1);
@@ -83,7 +86,7 @@ t.test('streams through the tunnel', async (t) => {
   // A reader that does not read: the sender stops at the window instead of flooding the tunnel.
   const slow = await admin.hub.openStream(nodeId, 'ssh');
   slow.pause();
-  await new Promise((r) => setTimeout(r, 500));
+  await settled('the paused stream to stop filling', () => slow.readableLength);
   t.ok(slow.readableLength <= STREAM_WINDOW + (64 << 10), `buffered ${slow.readableLength} bytes, bounded by the window`);
   t.equal(a.client!.state, 'up', 'the tunnel was not closed for backpressure');
   const rest = readAll(slow);

@@ -9,7 +9,8 @@ import { MemoryTunnelBackend } from './helpers/memory-tunnel-backend';
 import { AgentTunnel, type TunnelHooks } from '../daemon/agent/tunnel';
 import type { CommandDeliver } from '../daemon/tunnel/schema';
 import { tempDir } from './helpers/daemon';
-import { FAST_BACKOFF, freePort, log, newKey, sleep, startAdmin } from './helpers/tunnel';
+import { FAST_BACKOFF, freePort, log, newKey, startAdmin } from './helpers/tunnel';
+import { until } from './helpers/wait';
 
 function agent(t: Test, dataDir: string, blob: string, hooks: TunnelHooks = {}): AgentTunnel {
   const a = new AgentTunnel({ dataDir, enrollmentKey: blob, agentVersion: '9.9.9', heartbeatIntervalMs: 100, log, hooks, backoff: FAST_BACKOFF, machineIdFile: '/nonexistent' });
@@ -125,7 +126,7 @@ t.test('enrollment refusals are clear and final; an unreachable admin is retried
   // An agent refused for good stops trying and says why.
   const a = agent(t, tempDir(t), used.blob);
   a.start();
-  await new Promise<void>((resolve) => { const iv = setInterval(() => { if (a.enrollError) { clearInterval(iv); resolve(); } }, 20); });
+  await until('the enrollment error', () => a.enrollError);
   t.match(a.enrollError!, /no uses left/);
   t.equal(a.client, undefined, 'no tunnel without an enrollment');
 });
@@ -218,12 +219,12 @@ t.test('admin restart: the agent reconnects with backoff and re-sends what queue
   await b.waitFor(() => ex.status === 'sent', 5000, 'sent');
 
   await admin.stop();
-  await new Promise<void>((r) => { const iv = setInterval(() => { if (a.client!.state !== 'up') { clearInterval(iv); r(); } }, 10); });
+  await until('the tunnel to go down', () => a.client!.state !== 'up', 10_000, { everyMs: 10 });
   await a.reportResult({ execution_id: ex.id, status: 'completed', exit_code: 0, output: 'while the admin was away', completed_at: Date.now() });
   await a.reportEvent('agent.test', { n: 1 });
   t.equal(a.store.pending, 2, 'queued in the outbox');
-  await sleep(300); // a few failed attempts
-  t.ok(a.client!.stats().last_error, 'the failures are visible');
+  await until('a failed reconnect attempt', () => a.client!.stats().last_error, 10_000);
+  t.pass('the failures are visible');
 
   admin = await startAdmin(t, b, { port });
   await b.waitFor(() => ex.status === 'completed', 10_000, 'result after the admin came back');

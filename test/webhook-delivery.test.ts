@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { createWebhooks, type Resolver, type Webhooks } from '../daemon/admin/webhooks';
 import { MemoryWebhookStore } from './helpers/memory-webhook-store';
 import { tempDir } from './helpers/daemon';
-import { until } from './helpers/wait';
+import { sleep, until } from './helpers/wait';
 
 const SECRET = 'whsec-delivery-tests-0123456789abcdef';
 
@@ -141,7 +141,7 @@ t.test('400 is terminal: one attempt, the response snippet is logged', async (t)
   t.equal(d.status, 'failed');
   t.equal(d.attempts, 1);
   t.equal(d.last_status_code, 400);
-  await new Promise((r) => setTimeout(r, 300)); // several retry periods: nothing else is sent
+  await sleep(300); // on purpose: several retry periods in which nothing else must be sent
   t.equal(rx.hits.length, 1);
   const [a] = (await wh.service.attempts(hook.id, {})).data;
   t.match(a, { outcome: 'terminal', status_code: 400, error: 'HTTP 400: {"error":"unknown tenant"}' });
@@ -158,7 +158,7 @@ t.test('a redirect is not followed: terminal, and the target is never contacted'
   const [d] = await final(store);
   t.equal(d.status, 'failed');
   t.equal(rx.hits.length, 1);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200); // on purpose: a window in which the redirect target must NOT be contacted
   t.equal(target.hits.length, 0, 'the redirect target got nothing');
   const [a] = (await wh.service.attempts(hook.id, {})).data;
   t.equal(a.outcome, 'terminal');

@@ -7,6 +7,7 @@ import { BatchClient, type Op } from '../daemon/dataplane/ws/client';
 import { BatchResponseType, decodeResponse, encodeRequest, PROTO_PATH } from '../daemon/dataplane/ws/batch-schema';
 import { MAX_BATCH_OPS } from '../daemon/dataplane/ws/batch';
 import { spawnDaemon, startInProc, tempDir } from './helpers/daemon';
+import { sleep } from './helpers/wait';
 import fs from 'node:fs';
 
 const bytes = (s: string) => Buffer.from(s);
@@ -137,7 +138,7 @@ t.test('scan, nack, long-poll dequeue and consumer groups in batches', async (t)
 
   // Long-poll: a dequeue with wait_ms answers when a message arrives from another client.
   const waiting = c.batch([{ queue_dequeue: { namespace: 'n', queue: 'later', wait_ms: 10000 } }]);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200); // on purpose: the dequeue is parked by then (it would pass unparked too, just test less)
   await daemon.queues.enqueue('n', 'later', { payload: Buffer.from('late') });
   const [woke] = await waiting;
   t.equal(str(woke.leased!.messages[0].payload), 'late', 'the waiting dequeue got the message');

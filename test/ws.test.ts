@@ -3,6 +3,7 @@
 import t from 'tap';
 import { request, WebSocket } from 'undici';
 import { b64, startInProc } from './helpers/daemon';
+import { sleep } from './helpers/wait';
 import { decodeResponse } from '../daemon/dataplane/ws/batch-schema';
 
 interface Client { ws: WebSocket; frames: any[]; next(pred: (f: any) => boolean, ms?: number): Promise<any>; send(o: unknown): void }
@@ -89,14 +90,14 @@ t.test('queue push honours the credit the client grants', async (t) => {
   c.send({ op: 'subscribe', id: 'q', type: 'queue', namespace: 'app', queue: 'jobs', credit: 3, visibility_timeout_ms: 60000 });
   await c.next((f) => f.type === 'subscribed');
   const first = [await c.next((f) => f.type === 'message'), await c.next((f) => f.type === 'message'), await c.next((f) => f.type === 'message')];
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200); // on purpose: a window in which a 4th message must NOT come
   t.equal(c.frames.filter((f) => f.type === 'message').length, 0, 'no more than 3 messages without more credit');
   c.send({ op: 'ack', id: 'q', sequences: first.map((m) => m.sequence) });
   t.same((await c.next((f) => f.type === 'acked')).acked, first.map((m) => m.sequence));
   c.send({ op: 'credit', id: 'q', n: 2 });
   await c.next((f) => f.type === 'message');
   await c.next((f) => f.type === 'message');
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200); // on purpose: a window in which a 3rd message must NOT come
   t.equal(c.frames.filter((f) => f.type === 'message').length, 0, 'exactly the granted 2 more');
   const stats = (await request(`${url}/api/v1/queue/app/jobs/stats`).then((r) => r.body.json())) as any;
   t.same([stats.ready_count, stats.leased_count, stats.total_acked], [5, 2, 3]);

@@ -1,10 +1,11 @@
 // Loopback helpers: free ports, readiness polling, a tiny HTTP client for prefill and checks.
 import http from 'node:http';
 import net from 'node:net';
+import { sleep } from '../../test/helpers/wait';
 
 export const HOST = '127.0.0.1';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** A port that was free on 127.0.0.1 a moment ago. */
 export function freePort(): Promise<number> {

@@ -3,7 +3,7 @@
 import type { Test } from 'tap';
 import { request } from 'undici';
 import { consumeEnrollmentKey } from '../../daemon/admin/store/enroll';
-import { decodeEnrollmentKey } from '../../daemon/admin/store/enrollment-key';
+import { decodeKeyBlob } from '../../daemon/tunnel/enrollment';
 import { newId } from '../../daemon/admin/store/util';
 import { startInProc } from './daemon';
 import type { DialectCtx } from './postgres';
@@ -30,7 +30,7 @@ export async function startAdminApi(t: Test, ctx: DialectCtx, args: string[] = [
     if ((await call('GET', `/api/v1/clusters/${clusterName}`)).status === 404) await call('POST', '/api/v1/clusters', { name: clusterName });
     const k = await call('POST', `/api/v1/clusters/${clusterName}/enrollment_keys`, {});
     const id = newId();
-    await consumeEnrollmentKey(admin.store.db, decodeEnrollmentKey(k.json.data.key).secret, { node_id: id, id_type: 'random', ...fields });
+    await consumeEnrollmentKey(admin.store.db, decodeKeyBlob(k.json.data.key).secret, { node_id: id, id_type: 'random', ...fields });
     return id;
   };
   return { daemon, admin, base, call, db: admin.store.db, dataDir, enrollNode };

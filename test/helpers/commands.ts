@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { request } from 'undici';
+import { until as waitUntil } from './wait';
 
 export const RUN_AS = 'outpost-test';
 export const MASTER = 'test-master-key';
@@ -34,15 +35,12 @@ export async function run(url: string, body: Record<string, unknown>): Promise<a
 
 /** Polls GET …/command_executions/:id until `pred` holds; returns that execution. */
 export async function waitFor(url: string, id: string, pred: (e: any) => boolean, ms = 15_000): Promise<any> {
-  const deadline = Date.now() + ms;
   let last: any;
-  while (Date.now() < deadline) {
+  return waitUntil(`execution ${id} to reach the expected state`, async () => {
     const r = await api(url, 'GET', `/api/v1/agent/command_executions/${id}`);
     last = r.body?.data;
-    if (r.status === 200 && pred(last)) return last;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`execution ${id} did not reach the expected state in ${ms} ms; last: ${JSON.stringify(last)}`);
+    return r.status === 200 && pred(last) ? last : undefined;
+  }, ms, { everyMs: 50 }).catch((e: Error) => { throw new Error(`${e.message}; last: ${JSON.stringify(last)}`); });
 }
 
 export const terminal = (e: any) => ['completed', 'cancelled', 'expired'].includes(e.status);
@@ -61,9 +59,7 @@ export function shareDir(dir: string): string {
   return dir;
 }
 
-/** Polls `pred` every 50 ms for up to `ms`; resolves with its last answer. */
+/** Polls `pred` every 50 ms for up to `ms`; resolves with whether it held (the caller asserts). */
 export async function until(pred: () => boolean, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!pred() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-  return pred();
+  return waitUntil('condition', pred, ms, { everyMs: 50 }).catch(() => pred());
 }

@@ -50,5 +50,3 @@ export function freePort(): Promise<number> {
     s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
   });
 }
-
-export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }

@@ -3,7 +3,7 @@
 // needs. The secret is "<key id>.<random>": the id finds the row, the random part is compared in
 // constant time.
 import { randomBytes } from 'node:crypto';
-import { decodeKeyBlob, encodeKeyBlob, type EnrollmentKeyBlob } from '../../tunnel/enrollment';
+import { encodeKeyBlob, type EnrollmentKeyBlob } from '../../tunnel/enrollment';
 
 export type { EnrollmentKeyBlob };
 
@@ -14,11 +14,6 @@ export function newKeySecret(keyId: string): string {
 /** The blob of a key: admin base URLs (tried in order), the secret, and the cluster (informational). */
 export function encodeEnrollmentKey(blob: { urls: string[]; secret: string; cluster_name?: string }): string {
   return encodeKeyBlob({ v: 1, urls: blob.urls, secret: blob.secret, ...(blob.cluster_name ? { cluster_name: blob.cluster_name } : {}) });
-}
-
-/** Decodes an ENROLLMENT_KEY value; throws an Error with a clear message when malformed. */
-export function decodeEnrollmentKey(text: string): EnrollmentKeyBlob {
-  return decodeKeyBlob(text);
 }
 
 /** The key id part of a secret, or undefined when it is not of the "<id>.<random>" form. */

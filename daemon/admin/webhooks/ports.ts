@@ -1,7 +1,7 @@
 // The storage ports the webhook feature needs, and nothing more: the control-plane store
-// (SQLite/PostgreSQL) implements them at merge; memory-store.ts implements them for tests and
-// as the executable description of their semantics. Row shapes follow the admin store's
-// conventions: text UUID ids, ISO-8601 UTC timestamps with milliseconds, JSON as text.
+// (SQLite/PostgreSQL) implements them at merge; test/helpers/memory-webhook-store.ts implements
+// them for tests and as the executable description of their semantics. Row shapes follow the
+// admin store's conventions: text UUID ids, ISO-8601 UTC timestamps with milliseconds, JSON as text.
 
 /** A webhook as stored. `secret_enc` / `headers_enc` are SecretBox ciphertexts (never returned by the API). */
 export interface StoredWebhook {

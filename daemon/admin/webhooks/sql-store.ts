@@ -1,6 +1,6 @@
 // The webhook storage ports (ports.ts) over the control-plane store (Kysely; SQLite or
 // PostgreSQL): webhooks, the events outbox, webhook_deliveries (the retry state machine) and
-// webhook_delivery_attempts (the delivery log, migration 5). Semantics follow memory-store.ts;
+// webhook_delivery_attempts (the delivery log, migration 5). Semantics follow test/helpers/memory-webhook-store.ts;
 // what SQL adds is concurrency: fanOut marks the event dispatched only while it is undispatched
 // and writes its deliveries in the same transaction, and claimDue leases due rows with one
 // UPDATE … RETURNING whose subquery takes them FOR UPDATE SKIP LOCKED on PostgreSQL, so several

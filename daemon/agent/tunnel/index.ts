@@ -2,7 +2,7 @@
 // its durable outbox, and the bridge to the local command runner.
 export { AgentTunnel, type AgentTunnelOptions, type AgentTunnelStats } from './service';
 export { TunnelClient, type TunnelHooks, type TunnelClientOptions, type TunnelClientStats, type TunnelState } from './client';
-export { LmdbTunnelStore, MemoryTunnelStore, type TunnelStore, type DeliveryRecord } from './store';
+export { LmdbTunnelStore, type TunnelStore, type DeliveryRecord } from './store';
 export { CommandsBridge, toResult } from './commands-bridge';
 export { backoffDelay, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export { enroll, EnrollFailure, type EnrollAnswer } from './enroll';

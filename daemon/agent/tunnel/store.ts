@@ -4,8 +4,8 @@
 //   re-sent in order once the admin is reachable;
 // - deliveries: the admin's execution ids this agent has taken, with the local execution they
 //   became, so a re-sent CommandDeliver is recognised and never runs twice.
-// Every write resolves only once its transaction is on disk. MemoryTunnelStore has the same
-// behaviour without disk, for simulated agents in the benchmark.
+// Every write resolves only once its transaction is on disk. (test/helpers/memory-tunnel-store.ts
+// has the same behaviour without disk, for simulated agents in tests and the benchmark.)
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
@@ -98,23 +98,4 @@ export class LmdbTunnelStore implements TunnelStore {
   }
 
   async close(): Promise<void> { await this.env.close(); }
-}
-
-export class MemoryTunnelStore implements TunnelStore {
-  private readonly out = new Map<number, Uint8Array>();
-  private readonly deliv = new Map<string, DeliveryRecord>();
-  private lastSeq = 0;
-  get pending(): number { return this.out.size; }
-  async append(body: ReliableBody): Promise<{ seq: number; frame: Uint8Array }> {
-    const seq = ++this.lastSeq;
-    const frame = encodeEnvelope({ ...body, seq });
-    this.out.set(seq, frame);
-    return { seq, frame };
-  }
-  *unacked(): Iterable<{ seq: number; frame: Uint8Array }> { for (const [seq, frame] of this.out) yield { seq, frame }; }
-  async ackUpTo(seq: number): Promise<void> { for (const k of this.out.keys()) { if (k > seq) break; this.out.delete(k); } }
-  delivery(id: string): DeliveryRecord | undefined { return this.deliv.get(id); }
-  async putDelivery(id: string, r: DeliveryRecord): Promise<void> { this.deliv.set(id, r); }
-  *deliveries(): Iterable<{ id: string; rec: DeliveryRecord }> { for (const [id, rec] of this.deliv) yield { id, rec }; }
-  async close(): Promise<void> { /* nothing to release */ }
 }
