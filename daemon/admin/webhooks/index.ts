@@ -8,7 +8,6 @@ import type { RouteSpec } from '../../http';
 import type { Logger } from '../../base/log';
 import { VERSION } from '../../base/version';
 import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
-import { referenceEnvelope, type AdminEnvelope } from './envelope';
 import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
 import { SecretBox } from '../../security/secret-box';
@@ -32,7 +31,6 @@ export interface WebhooksDeps {
   deliveries: DeliveryRepo;
   outbox: OutboxRepo;
   log?: Logger;
-  envelope?: AdminEnvelope;
   /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
   resolve?: Resolver;
   /** Include GET /api/v1/event_types in `routes` (default true; false where the app already serves the catalog). */
@@ -64,12 +62,11 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
   });
-    const routes = webhookRoutes(service, deps.envelope ?? referenceEnvelope).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
+    const routes = webhookRoutes(service).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
   return { service, dispatcher, routes, box, policy, stats: () => dispatcher.stats(), wake: () => dispatcher.wake() };
 }
 
 export { EVENT_TYPES, isEventType } from './catalog';
 export { SqlWebhookStore } from './sql-store';
-export { adminAppEnvelope } from './admin-envelope';
 export type * from './ports';
 export type { WebhookStats } from './dispatcher';
