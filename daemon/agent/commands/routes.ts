@@ -3,7 +3,7 @@
 // the daemon's format ({"error": code, "message", "details"}).
 import { randomUUID } from 'node:crypto';
 import { CommandError, STATUSES, type CommandService } from './';
-import { HttpError } from '../../base/errors';
+import { BadRequest, CodedError } from '../../base/errors';
 import type { HttpServer, JsonSchema, Req, Res } from '../../http';
 import { err } from '../../http/error-body';
 
@@ -47,12 +47,12 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 const metaNow = () => ({ request_id: randomUUID(), timestamp: new Date().toISOString() });
 
-function bad(field: string, message: string): HttpError {
-  return new HttpError('bad_request', `${field} ${message}`, { fields: [{ field, message }] });
+function bad(field: string, message: string): CodedError {
+  return new BadRequest(`${field} ${message}`, { fields: [{ field, message }] });
 }
 
 function rethrow(e: unknown): never {
-  if (e instanceof CommandError) throw new HttpError(e.code, e.message, e.details);
+  if (e instanceof CommandError) throw new CodedError(e.code, e.message, e.details);
   throw e;
 }
 
