@@ -16,13 +16,13 @@ export type Details = Record<string, unknown>;
  * The base of every coded error: a domain code (the Flo family's spelling), its HTTP status and
  * details. Branch on `code`, not on the class, where errors cross threads or plugins.
  */
-export class CodedError extends Error {
-  readonly code: ErrorCode;
+export class CodedError<C extends string = ErrorCode> extends Error {
+  readonly code: C;
   readonly statusCode: number;
   readonly details: Details;
   /** Fields the Flo reference puts at the top level of the body (`key`, `current_version`). */
   readonly extra?: Details;
-  constructor(code: ErrorCode, message?: string, details: Details = {}, extra?: Details, options?: { cause?: unknown }) {
+  constructor(code: C, message?: string, details: Details = {}, extra?: Details, options?: { cause?: unknown }) {
     const def = REGISTRY.get(code);
     if (!def) throw new TypeError(`unregistered error code ${JSON.stringify(code)}`);
     super(message ?? def.message, options);
@@ -49,7 +49,7 @@ export const HttpError = CodedError;
 export type HttpError = CodedError;
 
 export interface CodedErrorClass<C extends string> {
-  new (message?: string, details?: Details, extra?: Details, options?: { cause?: unknown }): CodedError & { readonly code: C };
+  new (message?: string, details?: Details, extra?: Details, options?: { cause?: unknown }): CodedError<C>;
   readonly code: C;
   readonly statusCode: number;
   /** The default message. */
@@ -67,12 +67,12 @@ export function createError<C extends string>(code: C, status: number, message: 
   if (REGISTRY.has(code)) throw new TypeError(`error code ${code} is registered twice`);
   const name = code.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase()) + 'Error';
   REGISTRY.set(code, { status, message, name });
-  const cls = class extends CodedError {
+  const cls = class extends CodedError<C> {
     static readonly code = code;
     static readonly statusCode = status;
     static readonly message = message;
     constructor(msg?: string, details?: Details, extra?: Details, options?: { cause?: unknown }) {
-      super(code as unknown as ErrorCode, msg, details, extra, options);
+      super(code, msg, details, extra, options);
     }
   };
   Object.defineProperty(cls, 'name', { value: name });
@@ -153,7 +153,8 @@ export function addError(errors: FieldErrors, field: string, message: string): v
 
 // ---- mapping: anything thrown → a coded error → a wire family's body ----
 
-const CORE_TO_HTTP: Record<CoreErrorCode, ErrorCode> = {
+/** How the engine's coded errors answer over HTTP. */
+export const CORE_TO_HTTP: Readonly<Record<CoreErrorCode, ErrorCode>> = {
   CORE_NAMESPACE_INVALID: 'bad_request',
   CORE_NAMESPACE_NOT_FOUND: 'not_found',
   CORE_NAMESPACE_EXISTS: 'conflict',
@@ -173,12 +174,12 @@ export function toHttpError(err: unknown): CodedError {
 }
 
 /** The Flo body: `{error, message, details, ...extra}`. */
-export function floBody(e: CodedError): string {
+export function floBody(e: CodedError<string>): string {
   return JSON.stringify({ error: e.code, message: e.message, details: e.details, ...e.extra });
 }
 
 /** The Edge Admin body: `{error: {code, message[, details]}, meta}` and its status. */
-export function adminBody(e: CodedError, requestId: string | undefined): { status: number; body: string } {
+export function adminBody(e: CodedError<string>, requestId: string | undefined): { status: number; body: string } {
   let code: string = e.code;
   let status = e.statusCode;
   // Schema violations in a body are 422 validation_failed (the reference's changeset errors);

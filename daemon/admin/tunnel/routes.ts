@@ -3,23 +3,14 @@
 // tunnelRoutes() registers this route and the tunnel's WebSocket endpoint on an HttpServer.
 import { FailureLimiter } from '../../security/rate-limit';
 import { randomUUID } from 'node:crypto';
-import { BadRequest, CodedError, Overloaded, type ErrorCode } from '../../base/errors';
+import { BadRequest, CodedError, Overloaded } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { type TunnelBackend } from './backend';
-import { decodeKeyBlob, EnrollError, tunnelUrlOf, type EnrollRequest } from '../../tunnel/enrollment';
+import { decodeKeyBlob, ENROLL_REFUSALS, EnrollError, tunnelUrlOf, type EnrollRequest } from '../../tunnel/enrollment';
 import { TunnelHub, type TunnelHubOptions } from './hub';
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
-
-/** The one translation of a refused enrollment: EnrollError code → the answer's code (the reason goes in details.reason). */
-const ENROLL_STATUS: Record<EnrollError['code'], ErrorCode> = {
-  invalid_key: 'unauthorized',
-  key_expired: 'forbidden',
-  key_exhausted: 'forbidden',
-  node_limit: 'conflict',
-  node_conflict: 'conflict',
-};
 
 export interface TunnelRoutesOptions extends Omit<TunnelHubOptions, 'http' | 'backend'> {
   /** Base URL agents reach this admin at (admin.public_url); default: from the request's Host. */
@@ -99,7 +90,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
         if (err instanceof EnrollError || (err as { name?: string }).name === 'EnrollError') {
           const e = err as EnrollError;
           if (e.code === 'invalid_key') limiter.fail(ip);
-          throw new CodedError(ENROLL_STATUS[e.code] ?? 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
+          throw new CodedError(Object.hasOwn(ENROLL_REFUSALS, e.code) ? ENROLL_REFUSALS[e.code] : 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
         }
         throw err;
       }
