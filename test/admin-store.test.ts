@@ -3,7 +3,8 @@
 // heartbeats and status changes with their outbox events.
 import t from 'tap';
 import { MIGRATIONS, migrate } from '../daemon/admin/store/migrations';
-import { authenticateNode, consumeEnrollmentKey, EnrollmentError, recordHeartbeat, setTunnelState } from '../daemon/admin/store/enroll';
+import { authenticateNode, consumeEnrollmentKey, recordHeartbeat, setTunnelState } from '../daemon/admin/store/enroll';
+import { EnrollError } from '../daemon/tunnel/enrollment';
 import { newKeySecret } from '../daemon/admin/store/enrollment-key';
 import { sweepNodeStatuses } from '../daemon/admin/store/status';
 import type { Db } from '../daemon/admin/store/db';
@@ -91,7 +92,7 @@ bothDialects(t, 'enrollment: two agents racing for the last use, exactly one win
     const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     t.equal(won.length, 1, `round ${round}: one winner`);
     t.equal(lost.length, 1, `round ${round}: one loser`);
-    t.ok(lost[0].reason instanceof EnrollmentError && lost[0].reason.code === 'spent', 'the loser is told the key is spent');
+    t.ok(lost[0].reason instanceof EnrollError && lost[0].reason.code === 'key_exhausted', 'the loser is told the key is spent');
     const row = await s.db.selectFrom('enrollment_keys').selectAll().where('id', '=', k.id).executeTakeFirstOrThrow();
     t.equal(row.uses_remaining, 0);
     t.ok(row.last_used_at);
@@ -105,19 +106,19 @@ bothDialects(t, 'enrollment: two agents racing for the last use, exactly one win
 bothDialects(t, 'enrollment errors: unknown key, wrong secret, expired, full cluster (use not spent)', async (t, ctx) => {
   const { db } = await ctx.open();
   const c = await cluster(db, 'small', 1);
-  const code = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e) { return (e as EnrollmentError).code; } };
+  const code = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e) { return (e as EnrollError).code; } };
   t.equal(await code(consumeEnrollmentKey(db, 'garbage', nodeInfo(newId()))), 'invalid_key');
   const k = await key(db, c, 5);
   t.equal(await code(consumeEnrollmentKey(db, `${k.id}.wrong`, nodeInfo(newId()))), 'invalid_key');
-  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo('bad id!'))), 'invalid_node');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo('bad id!'))), 'validation_failed');
   const old = await key(db, c, null, '2020-01-01T00:00:00.000Z');
-  t.equal(await code(consumeEnrollmentKey(db, old.secret, nodeInfo(newId()))), 'expired');
+  t.equal(await code(consumeEnrollmentKey(db, old.secret, nodeInfo(newId()))), 'key_expired');
   const first = newId();
   const e1 = await consumeEnrollmentKey(db, k.secret, nodeInfo(first));
-  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(newId()))), 'cluster_full');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(newId()))), 'node_limit');
   t.equal((await db.selectFrom('enrollment_keys').select('uses_remaining').where('id', '=', k.id).executeTakeFirstOrThrow()).uses_remaining, 4, 'the failed enrollment spent no use');
   t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first), undefined, e1.api_token)), 'ok', 're-enrolling a node already in the full cluster (proven) is fine');
-  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'cluster_full', 'without proof it would be a new node: the full cluster refuses it');
+  t.equal(await code(consumeEnrollmentKey(db, k.secret, nodeInfo(first))), 'node_limit', 'without proof it would be a new node: the full cluster refuses it');
 });
 
 bothDialects(t, 're-enrollment proven by the node\'s token updates the node and revokes its old token; tokens authenticate in constant time', async (t, ctx) => {

@@ -1,11 +1,12 @@
 // Events.Type and Events.Webhook over real HTTP (the route specs on an HttpServer on a loopback
-// port, the reference envelope, the in-memory store): catalog, create/list/get/delete shapes,
+// port, the admin envelope, the in-memory store): catalog, create/list/get/delete shapes,
 // 422 field details, SSRF denials at create time, write-only secret and headers, encryption at rest.
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { HttpServer, prepareKeys } from '../daemon/http';
+import { adminEnvelope } from '../daemon/admin/api/envelope';
 import { createLogger } from '../daemon/base/log';
 import { buildOpenApi } from '../daemon/dataplane/openapi';
 import { WEBHOOK_CREATE_SCHEMA } from '../daemon/admin/webhooks/validate';
@@ -49,7 +50,7 @@ async function startApi(t: Test, opts: { allowPrivate?: boolean; masterKey?: str
     { allowPrivateIps: opts.allowPrivate ?? false, maxAttempts: 3, masterKey: opts.masterKey, dataDir, adminId: 'test-admin' },
     { webhooks: store, deliveries: store, outbox: store, resolve: resolver },
   );
-  const server = new HttpServer({ maxBodyBytes: 1 << 20, maxInflight: 100, keys: prepareKeys(opts.apiKey), log: createLogger('silent') });
+  const server = new HttpServer({ maxBodyBytes: 1 << 20, maxInflight: 100, keys: prepareKeys(opts.apiKey), log: createLogger('silent'), envelope: adminEnvelope });
   for (const r of wh.routes) server.add(r);
   server.finish();
   const port = await server.listen('127.0.0.1', 0);

@@ -24,7 +24,7 @@ import { docRoutes } from './api/openapi';
 import { CommandDispatch } from './commands/dispatch';
 import { commandRoutes } from './commands/routes';
 import { sshRoutes } from './fleet/ssh';
-import { adminAppEnvelope, createWebhooks, SqlWebhookStore, type Webhooks } from './webhooks';
+import { createWebhooks, SqlWebhookStore, type Webhooks } from './webhooks';
 import type { AdminCtx, AdminIdentity } from './api/context';
 import { ensureCluster } from './store/clusters';
 import { openStore, type AdminStore, type Db } from './store/db';
@@ -163,7 +163,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     const repo = new SqlWebhookStore(store.db, store.dialect);
     const wh = createWebhooks(
       { allowPrivateIps: cfg.admin.webhook_allow_private_ips, maxAttempts: cfg.admin.webhook_max_attempts, masterKey: cfg.master_key, dataDir: cfg.data_dir, adminId: identity.id },
-      { webhooks: repo, deliveries: repo, outbox: repo, log, envelope: adminAppEnvelope(log), catalogRoute: false },
+      { webhooks: repo, deliveries: repo, outbox: repo, log, catalogRoute: false },
     );
     webhooks = wh;
     const wake = () => wh.dispatcher.wake();

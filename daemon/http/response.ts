@@ -2,7 +2,7 @@
 // response after abort, and cork every write that happens outside the original uWS callback.
 import type { Scope } from './auth';
 import type { HttpResponse, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
-import { HttpError, STATUS_LINES, toHttpError } from '../base/errors';
+import { floBody, HttpError, STATUS_LINES, toHttpError } from '../base/errors';
 import type { Envelope } from './server';
 
 export interface ResponseHost {
@@ -102,7 +102,7 @@ export class Res {
       if (e.status >= 500 && e.code === 'internal') this.report(err, e.status);
       headers = e.status === 405 && e.details.allow ? { allow: String(e.details.allow) } : e.status === 429 ? { 'retry-after': '1' } : undefined;
       if (this.envelope) ({ status, body } = this.envelope.error(e, this.requestId ?? ''));
-      else { status = e.status; body = e.body(); }
+      else { status = e.status; body = floBody(e); }
     } catch (buildErr) {
       // Building the error answer failed (an envelope bug, details that do not serialise).
       this.report(buildErr, 500);

@@ -2,7 +2,7 @@
 // allow-list, and SHA256 fingerprints as `ssh-keygen -l` prints them.
 import { createHash, createPublicKey } from 'node:crypto';
 import { utils } from 'ssh2';
-import { HttpError } from '../base/errors';
+import { BadRequest } from '../base/errors';
 
 export const KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
 export const MIN_RSA_BITS = 2048;
@@ -23,7 +23,7 @@ export function fingerprintOf(blob: Buffer): string {
 
 /** Parses one OpenSSH public key line; throws a 400 naming `field` when it is not acceptable. */
 export function parsePublicKey(text: string, field: string): ParsedPublicKey {
-  const bad = (why: string) => new HttpError('bad_request', `${field} ${why}`, { fields: [{ field, message: why }] });
+  const bad = (why: string) => new BadRequest(`${field} ${why}`, { fields: [{ field, message: why }] });
   const trimmed = text.trim();
   if (/[\r\n]/.test(trimmed)) throw bad('must be a single OpenSSH public key line');
   const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/.exec(trimmed);

@@ -1,6 +1,7 @@
 // The enrollment wire shapes both ends speak (what the agent posts to /api/v1/agent/enroll and
 // what it gets back, the refusal codes, the credential set synced over the tunnel) and the
 // enrollment-key blob format: the admin writes it, the agent reads it from ENROLLMENT_KEY.
+import type { ErrorCode } from '../base/errors';
 import type { SshUser } from './schema';
 
 /** Enrollment: what the agent posts (the key's secret, not the whole blob) plus what it knows of itself. */
@@ -41,10 +42,19 @@ export interface EnrollResult {
 }
 
 /**
- * Why an enrollment was refused. The route turns `code` into the HTTP answer:
- * invalid_key → 401, key_expired / key_exhausted → 403, node_limit / node_conflict → 409.
+ * Why an enrollment was refused: thrown by the store (and any TunnelBackend); the route answers
+ * with ENROLL_REFUSALS[code] and the code as `details.reason` (docs/errors.md).
  */
 export type EnrollErrorCode = 'invalid_key' | 'key_expired' | 'key_exhausted' | 'node_limit' | 'node_conflict';
+
+/** The one translation of a refused enrollment into the error registry's codes. */
+export const ENROLL_REFUSALS: Readonly<Record<EnrollErrorCode, ErrorCode>> = Object.freeze({
+  invalid_key: 'unauthorized',
+  key_expired: 'forbidden',
+  key_exhausted: 'forbidden',
+  node_limit: 'conflict',
+  node_conflict: 'conflict',
+});
 
 export class EnrollError extends Error {
   constructor(readonly code: EnrollErrorCode, message: string, readonly details: Record<string, unknown> = {}) {

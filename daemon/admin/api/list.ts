@@ -6,7 +6,7 @@
 // for __gte and its end for __lte), booleans (custom predicates), enums. Ordering: order_by +
 // order_directions against an allow-list, NULLs last when ascending, ties broken by id.
 import { sql, type Expression, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { BadRequest, CodedError } from '../../base/errors';
 import type { JsonSchema } from '../../http';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -95,7 +95,7 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]
  * millisecond for `lte`. A datetime without an offset is UTC. Throws 400 naming `field`.
  */
 export function filterDate(value: string, bound: 'gte' | 'lte', field: string): string {
-  const bad = () => new HttpError('bad_request', `${field} must be an ISO 8601 date (YYYY-MM-DD) or datetime (got ${JSON.stringify(value)})`, { fields: [{ field, message: 'must be an ISO 8601 date or datetime' }] });
+  const bad = () => new BadRequest(`${field} must be an ISO 8601 date (YYYY-MM-DD) or datetime (got ${JSON.stringify(value)})`, { fields: [{ field, message: 'must be an ISO 8601 date or datetime' }] });
   const d = DATE_ONLY.exec(value);
   if (d) {
     const start = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
@@ -180,8 +180,8 @@ export function parseOrder(spec: ListSpec, orderBy: unknown, directions: unknown
   return fields.map((f, i) => [f, (dirs[i] ?? 'asc') as 'asc' | 'desc']);
 }
 
-function orderError(field: string, message: string): HttpError {
-  return new HttpError('bad_request', message, { fields: [{ field: `query.${field}`, message }] });
+function orderError(field: string, message: string): CodedError {
+  return new BadRequest(message, { fields: [{ field: `query.${field}`, message }] });
 }
 
 export function pagination(page: number, pageSize: number, total: number): Pagination {

@@ -5,7 +5,7 @@
 // UPDATE on the current status, so concurrent writers (the tunnel, the API, the sweeper) never
 // overwrite a terminal state, and each transition's event is written exactly once.
 import { sql } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { Conflict, NotFound } from '../../base/errors';
 import type { CommandDeliver } from '../../tunnel/schema';
 import { inTx, type DbOrTrx } from '../store/db';
 import { emitEvents } from '../store/events';
@@ -99,7 +99,7 @@ export type CancelOutcome =
 export async function cancelExecution(db: DbOrTrx, id: string, now = new Date()): Promise<CancelOutcome> {
   return inTx(db, async (trx) => {
     const e = await trx.selectFrom('command_executions').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!e) throw new HttpError('not_found', `command execution ${JSON.stringify(id)} not found`);
+    if (!e) throw new NotFound(`command execution ${JSON.stringify(id)} not found`);
     const at = iso(now);
     if (e.status === 'pending') {
       const r = await trx.updateTable('command_executions').set({ status: 'cancelled', cancelled_at: at, cancel_requested_at: at, updated_at: at })
@@ -114,7 +114,7 @@ export async function cancelExecution(db: DbOrTrx, id: string, now = new Date())
       await trx.updateTable('command_executions').set({ cancel_requested_at: e.cancel_requested_at ?? at, cancel_acked_at: null, updated_at: at }).where('id', '=', id).execute();
       return { kind: 'requested', node_id: e.node_id };
     }
-    throw new HttpError('conflict', `command execution ${id} is already ${e.status}`, { fields: [{ field: 'status', message: `is ${e.status} (terminal)` }] });
+    throw new Conflict(`command execution ${id} is already ${e.status}`, { fields: [{ field: 'status', message: `is ${e.status} (terminal)` }] });
   });
 }
 
@@ -146,9 +146,9 @@ export async function expireDue(db: DbOrTrx, now = new Date(), limit = 1000): Pr
 /** DELETE /commands/:id — cascades to its executions; 409 while one is pending or sent. */
 export async function deleteCommand(db: DbOrTrx, id: string): Promise<void> {
   await inTx(db, async (trx) => {
-    if (!(await getCommand(trx, id))) throw new HttpError('not_found', `command ${JSON.stringify(id)} not found`);
+    if (!(await getCommand(trx, id))) throw new NotFound(`command ${JSON.stringify(id)} not found`);
     const open = await trx.selectFrom('command_executions').select((eb) => eb.fn.countAll<number>().as('n')).where('command_id', '=', id).where('status', 'in', [...OPEN_STATUSES]).executeTakeFirstOrThrow();
-    if (Number(open.n) > 0) throw new HttpError('conflict', `command ${id} has ${open.n} pending or sent execution(s): cancel them or wait for them to finish`, { fields: [{ field: 'executions', message: 'has pending or sent executions' }] });
+    if (Number(open.n) > 0) throw new Conflict(`command ${id} has ${open.n} pending or sent execution(s): cancel them or wait for them to finish`, { fields: [{ field: 'executions', message: 'has pending or sent executions' }] });
     await trx.deleteFrom('command_executions').where('command_id', '=', id).execute();
     await trx.deleteFrom('commands').where('id', '=', id).execute();
   });
@@ -158,8 +158,8 @@ export async function deleteCommand(db: DbOrTrx, id: string): Promise<void> {
 export async function deleteExecution(db: DbOrTrx, id: string): Promise<void> {
   await inTx(db, async (trx) => {
     const e = await trx.selectFrom('command_executions').select(['id', 'status']).where('id', '=', id).executeTakeFirst();
-    if (!e) throw new HttpError('not_found', `command execution ${JSON.stringify(id)} not found`);
-    if (!isTerminal(e.status)) throw new HttpError('conflict', `command execution ${id} is ${e.status}: cancel it first`, { fields: [{ field: 'status', message: `is ${e.status}` }] });
+    if (!e) throw new NotFound(`command execution ${JSON.stringify(id)} not found`);
+    if (!isTerminal(e.status)) throw new Conflict(`command execution ${id} is ${e.status}: cancel it first`, { fields: [{ field: 'status', message: `is ${e.status}` }] });
     await trx.deleteFrom('command_executions').where('id', '=', id).where('status', 'in', ['completed', 'cancelled', 'expired']).execute();
   });
 }

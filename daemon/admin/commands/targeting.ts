@@ -3,7 +3,7 @@
 // name, narrowed by node_filters AND cluster_filters with the list filters' semantics (`*`
 // wildcards, __gte/__lte dates, booleans). The JSON schema comes from the node and cluster list
 // specs, so a filter the lists accept is a filter targeting accepts.
-import { HttpError } from '../../base/errors';
+import { CodedError, ValidationFailed } from '../../base/errors';
 import type { JsonSchema } from '../../http';
 import { clusterListSpec } from '../fleet/clusters';
 import { applyFilters, listQuerySchema, type ListSpec } from '../api/list';
@@ -43,7 +43,7 @@ export const targetingSchema: JsonSchema = {
   },
 };
 
-const fail = (field: string, message: string) => new HttpError('validation_failed', 'Validation failed', { fields: [{ field: `body.targeting.${field}`, message }] });
+const fail = (field: string, message: string) => new ValidationFailed('Validation failed', { fields: [{ field: `body.targeting.${field}`, message }] });
 
 export interface Resolved {
   /** Targeted node ids, each once, oldest node first. */
@@ -95,7 +95,7 @@ export async function resolveTargeting(db: DbOrTrx, t: Targeting): Promise<Resol
     q = applyFilters(q, clusterListSpec, out.cluster_filters ?? {}, 'body.targeting.cluster_filters.');
   } catch (err) {
     // A bad filter value in a body is a validation failure (422), not a bad query (400).
-    if (err instanceof HttpError && err.code === 'bad_request') throw new HttpError('validation_failed', err.message, err.details);
+    if (err instanceof CodedError && err.code === 'bad_request') throw new ValidationFailed(err.message, err.details);
     throw err;
   }
   const rows = await q.orderBy('nodes.inserted_at').orderBy('nodes.id').execute();

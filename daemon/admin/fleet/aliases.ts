@@ -1,7 +1,7 @@
 // Nodes.Alias routes: create for a node, list, get, delete, and a hosts-file export
 // (GET /api/v1/aliases/hosts, text/plain) for an existing DNS server (dnsmasq, CoreDNS hosts).
 import { deleteRoute, listRoute } from '../api/routes';
-import { HttpError } from '../../base/errors';
+import { Conflict } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { type AdminCtx } from '../api/context';
 import { vpnDomain } from '../store/naming';
@@ -77,7 +77,7 @@ export function aliasRoutes(http: HttpServer, ctx: AdminCtx): void {
       try {
         await db.insertInto('aliases').values(row).execute();
       } catch (err) {
-        if (isUniqueViolation(err)) throw new HttpError('conflict', `alias '${name}' already exists`, { fields: [{ field: 'name', message: 'has already been taken' }] });
+        if (isUniqueViolation(err)) throw new Conflict(`alias '${name}' already exists`, { fields: [{ field: 'name', message: 'has already been taken' }] });
         if (isForeignKeyViolation(err)) throw notFound('node', node.id); // deleted meanwhile
         throw err;
       }

@@ -1,7 +1,7 @@
 // Nodes.Cluster routes: create (name rules, `default` reserved, IPv4 range given or allocated),
 // list with the reference's filters, get, patch node_limit, delete only when empty.
 import { sql } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { Conflict } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { type AdminCtx } from '../api/context';
 import { networkName, vpnDomain } from '../store/naming';
@@ -122,7 +122,7 @@ export function clusterRoutes(http: HttpServer, ctx: AdminCtx): void {
     summary: 'Delete an empty cluster (409 while it has nodes); its enrollment keys go with it', params,
     responses: { 204: { description: 'deleted' }, 404: { description: 'no such cluster' }, 409: { description: 'the cluster has nodes' } },
     async handler(req: Req, res: Res) {
-      const busy = (n: number | string) => new HttpError('conflict', `cluster '${req.params.name}' has ${n} node(s); move or delete them first`, { fields: [{ field: 'name', message: `has ${n} nodes` }] });
+      const busy = (n: number | string) => new Conflict(`cluster '${req.params.name}' has ${n} node(s); move or delete them first`, { fields: [{ field: 'name', message: `has ${n} nodes` }] });
       await db.transaction().execute(async (trx) => {
         const c = await mustGet(trx, req.params.name);
         const n = await nodeCount(trx, c.id);

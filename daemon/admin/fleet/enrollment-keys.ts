@@ -3,7 +3,7 @@
 // reference's filters, get, patch, delete. The key blob holds the admin URLs and the secret.
 import { deleteRoute, listRoute } from '../api/routes';
 import { sql } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { Forbidden, NotFound } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import type { AdminCtx } from '../api/context';
 import { clusterByName } from '../store/clusters';
@@ -97,7 +97,7 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
   };
   const defaultCluster = async (): Promise<ClusterRow> => {
     const name = cfg.admin.default_cluster_name;
-    if (!name) throw new HttpError('not_found', 'no default cluster is configured (set DEFAULT_CLUSTER_NAME)');
+    if (!name) throw new NotFound('no default cluster is configured (set DEFAULT_CLUSTER_NAME)');
     const c = await clusterByName(db, name);
     if (!c) throw notFound('cluster', name);
     return c;
@@ -110,7 +110,7 @@ export function enrollmentKeyRoutes(http: HttpServer, ctx: AdminCtx): void {
     responses: { 201: { description: 'created', schema: single(enrollmentKeySchema) }, 403: { description: 'the public route is disabled' }, 404: { description: 'the default cluster does not exist' } },
     async handler(req: Req, res: Res) {
       if (!cfg.admin.public_enrollment_key_enabled || !cfg.admin.default_cluster_name) {
-        throw new HttpError('forbidden', 'public enrollment keys are disabled (needs PUBLIC_ENROLLMENT_KEY_ENABLED=true and DEFAULT_CLUSTER_NAME)');
+        throw new Forbidden('public enrollment keys are disabled (needs PUBLIC_ENROLLMENT_KEY_ENABLED=true and DEFAULT_CLUSTER_NAME)');
       }
       ok(req, res, keyView(await createEnrollmentKey(ctx, await defaultCluster(), {})), 201);
     },

@@ -3,7 +3,7 @@
 // keys, list/get/delete with the reference's filters. Every change bumps the node's credential
 // version in its transaction and, once committed, is pushed to the node over the tunnel.
 import { deleteRoute, getRoute, listRoute } from '../api/routes';
-import { HttpError } from '../../base/errors';
+import { CodedError } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { parsePublicKey } from '../../security/ssh-keys';
 import type { AdminCtx } from '../api/context';
@@ -106,7 +106,7 @@ function parseKey(k: { key_name: string; public_key: string }, field: string): K
     const p = parsePublicKey(k.public_key, field);
     return { key_name: k.key_name, public_key: p.line, fingerprint: p.fingerprint };
   } catch (err) {
-    if (err instanceof HttpError) {
+    if (err instanceof CodedError) {
       const why = (err.details.fields as Array<{ message: string }> | undefined)?.[0]?.message ?? err.message;
       throw invalid({ [field]: why }, `${field} ${why}`);
     }

@@ -3,7 +3,7 @@
 // bare HostMetricsResponse, agent is {data} (+ meta), unified is {data, meta} with each part
 // marked available or not (best effort: a part that fails does not fail the other). host and
 // agent answer 503 service_unavailable when the node cannot be asked or does not answer.
-import { HttpError } from '../../base/errors';
+import { Unavailable } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { agentMetricsSchema, hostMetricsSchema, unifiedMetricsSchema } from '../../tunnel/metrics-schemas';
 import type { AdminCtx } from '../api/context';
@@ -44,7 +44,7 @@ export function nodeMetricsRoutes(http: HttpServer, ctx: AdminCtx): NodeMetricsC
   };
 
   const unavailable = (n: NodeWithCluster, kind: string, reason: string) =>
-    new HttpError('unavailable', `${kind} metrics of node ${n.id} are unavailable: ${reason}`, { node_id: n.id, reason });
+    new Unavailable(`${kind} metrics of node ${n.id} are unavailable: ${reason}`, { node_id: n.id, reason });
 
   /** The node's identity as the admin knows it (the agent may not know its cluster). */
   const ident = (n: NodeWithCluster, data: Obj) => ({ node_id: n.id, cluster_name: n.cluster_name, timestamp: typeof data.timestamp === 'string' ? data.timestamp : new Date().toISOString() });

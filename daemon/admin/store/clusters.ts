@@ -1,7 +1,7 @@
 // Cluster store operations shared by the API, the enrollment path and (later) the CLI:
 // creation with IPv4 range validation/allocation, lookups, node counts.
 import { sql } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { Conflict, ValidationFailed } from '../../base/errors';
 import { allocate, format, overlaps, parseCidr, type Cidr } from './ipv4';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import type { ClusterRow } from './schema';
@@ -21,15 +21,15 @@ export async function clusterByName(db: DbOrTrx, name: string): Promise<ClusterR
 export interface ClusterInput { name: string; ipv4_range?: string | null; node_limit?: number | null }
 
 /**
- * Creates a cluster. Errors are HttpErrors: 422 for a reserved name or a malformed range, 409
+ * Creates a cluster. Errors are domain errors (base/errors.ts): 422 for a reserved name or a malformed range, 409
  * when the name is taken or the range overlaps another cluster's (or the pool is exhausted).
  */
 export async function createCluster(db: DbOrTrx, input: ClusterInput, now = new Date()): Promise<ClusterRow> {
-  if (RESERVED_CLUSTER_NAMES.has(input.name)) throw new HttpError('validation_failed', `the name '${input.name}' is reserved`, field('name', 'is reserved'));
+  if (RESERVED_CLUSTER_NAMES.has(input.name)) throw new ValidationFailed(`the name '${input.name}' is reserved`, field('name', 'is reserved'));
   let given: Cidr | undefined;
   if (input.ipv4_range != null) {
     const c = parseCidr(input.ipv4_range);
-    if (typeof c === 'string') throw new HttpError('validation_failed', `ipv4_range ${c}`, field('ipv4_range', c));
+    if (typeof c === 'string') throw new ValidationFailed(`ipv4_range ${c}`, field('ipv4_range', c));
     given = c;
   }
   // Two concurrent creations may pick the same free /24: the unique index stops the second,
@@ -39,16 +39,16 @@ export async function createCluster(db: DbOrTrx, input: ClusterInput, now = new 
       return await inTx(db, async (trx) => {
         // PostgreSQL: one cluster creation at a time (ranges are checked against all others).
         if (dialectOf(trx) === 'postgres') await sql`select pg_advisory_xact_lock(${CLUSTER_CREATE_LOCK})`.execute(trx);
-        if (await clusterByName(trx, input.name)) throw new HttpError('conflict', `cluster '${input.name}' already exists`, field('name', 'has already been taken'));
+        if (await clusterByName(trx, input.name)) throw new Conflict(`cluster '${input.name}' already exists`, field('name', 'has already been taken'));
         const taken = (await trx.selectFrom('clusters').select(['name', 'ipv4_range']).execute()).map((r) => ({ name: r.name, c: parseCidr(r.ipv4_range) as Cidr }));
         let range: string;
         if (given) {
           const clash = taken.find((t) => typeof t.c !== 'string' && overlaps(t.c, given!));
-          if (clash) throw new HttpError('conflict', `ipv4_range ${format(given)} overlaps cluster '${clash.name}' (${format(clash.c)})`, field('ipv4_range', `overlaps cluster ${clash.name}`));
+          if (clash) throw new Conflict(`ipv4_range ${format(given)} overlaps cluster '${clash.name}' (${format(clash.c)})`, field('ipv4_range', `overlaps cluster ${clash.name}`));
           range = format(given);
         } else {
           const free = allocate(taken.map((t) => t.c).filter((c): c is Cidr => typeof c !== 'string'));
-          if (!free) throw new HttpError('conflict', 'no free /24 left in 100.64.0.0/10; pass ipv4_range', field('ipv4_range', 'pool exhausted'));
+          if (!free) throw new Conflict('no free /24 left in 100.64.0.0/10; pass ipv4_range', field('ipv4_range', 'pool exhausted'));
           range = free;
         }
         const at = iso(now);
@@ -58,7 +58,7 @@ export async function createCluster(db: DbOrTrx, input: ClusterInput, now = new 
       });
     } catch (err) {
       if (isUniqueViolation(err) && attempt < 5) continue;
-      if (isUniqueViolation(err)) throw new HttpError('conflict', `cluster '${input.name}' or its range already exists`);
+      if (isUniqueViolation(err)) throw new Conflict(`cluster '${input.name}' or its range already exists`);
       throw err;
     }
   }

@@ -2,13 +2,15 @@
 // authentication by api_token, heartbeats and tunnel up/down. Each change and its events commit
 // in one transaction.
 //
-//   consumeEnrollmentKey(db, secret, info, now, nodeToken) → { node_id, api_token, cluster, reenrolled } | throws EnrollmentError
+//   consumeEnrollmentKey(db, secret, info, now, nodeToken) → { node_id, api_token, cluster, reenrolled } | throws EnrollError (daemon/tunnel/enrollment.ts: the codes the enrollment route answers with)
 //   authenticateNode(db, api_token)        → node row | null
 //   recordHeartbeat(db, nodeId, at, info, heartbeatIntervalMs) → new status | null (unknown node)
 //   setTunnelState(db, nodeId, up, at, heartbeatIntervalMs)    → new status | null
 import { sameSecret } from '../../security/compare';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
+import { invalid } from '../../base/errors';
+import { EnrollError } from '../../tunnel/enrollment';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import { keyIdOf } from './enrollment-key';
 import { emitEvent } from './events';
@@ -35,15 +37,6 @@ export interface NodeInfo {
   self_update_enabled?: boolean;
   /** Anything else worth keeping (JSON object). */
   info?: Record<string, unknown>;
-}
-
-export type EnrollmentErrorCode = 'invalid_key' | 'expired' | 'spent' | 'cluster_full' | 'invalid_node';
-
-export class EnrollmentError extends Error {
-  constructor(readonly code: EnrollmentErrorCode, message: string) {
-    super(message);
-    this.name = 'EnrollmentError';
-  }
 }
 
 export interface Enrollment {
@@ -79,14 +72,14 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * cluster B (PATCH /nodes/{id}/change_cluster does that, with an operator's token).
  */
 export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info: NodeInfo, now: Date = new Date(), nodeToken?: string): Promise<Enrollment> {
-  if (!NODE_ID_RE.test(info.node_id)) throw new EnrollmentError('invalid_node', `node_id must be 8-64 characters of [A-Za-z0-9-] (got ${JSON.stringify(info.node_id)})`);
+  if (!NODE_ID_RE.test(info.node_id)) throw invalid({ node_id: 'must be 8-64 characters of [A-Za-z0-9-]' }, `node_id must be 8-64 characters of [A-Za-z0-9-] (got ${JSON.stringify(info.node_id)})`);
   const keyId = keyIdOf(keySecret);
-  if (!keyId) throw new EnrollmentError('invalid_key', 'unknown enrollment key');
+  if (!keyId) throw new EnrollError('invalid_key', 'unknown enrollment key');
   return inTx(db, async (trx) => {
     const key = await trx.selectFrom('enrollment_keys').select(['id', 'secret', 'cluster_id', 'uses_remaining', 'expired_at']).where('id', '=', keyId).executeTakeFirst();
     // Compare even when the id is unknown, so timing does not tell ids apart from secrets.
     const match = sameSecret(keySecret, key?.secret ?? 'x');
-    if (!key || !match) throw new EnrollmentError('invalid_key', 'unknown enrollment key');
+    if (!key || !match) throw new EnrollError('invalid_key', 'unknown enrollment key');
     const at = iso(now);
     const used = await trx.updateTable('enrollment_keys')
       .set({ uses_remaining: sql<number | null>`case when uses_remaining is null then null else uses_remaining - 1 end`, last_used_at: at, updated_at: at })
@@ -97,7 +90,7 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
       .executeTakeFirst();
     if (!used) {
       const expired = key.expired_at !== null && key.expired_at <= at;
-      throw expired ? new EnrollmentError('expired', `enrollment key expired at ${key.expired_at}`) : new EnrollmentError('spent', 'enrollment key has no uses remaining');
+      throw expired ? new EnrollError('key_expired', `enrollment key expired at ${key.expired_at}`) : new EnrollError('key_exhausted', 'enrollment key has no uses remaining');
     }
     let clusterQ = trx.selectFrom('clusters').select(['id', 'name', 'node_limit']).where('id', '=', used.cluster_id);
     if (dialectOf(trx) === 'postgres') clusterQ = clusterQ.forUpdate(); // serializes node_limit checks per cluster
@@ -108,7 +101,7 @@ export async function consumeEnrollmentKey(db: DbOrTrx, keySecret: string, info:
     const nodeId = named && !existing ? newId() : info.node_id;
     if (cluster.node_limit !== null && !existing) {
       const { n } = await trx.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('cluster_id', '=', cluster.id).executeTakeFirstOrThrow();
-      if (Number(n) >= cluster.node_limit) throw new EnrollmentError('cluster_full', `cluster ${cluster.name} is full (node_limit ${cluster.node_limit})`);
+      if (Number(n) >= cluster.node_limit) throw new EnrollError('node_limit', `cluster ${cluster.name} is full (node_limit ${cluster.node_limit})`);
     }
     const secret = randomBytes(32).toString('base64url');
     const apiToken = `${nodeId}.${secret}`;

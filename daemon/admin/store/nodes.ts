@@ -1,7 +1,7 @@
 // Node store operations shared by the API, the SSH jump and the CLI: the NodeResponse view,
 // lookup by id / node name / alias, delete (cascades per the reference), change of cluster
 // (respecting node_limit) with its event.
-import { HttpError } from '../../base/errors';
+import { Conflict, NotFound, ValidationFailed } from '../../base/errors';
 import { vpnDomain } from './naming';
 import { dialectOf, inTx, type DbOrTrx } from './db';
 import { emitEvent } from './events';
@@ -69,20 +69,20 @@ export async function deleteNode(db: DbOrTrx, id: string): Promise<boolean> {
 
 /**
  * Moves a node to another cluster if that cluster has room (node_limit), with
- * edge.node.cluster_changed. Throws HttpError 404 (node), 422 (no such cluster), 409 (full).
+ * edge.node.cluster_changed. Throws NotFound 404 (node), 422 (no such cluster), 409 (full).
  */
 export async function changeNodeCluster(db: DbOrTrx, nodeId: string, clusterName: string, now = new Date()): Promise<NodeWithCluster> {
   return inTx(db, async (trx) => {
     const node = await getNode(trx, nodeId);
-    if (!node) throw new HttpError('not_found', `node ${JSON.stringify(nodeId)} not found`);
+    if (!node) throw new NotFound(`node ${JSON.stringify(nodeId)} not found`);
     let q = trx.selectFrom('clusters').selectAll().where('name', '=', clusterName);
     if (dialectOf(trx) === 'postgres') q = q.forUpdate(); // serializes node_limit checks per cluster
     const target = await q.executeTakeFirst();
-    if (!target) throw new HttpError('validation_failed', `cluster '${clusterName}' does not exist`, { fields: [{ field: 'body.cluster_name', message: 'does not exist' }] });
+    if (!target) throw new ValidationFailed(`cluster '${clusterName}' does not exist`, { fields: [{ field: 'body.cluster_name', message: 'does not exist' }] });
     if (target.id === node.cluster_id) return node;
     if (target.node_limit !== null) {
       const { n } = await trx.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('cluster_id', '=', target.id).executeTakeFirstOrThrow();
-      if (Number(n) >= target.node_limit) throw new HttpError('conflict', `cluster '${target.name}' is full (node_limit ${target.node_limit})`, { fields: [{ field: 'cluster_name', message: 'node_limit reached' }] });
+      if (Number(n) >= target.node_limit) throw new Conflict(`cluster '${target.name}' is full (node_limit ${target.node_limit})`, { fields: [{ field: 'cluster_name', message: 'node_limit reached' }] });
     }
     const at = iso(now);
     await trx.updateTable('nodes').set({ cluster_id: target.id, updated_at: at }).where('id', '=', nodeId).execute();

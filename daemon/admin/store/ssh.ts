@@ -6,7 +6,7 @@
 // (the SQL TunnelBackend's credentials(nodeId) delegates to it).
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { HttpError } from '../../base/errors';
+import { Conflict, NotFound } from '../../base/errors';
 import type { CredentialSet } from '../../tunnel/enrollment';
 import type { SshUser } from '../../tunnel/schema';
 import { dialectOf, inTx, type DbOrTrx } from './db';
@@ -89,8 +89,8 @@ export async function credentialState(db: DbOrTrx, nodeId: string): Promise<{ ve
   return r && { version: Number(r.version), synced_version: r.synced_version === null ? null : Number(r.synced_version) };
 }
 
-const usernameTaken = (username: string) => new HttpError('conflict', `SSH username '${username}' already exists on this node`, { fields: [{ field: 'username', message: 'has already been taken' }] });
-const keyTaken = (fingerprint: string) => new HttpError('conflict', `public key ${fingerprint} is already registered for this SSH username`, { fields: [{ field: 'public_key', message: 'has already been taken' }] });
+const usernameTaken = (username: string) => new Conflict(`SSH username '${username}' already exists on this node`, { fields: [{ field: 'username', message: 'has already been taken' }] });
+const keyTaken = (fingerprint: string) => new Conflict(`public key ${fingerprint} is already registered for this SSH username`, { fields: [{ field: 'public_key', message: 'has already been taken' }] });
 
 /**
  * Creates a username (with an already computed password hash, or null) and its keys on a node,
@@ -111,7 +111,7 @@ export async function createSshUsername(db: DbOrTrx, nodeId: string, username: s
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw usernameTaken(username); // a concurrent create won
-    if (isForeignKeyViolation(err)) throw new HttpError('not_found', `node ${JSON.stringify(nodeId)} not found`);
+    if (isForeignKeyViolation(err)) throw new NotFound(`node ${JSON.stringify(nodeId)} not found`);
     throw err;
   }
   return { ...user, keys: keyRows };
@@ -145,7 +145,7 @@ export async function deleteSshUsername(db: DbOrTrx, id: string, now = new Date(
 export async function addPublicKey(db: DbOrTrx, usernameId: string, key: KeyInsert, now = new Date()): Promise<{ key: SshPublicKeyRow; node_id: string }> {
   const at = iso(now);
   const row: SshPublicKeyRow = { id: keyId(now.getTime()), ssh_username_id: usernameId, key_name: key.key_name, public_key: key.public_key, fingerprint: key.fingerprint, inserted_at: at, updated_at: at };
-  const gone = () => new HttpError('not_found', `SSH username ${JSON.stringify(usernameId)} not found`);
+  const gone = () => new NotFound(`SSH username ${JSON.stringify(usernameId)} not found`);
   try {
     return await inTx(db, async (trx) => {
       const u = await trx.selectFrom('ssh_usernames').select(['id', 'node_id']).where('id', '=', usernameId).executeTakeFirst();

@@ -3,22 +3,14 @@
 // tunnelRoutes() registers this route and the tunnel's WebSocket endpoint on an HttpServer.
 import { FailureLimiter } from '../../security/rate-limit';
 import { randomUUID } from 'node:crypto';
-import { HttpError } from '../../base/errors';
+import { BadRequest, CodedError, Overloaded } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { type TunnelBackend } from './backend';
-import { decodeKeyBlob, EnrollError, tunnelUrlOf, type EnrollRequest } from '../../tunnel/enrollment';
+import { decodeKeyBlob, ENROLL_REFUSALS, EnrollError, tunnelUrlOf, type EnrollRequest } from '../../tunnel/enrollment';
 import { TunnelHub, type TunnelHubOptions } from './hub';
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
-
-const ENROLL_STATUS: Record<EnrollError['code'], 'unauthorized' | 'forbidden' | 'conflict'> = {
-  invalid_key: 'unauthorized',
-  key_expired: 'forbidden',
-  key_exhausted: 'forbidden',
-  node_limit: 'conflict',
-  node_conflict: 'conflict',
-};
 
 export interface TunnelRoutesOptions extends Omit<TunnelHubOptions, 'http' | 'backend'> {
   /** Base URL agents reach this admin at (admin.public_url); default: from the request's Host. */
@@ -81,7 +73,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
     async handler(req: Req, res: Res) {
       const b = req.body as { enrollment_key: string; node_id: string; id_type?: 'persistent' | 'random'; name?: string; host_name?: string; agent_version?: string; os?: string; arch?: string; ports?: EnrollRequest['ports'] };
       const ip = req.remoteAddress ?? '';
-      if (limiter.blocked(ip)) throw new HttpError('overloaded', 'too many unknown enrollment keys from this address: try again in a minute', { reason: 'enroll_rate_limited' });
+      if (limiter.blocked(ip)) throw new Overloaded('too many unknown enrollment keys from this address: try again in a minute', { reason: 'enroll_rate_limited' });
       // The agent sends the secret; a whole blob pasted by hand works too.
       let secret = b.enrollment_key;
       try { secret = decodeKeyBlob(b.enrollment_key).secret; } catch { /* not a blob: the secret itself */ }
@@ -98,7 +90,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
         if (err instanceof EnrollError || (err as { name?: string }).name === 'EnrollError') {
           const e = err as EnrollError;
           if (e.code === 'invalid_key') limiter.fail(ip);
-          throw new HttpError(ENROLL_STATUS[e.code] ?? 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
+          throw new CodedError(Object.hasOwn(ENROLL_REFUSALS, e.code) ? ENROLL_REFUSALS[e.code] : 'bad_request', e.message, { reason: e.code, field: 'enrollment_key', ...e.details });
         }
         throw err;
       }
@@ -107,7 +99,7 @@ export function tunnelRoutes(http: HttpServer, backend: TunnelBackend, opts: Tun
           'enrollment named an enrolled node without proving it (its api_token, with a key of its cluster): enrolled as a new node, the named one is untouched');
       }
       const base = opts.publicUrl ?? (req.headers.host ? `http://${req.headers.host}` : undefined);
-      if (!base) throw new HttpError('bad_request', 'no Host header and no admin.public_url: cannot tell the agent where its tunnel is', { header: 'host' });
+      if (!base) throw new BadRequest('no Host header and no admin.public_url: cannot tell the agent where its tunnel is', { header: 'host' });
       res.json(201, {
         data: { ...out, tunnel_url: tunnelUrlOf(base), heartbeat_interval_ms: opts.heartbeatIntervalMs },
         meta: { request_id: req.headers['x-request-id'] ?? randomUUID(), timestamp: new Date().toISOString() },

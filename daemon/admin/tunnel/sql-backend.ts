@@ -7,21 +7,13 @@ import { type AgentEventRecord, type CommandResultRecord, type DeliveryAck, type
 import { EnrollError, type CredentialSet, type EnrollRequest, type EnrollResult } from '../../tunnel/enrollment';
 import { deliverOf, executionEventData, isTerminal } from '../commands/store';
 import { inTx, type Db, type DbOrTrx } from '../store/db';
-import { authenticateNode, consumeEnrollmentKey, EnrollmentError, setTunnelState, type EnrollmentErrorCode } from '../store/enroll';
+import { authenticateNode, consumeEnrollmentKey, setTunnelState } from '../store/enroll';
 import { emitEvent, emitEvents, isEventType, type EventType } from '../store/events';
 import { proxyPasswordContext } from '../store/nodes';
 import { changeStatus } from '../store/status';
 import type { NodeStatus } from '../store/schema';
 import type { Logger } from '../../base/log';
 import { iso, isUniqueViolation } from '../store/util';
-
-const ENROLL_CODES: Record<EnrollmentErrorCode, EnrollError['code']> = {
-  invalid_key: 'invalid_key',
-  expired: 'key_expired',
-  spent: 'key_exhausted',
-  cluster_full: 'node_limit',
-  invalid_node: 'node_conflict',
-};
 
 /** Agent-reported event types that also go to the outbox (webhooks); others are only kept. */
 const AGENT_OUTBOX_TYPES: ReadonlySet<EventType> = new Set(['edge.ssh_username.verified']);
@@ -76,7 +68,6 @@ export class SqlTunnelBackend implements TunnelBackend {
       }, new Date(), req.node_token);
       return { node_id: e.node_id, api_token: e.api_token, cluster_name: e.cluster.name, reregistered: e.reenrolled, ...(e.requested_node_id ? { requested_node_id: e.requested_node_id } : {}) };
     } catch (err) {
-      if (err instanceof EnrollmentError) throw new EnrollError(ENROLL_CODES[err.code], err.message);
       // Two first enrollments of one node id at once: the second insert hits the primary key.
       if (isUniqueViolation(err)) throw new EnrollError('node_conflict', `node ${req.node_id} is being enrolled by another request; retry`);
       throw err;

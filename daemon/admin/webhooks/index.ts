@@ -10,7 +10,6 @@ import type { Logger } from '../../base/log';
 import { EgressPolicy } from '../../net';
 import { VERSION } from '../../base/version';
 import { WebhookDispatcher, type DispatcherOptions, type WebhookStats } from './dispatcher';
-import { referenceEnvelope, type AdminEnvelope } from './envelope';
 import type { DeliveryRepo, OutboxRepo, Resolver, WebhookRepo } from './ports';
 import { webhookRoutes } from './routes';
 import { SecretBox } from '../../security/secret-box';
@@ -33,7 +32,6 @@ export interface WebhooksDeps {
   deliveries: DeliveryRepo;
   outbox: OutboxRepo;
   log?: Logger;
-  envelope?: AdminEnvelope;
   /** DNS for the SSRF checks (create time and dial time); the system resolver by default. */
   resolve?: Resolver;
   /** Include GET /api/v1/event_types in `routes` (default true; false where the app already serves the catalog). */
@@ -67,12 +65,11 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,
   });
-    const routes = webhookRoutes(service, deps.envelope ?? referenceEnvelope).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
+    const routes = webhookRoutes(service).filter((r) => deps.catalogRoute !== false || r.path !== '/api/v1/event_types');
   return { service, dispatcher, routes, box, policy, stats: () => dispatcher.stats(), wake: () => dispatcher.wake() };
 }
 
 export { EVENT_TYPES, isEventType } from './catalog';
 export { SqlWebhookStore } from './sql-store';
-export { adminAppEnvelope } from './admin-envelope';
 export type * from './ports';
 export type { WebhookStats } from './dispatcher';

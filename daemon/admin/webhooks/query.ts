@@ -4,7 +4,7 @@
 // misspelled filter cannot silently return everything. Errors are 400 with per-field details.
 import { DEFAULT_PAGE_SIZE, filterDate, MAX_PAGE_SIZE } from '../api/list';
 import { isEventType } from './catalog';
-import { addError, badRequest, fieldErrors, type FieldErrors } from './errors';
+import { addError, BadRequest, fieldErrors, type FieldErrors } from '../../base/errors';
 import type { SortField, WebhookListQuery } from './ports';
 
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pagination, type Pagination } from '../api/list';
@@ -54,7 +54,7 @@ export function parsePageQuery(q: Record<string, unknown>, allowed: readonly str
   const errors = fieldErrors();
   rejectUnknown(q, allowed, errors);
   const out = { page: positiveInt(q, 'page', 1, undefined, errors), page_size: positiveInt(q, 'page_size', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, errors) };
-  if (Object.keys(errors).length) throw badRequest(errors);
+  if (Object.keys(errors).length) throw new BadRequest(undefined, errors);
   return out;
 }
 
@@ -90,7 +90,7 @@ export function parseListQuery(q: Record<string, unknown>): WebhookListQuery {
   if (dirs.length > Math.max(fields.length, 1)) addError(errors, 'order_directions', 'has more entries than order_by');
   for (const d of dirs) if (d !== 'asc' && d !== 'desc') addError(errors, 'order_directions', `'${d}' is not asc or desc`);
   for (const f of fields) if (!SORT_FIELDS.includes(f as SortField)) addError(errors, 'order_by', `'${f}' is not sortable (use ${SORT_FIELDS.join(', ')})`);
-  if (Object.keys(errors).length) throw badRequest(errors);
+  if (Object.keys(errors).length) throw new BadRequest(undefined, errors);
   out.order = fields.length
     ? fields.map((f, i) => ({ field: f as SortField, direction: (dirs[i] ?? 'asc') as 'asc' | 'desc' }))
     : [{ field: 'inserted_at', direction: (dirs[0] ?? 'asc') as 'asc' | 'desc' }];

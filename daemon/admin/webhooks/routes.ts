@@ -1,10 +1,12 @@
 // Route specs for Events.Type and Events.Webhook (plus the delivery log, an Outpost addition),
-// built from a WebhookService and an envelope so the admin app can mount them as they are.
+// built from a WebhookService for the admin app. They answer in the admin envelope like every
+// admin route: data through api/envelope's ok()/paged(), errors thrown (the service's domain
+// errors) and rendered by the server's envelope.
 // The create body is read raw and validated by the service with the same schema the OpenAPI
 // document shows, so its failures are the reference's 422 with per-field details.
 import type { RouteSpec } from '../../http';
-import { badRequest } from './errors';
-import { referenceEnvelope, type AdminEnvelope } from './envelope';
+import { BadRequest } from '../../base/errors';
+import { noContent, ok, paged as page } from '../api/envelope';
 import { PAGE_QUERY_PROPS, WEBHOOK_LIST_QUERY } from './query';
 import type { WebhookService } from './service';
 import { WEBHOOK_CREATE_SCHEMA } from './validate';
@@ -46,14 +48,14 @@ const paged = (schema: object) => ({ type: 'object', properties: { data: { type:
 const err = (description: string) => ({ description, schema: errorBody });
 const HEADERS = ['x-request-id'];
 
-export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenceEnvelope): RouteSpec[] {
+export function webhookRoutes(svc: WebhookService): RouteSpec[] {
   return [
     {
       method: 'get', path: '/api/v1/event_types', auth: 'api', tags: ['Events.Type'], headers: HEADERS,
       summary: 'List event types: the full catalog, in catalog order (valid subscribed_events values)',
       responses: { 200: { description: 'the catalog', schema: single({ type: 'array', items: { type: 'string' } }) } },
       handler(req, res) {
-        env.ok(req, res, 200, svc.eventTypes());
+        ok(req, res, svc.eventTypes());
       },
     },
     {
@@ -67,12 +69,8 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
         422: err('validation failed; details maps each field to its messages'),
       },
       async handler(req, res) {
-        try {
-          const created = await svc.create(parseBody(req.body));
-          env.ok(req, res, 201, created);
-        } catch (e) {
-          env.fail(req, res, e);
-        }
+        const created = await svc.create(parseBody(req.body));
+        ok(req, res, created, 201);
       },
     },
     {
@@ -81,12 +79,8 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
       query: WEBHOOK_LIST_QUERY as unknown as Record<string, unknown>,
       responses: { 200: { description: 'a page of webhooks', schema: paged(webhook) }, 400: err('invalid query parameter') },
       async handler(req, res) {
-        try {
-          const page = await svc.list(req.query);
-          env.ok(req, res, 200, page.data, page.pagination);
-        } catch (e) {
-          env.fail(req, res, e);
-        }
+        const p = await svc.list(req.query);
+        page(req, res, p.data, p.pagination);
       },
     },
     {
@@ -94,11 +88,7 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
       summary: 'Get webhook',
       responses: { 200: { description: 'the webhook', schema: single(webhook) }, 400: err('id is not a UUID'), 404: err('no such webhook') },
       async handler(req, res) {
-        try {
-          env.ok(req, res, 200, await svc.get(req.params.id));
-        } catch (e) {
-          env.fail(req, res, e);
-        }
+        ok(req, res, await svc.get(req.params.id));
       },
     },
     {
@@ -106,12 +96,8 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
       summary: 'Delete webhook (its pending deliveries and delivery log go with it)',
       responses: { 204: { description: 'deleted' }, 400: err('id is not a UUID'), 404: err('no such webhook') },
       async handler(req, res) {
-        try {
-          await svc.delete(req.params.id);
-          env.noContent(req, res);
-        } catch (e) {
-          env.fail(req, res, e);
-        }
+        await svc.delete(req.params.id);
+        noContent(res);
       },
     },
     {
@@ -120,12 +106,8 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
       query: { type: 'object', properties: PAGE_QUERY_PROPS },
       responses: { 200: { description: 'a page of attempts', schema: paged(attempt) }, 400: err('invalid id or query'), 404: err('no such webhook') },
       async handler(req, res) {
-        try {
-          const page = await svc.attempts(req.params.id, req.query);
-          env.ok(req, res, 200, page.data, page.pagination);
-        } catch (e) {
-          env.fail(req, res, e);
-        }
+        const p = await svc.attempts(req.params.id, req.query);
+        page(req, res, p.data, p.pagination);
       },
     },
   ];
@@ -133,10 +115,10 @@ export function webhookRoutes(svc: WebhookService, env: AdminEnvelope = referenc
 
 function parseBody(raw: unknown): unknown {
   const text = typeof raw === 'string' ? raw : '';
-  if (text.trim() === '') throw badRequest({ body: ['a JSON object is required'] });
+  if (text.trim() === '') throw new BadRequest(undefined, { body: ['a JSON object is required'] });
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw badRequest({ body: [`is not valid JSON: ${(e as Error).message}`] });
+    throw new BadRequest(undefined, { body: [`is not valid JSON: ${(e as Error).message}`] });
   }
 }

@@ -1,9 +1,10 @@
-// The webhook API as plain functions (input → output, or an AdminApiError): create with
+// The webhook API as plain functions (input → output, or a domain error of the registry in
+// base/errors.ts, which the admin envelope renders like every admin error): create with
 // validation, SSRF check and encryption of the write-only fields; list/get that never expose
 // secret or header values; delete; the event catalog; the delivery log. routes.ts mounts them.
 import { randomUUID } from 'node:crypto';
 import { EVENT_TYPES } from './catalog';
-import { AdminApiError, badRequest, notFound, validationFailed } from './errors';
+import { BadRequest, NotFound, ValidationFailed } from '../../base/errors';
 import type { EgressPolicy } from '../../net';
 import type { AttemptRow, DeliveryRepo, StoredWebhook, WebhookRepo } from './ports';
 import { pagination, parseListQuery, parsePageQuery, type Pagination } from './query';
@@ -54,7 +55,7 @@ export class WebhookService {
   async create(body: unknown): Promise<WebhookView> {
     const input = validateCreate(body);
     const denied = await this.deps.policy.checkUrl(input.url);
-    if (denied) throw validationFailed({ url: [denied] });
+    if (denied) throw new ValidationFailed(undefined, { url: [denied] });
     const id = this.newId();
     const at = this.now().toISOString();
     const names = Object.keys(input.headers);
@@ -80,7 +81,7 @@ export class WebhookService {
 
   async delete(id: string): Promise<void> {
     checkId(id);
-    if (!(await this.deps.webhooks.delete(id))) throw notFound();
+    if (!(await this.deps.webhooks.delete(id))) throw new NotFound();
   }
 
   /** The delivery log of one webhook (every attempt), newest first. */
@@ -101,13 +102,13 @@ export class WebhookService {
   private async find(id: string): Promise<StoredWebhook> {
     checkId(id);
     const w = await this.deps.webhooks.get(id);
-    if (!w) throw notFound();
+    if (!w) throw new NotFound();
     return w;
   }
 }
 
 function checkId(id: string): void {
-  if (!UUID.test(id)) throw badRequest({ id: ['must be a UUID'] });
+  if (!UUID.test(id)) throw new BadRequest(undefined, { id: ['must be a UUID'] });
 }
 
-export { AdminApiError };
+

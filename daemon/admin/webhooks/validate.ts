@@ -4,7 +4,7 @@
 // headers the sender owns. Every failure is a 422 whose details name the field at fault.
 import Ajv, { type ErrorObject } from 'ajv';
 import { isEventType } from './catalog';
-import { addError, fieldErrors, validationFailed } from './errors';
+import { addError, fieldErrors, ValidationFailed } from '../../base/errors';
 
 export const MAX_HEADERS = 20;
 
@@ -79,7 +79,7 @@ function messageOf(e: ErrorObject): string {
 /** Validates a create body; throws a 422 with every problem found. */
 export function validateCreate(body: unknown): WebhookCreate {
   const errors = fieldErrors();
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw validationFailed({ body: ['must be a JSON object'] });
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationFailed(undefined, { body: ['must be a JSON object'] });
   if (!check(body)) for (const e of check.errors ?? []) {
     const field = fieldOf(e);
     const msg = messageOf(e);
@@ -105,6 +105,6 @@ export function validateCreate(body: unknown): WebhookCreate {
       if (typeof value === 'string' && BAD_VALUE.test(value)) addError(errors, 'headers', `value of '${name}' contains a line break or control character`);
     }
   }
-  if (Object.keys(errors).length) throw validationFailed(errors);
+  if (Object.keys(errors).length) throw new ValidationFailed(undefined, errors);
   return { url: b.url!, secret: b.secret!, headers: b.headers ?? {}, subscribed_events: [...new Set(b.subscribed_events!)] };
 }

@@ -2,8 +2,8 @@
 // bodies are {"data", "meta": {request_id, timestamp}}, lists add meta.pagination. Errors keep
 // the daemon's format ({"error": code, "message", "details"}).
 import { randomUUID } from 'node:crypto';
-import { CommandError, STATUSES, type CommandService } from './';
-import { HttpError } from '../../base/errors';
+import { STATUSES, type CommandService } from './';
+import { BadRequest, CodedError } from '../../base/errors';
 import type { HttpServer, JsonSchema, Req, Res } from '../../http';
 import { err } from '../../http/error-body';
 
@@ -47,13 +47,8 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 const metaNow = () => ({ request_id: randomUUID(), timestamp: new Date().toISOString() });
 
-function bad(field: string, message: string): HttpError {
-  return new HttpError('bad_request', `${field} ${message}`, { fields: [{ field, message }] });
-}
-
-function rethrow(e: unknown): never {
-  if (e instanceof CommandError) throw new HttpError(e.code, e.message, e.details);
-  throw e;
+function bad(field: string, message: string): CodedError {
+  return new BadRequest(`${field} ${message}`, { fields: [{ field, message }] });
 }
 
 export function agentCommandRoutes(server: HttpServer, commands: CommandService): void {
@@ -83,10 +78,8 @@ export function agentCommandRoutes(server: HttpServer, commands: CommandService)
         if (t <= Date.now()) throw bad('body.expired_at', 'must be in the future');
         expiredAt = new Date(t).toISOString();
       }
-      try {
-        const e = await commands.create({ command_text: b.command_text, timeout: b.timeout ?? null, expired_at: expiredAt, command_id: b.command_id?.toLowerCase() });
-        res.json(201, { data: e, meta: metaNow() });
-      } catch (e) { rethrow(e); }
+      const e = await commands.create({ command_text: b.command_text, timeout: b.timeout ?? null, expired_at: expiredAt, command_id: b.command_id?.toLowerCase() });
+      res.json(201, { data: e, meta: metaNow() });
     },
   });
   server.add({
@@ -136,7 +129,7 @@ export function agentCommandRoutes(server: HttpServer, commands: CommandService)
     params: idParams,
     responses: { 200: { description: 'the execution', schema: single }, 404: err('no such execution') },
     handler(req: Req, res: Res) {
-      try { res.json(200, { data: commands.get(req.params.id), meta: metaNow() }); } catch (e) { rethrow(e); }
+      res.json(200, { data: commands.get(req.params.id), meta: metaNow() });
     },
   });
   server.add({
@@ -149,7 +142,7 @@ export function agentCommandRoutes(server: HttpServer, commands: CommandService)
       409: err('already completed, cancelled or expired'),
     },
     async handler(req: Req, res: Res) {
-      try { res.json(200, { data: await commands.cancel(req.params.id), meta: metaNow() }); } catch (e) { rethrow(e); }
+      res.json(200, { data: await commands.cancel(req.params.id), meta: metaNow() });
     },
   });
   server.add({
@@ -158,7 +151,7 @@ export function agentCommandRoutes(server: HttpServer, commands: CommandService)
     params: idParams,
     responses: { 204: { description: 'deleted' }, 404: err('no such execution'), 409: err('still pending or running') },
     async handler(req: Req, res: Res) {
-      try { await commands.acknowledge(req.params.id); } catch (e) { rethrow(e); }
+      await commands.acknowledge(req.params.id);
       res.send(204, '');
     },
   });

@@ -3,6 +3,7 @@
 //   pending → sent → completed | cancelled | expired
 // committing every transition to LMDB before anyone (API, WebSocket) hears of it. Live output
 // goes to subscribers; results stay stored until the asker acknowledges (deletes) them.
+import { Conflict, NotFound, Overloaded, Unavailable } from '../../base/errors';
 import { randomUUID } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../../base/log';
@@ -25,12 +26,6 @@ export const REASON_RESTARTED = 'agent restarted while the command was running';
 export const REASON_SHUTDOWN = 'agent shut down while the command was running';
 
 export type WireExecution = ReturnType<typeof toWire>;
-
-export class CommandError extends Error {
-  constructor(readonly code: 'not_found' | 'conflict' | 'overloaded' | 'unavailable', message: string, readonly details: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
 
 export interface OutputListener {
   /** A piece of output (text, CRLF already turned into LF). */
@@ -135,10 +130,10 @@ export class CommandService {
       const known = this.store.get(req.id);
       if (known) return toWire(known); // delivered again after a crash: the same execution, not a second run
     }
-    if (this.stopping) throw new CommandError('unavailable', 'the agent is shutting down');
-    if (this.queue.length >= MAX_QUEUED) throw new CommandError('overloaded', `${MAX_QUEUED} command executions are already waiting to run`, { queued: this.queue.length });
+    if (this.stopping) throw new Unavailable('the agent is shutting down');
+    if (this.queue.length >= MAX_QUEUED) throw new Overloaded(`${MAX_QUEUED} command executions are already waiting to run`, { queued: this.queue.length });
     if (this.store.count >= MAX_STORED) {
-      throw new CommandError('overloaded', `${MAX_STORED} command executions are stored: acknowledge (DELETE) finished ones first`, { stored: this.store.count });
+      throw new Overloaded(`${MAX_STORED} command executions are stored: acknowledge (DELETE) finished ones first`, { stored: this.store.count });
     }
     const now = iso();
     const e: Execution = {
@@ -318,7 +313,7 @@ export class CommandService {
 
   get(id: string): WireExecution {
     const e = this.current(id);
-    if (!e) throw new CommandError('not_found', `no command execution ${id}`, { id });
+    if (!e) throw new NotFound(`no command execution ${id}`, { id });
     this.counters.synced_total++;
     return toWire(e);
   }
@@ -337,8 +332,8 @@ export class CommandService {
     const lv = this.live.get(id);
     if (!lv) {
       const e = this.store.get(id);
-      if (!e) throw new CommandError('not_found', `no command execution ${id}`, { id });
-      throw new CommandError('conflict', `command execution ${id} is already ${e.status}`, { id, status: e.status });
+      if (!e) throw new NotFound(`no command execution ${id}`, { id });
+      throw new Conflict(`command execution ${id} is already ${e.status}`, { id, status: e.status });
     }
     if (this.unqueue(id)) {
       await this.finish(lv, { status: 'cancelled', cancelled_at: iso() });
@@ -352,8 +347,8 @@ export class CommandService {
   /** The asker has the result: forget it. Only terminal executions can be acknowledged. */
   async acknowledge(id: string): Promise<void> {
     const lv = this.live.get(id);
-    if (lv) throw new CommandError('conflict', `command execution ${id} is ${lv.exec.status}: cancel it or wait for it to end before deleting it`, { id, status: lv.exec.status });
-    if (!(await this.store.delete(id))) throw new CommandError('not_found', `no command execution ${id}`, { id });
+    if (lv) throw new Conflict(`command execution ${id} is ${lv.exec.status}: cancel it or wait for it to end before deleting it`, { id, status: lv.exec.status });
+    if (!(await this.store.delete(id))) throw new NotFound(`no command execution ${id}`, { id });
     this.counters.reported_total++;
   }
 
@@ -364,7 +359,7 @@ export class CommandService {
    */
   subscribe(id: string, l: OutputListener): () => void {
     const e = this.current(id);
-    if (!e) throw new CommandError('not_found', `no command execution ${id}`, { id });
+    if (!e) throw new NotFound(`no command execution ${id}`, { id });
     const lv = this.live.get(id);
     if (!lv) {
       if (e.output) l.output(e.output);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { loadArgon2, loadLmdb } from '../../../native';
 import type { CredentialSet } from '../../tunnel/enrollment';
-import { HttpError } from '../../base/errors';
+import { BadRequest, CodedError, Conflict, NotFound } from '../../base/errors';
 import { parsePublicKey } from '../../security/ssh-keys';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN, USERNAME_RE } from '../../security/passwords';
 
@@ -40,8 +40,8 @@ export interface LoginRecord { id: string; username: string; passwordHash?: stri
 
 const keyWire = (k: KeyRecord): SshPublicKey => ({ id: k.id, ssh_username_id: k.ssh_username_id, key_name: k.key_name, public_key: k.public_key, fingerprint: k.fingerprint, inserted_at: k.inserted_at, updated_at: k.updated_at });
 
-function badField(field: string, why: string): HttpError {
-  return new HttpError('bad_request', `${field} ${why}`, { fields: [{ field, message: why }] });
+function badField(field: string, why: string): CodedError {
+  return new BadRequest(`${field} ${why}`, { fields: [{ field, message: why }] });
 }
 
 export function checkUsername(u: unknown, field = 'body.username'): string {
@@ -123,8 +123,8 @@ export class SshUserStore {
     return this.wire(user);
   }
 
-  private duplicate(username: string): HttpError {
-    return new HttpError('conflict', `SSH username ${JSON.stringify(username)} already exists`, { field: 'body.username', username });
+  private duplicate(username: string): CodedError {
+    return new Conflict(`SSH username ${JSON.stringify(username)} already exists`, { field: 'body.username', username });
   }
 
   list(): SshUsername[] {
@@ -133,12 +133,12 @@ export class SshUserStore {
 
   get(id: string): SshUsername {
     const u = this.users.get(id);
-    if (!u) throw new HttpError('not_found', `no SSH username with id ${id}`, { id });
+    if (!u) throw new NotFound(`no SSH username with id ${id}`, { id });
     return this.wire(u);
   }
 
-  private adminManaged(u: UserRecord): HttpError {
-    return new HttpError('conflict', `SSH username ${JSON.stringify(u.username)} is managed by the admin: change it through the control plane`, { id: u.id, username: u.username, source: 'admin' });
+  private adminManaged(u: UserRecord): CodedError {
+    return new Conflict(`SSH username ${JSON.stringify(u.username)} is managed by the admin: change it through the control plane`, { id: u.id, username: u.username, source: 'admin' });
   }
 
   async remove(id: string): Promise<void> {
@@ -152,12 +152,12 @@ export class SshUserStore {
       this.users.removeSync(id);
       return true;
     });
-    if (!ok) throw new HttpError('not_found', `no SSH username with id ${id}`, { id });
+    if (!ok) throw new NotFound(`no SSH username with id ${id}`, { id });
   }
 
   async addKey(userId: string, req: KeyCreate): Promise<SshPublicKey> {
     const owner = this.users.get(userId);
-    if (!owner) throw new HttpError('not_found', `no SSH username with id ${userId}`, { id: userId });
+    if (!owner) throw new NotFound(`no SSH username with id ${userId}`, { id: userId });
     if (owner.source === 'admin') throw this.adminManaged(owner);
     const k = this.prepareKey(req, 'body', userId, new Date().toISOString());
     const r = await this.env.transaction(() => {
@@ -166,8 +166,8 @@ export class SshUserStore {
       this.keys.putSync([userId, k.id], k);
       return 'ok';
     });
-    if (r === 'gone') throw new HttpError('not_found', `no SSH username with id ${userId}`, { id: userId });
-    if (r === 'dup') throw new HttpError('conflict', `key ${k.fingerprint} is already registered for this username`, { field: 'body.public_key', fingerprint: k.fingerprint });
+    if (r === 'gone') throw new NotFound(`no SSH username with id ${userId}`, { id: userId });
+    if (r === 'dup') throw new Conflict(`key ${k.fingerprint} is already registered for this username`, { field: 'body.public_key', fingerprint: k.fingerprint });
     return keyWire(k);
   }
 
@@ -179,7 +179,7 @@ export class SshUserStore {
       this.keys.removeSync([userId, keyId]);
       return true;
     });
-    if (!ok) throw new HttpError('not_found', `no SSH public key with id ${keyId} for SSH username ${userId}`, { id: keyId, ssh_username_id: userId });
+    if (!ok) throw new NotFound(`no SSH public key with id ${keyId} for SSH username ${userId}`, { id: keyId, ssh_username_id: userId });
   }
 
   /** The credentials of `username`, read at login (undefined when unknown). */

@@ -1,7 +1,7 @@
 // Local API of the agent's SSH server (MASTER_KEY only): SSH usernames and their public keys
 // in the reference's SshUsername / SshPublicKey shapes, and the session recordings.
 import fs from 'node:fs';
-import { HttpError } from '../../base/errors';
+import { NotFound } from '../../base/errors';
 import type { HttpServer, Req, Res } from '../../http';
 import { RECORDING_ID_RE, type RecordingStore } from './recording';
 import { type KeyCreate, type SshUserStore, type UserCreate } from '../ssh-users/store';
@@ -132,7 +132,7 @@ export function agentSshRoutes(server: HttpServer, store: SshUserStore, recordin
       const meta = recordings.get(req.params.id);
       let body: Buffer | undefined;
       if (meta) { try { body = await fs.promises.readFile(recordings.fileOf(meta.id)); } catch { body = undefined; } }
-      if (!body) throw new HttpError('not_found', `no recording ${req.params.id}`, { id: req.params.id });
+      if (!body) throw new NotFound(`no recording ${req.params.id}`, { id: req.params.id });
       res.send(200, body, 'application/x-asciicast', { 'content-disposition': `attachment; filename="${meta!.id}.cast"` });
     },
   });
