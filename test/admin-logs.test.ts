@@ -86,7 +86,7 @@ t.test('the duplicate-detecting parser', async (t) => {
 });
 
 t.test('a log call with a reserved key does not repeat it (the command runner logged pid twice)', async (t) => {
-  const code = `const { createLogger } = require(${JSON.stringify(path.join(__dirname, '..', 'daemon', 'log.js'))});
+  const code = `const { createLogger } = require(${JSON.stringify(path.join(__dirname, '..', 'daemon', 'base', 'log.js'))});
     const log = createLogger('info');
     log.info({ pid: 4242, svc: 'other', hostname: 'h', execution_id: 'e1' }, 'command started');
     log.warn('plain');

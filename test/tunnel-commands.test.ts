@@ -53,10 +53,11 @@ t.test('deliveries run on the command runner; results, cancel and restart come b
   t.ok(long.result!.cancelled_at! > 0);
 
   // The agent shuts down mid-command: the outcome is reported after it starts again.
-  const cut = b.addExecution(nodeId, 'sleep 30');
+  const cut = b.addExecution(nodeId, 'echo cut-started\nsleep 30');
   admin.hub.deliverCommand(nodeId, cut.deliver);
   await b.waitFor(() => cut.status === 'sent', 10_000, 'sent');
-  await until('the command to run', () => d.commands.running === 1);
+  // Running means its process printed (counting as active starts before the spawn completes).
+  await until('the command to run', () => d.commands.list(undefined, 1, 100).items.some((e) => (e.output ?? '').includes('cut-started')));
   await d.close();
   t.equal(cut.result, null, 'nothing reported while the agent was down');
   const d2 = await daemon(t, dir, blob);
