@@ -7,6 +7,7 @@ import type { MetricsOutcome, TunnelStats } from './tunnel/hub';
 import type { LiveOutput } from './commands/live-output';
 import type { MetricsKind } from './tunnel/schema';
 import type { AdminStore, Db } from './store/db';
+import type { SinkStats } from './event-sinks/relay';
 import type { Webhooks } from './webhooks';
 
 export interface AdminIdentity {
@@ -31,9 +32,11 @@ export interface AdminCtx {
   hub?: AdminHub;
   /** Webhook delivery counters for Admins.Metrics, once the webhooks are mounted. */
   webhookStats?: () => WebhookCounters;
+  /** Counters of the event sinks (admin.event_sinks), once they are built. */
+  eventSinkStats?: () => SinkStats[];
   /**
    * Call after committing a transaction that emitted events (emitEvent writes them in the
-   * caller's transaction): the webhook dispatcher runs now instead of at its next 1 s poll.
+   * caller's transaction): the webhook dispatcher and the event sinks run now instead of at their next 1 s poll.
    */
   wake(): void;
   /** The webhook feature; `webhooks.stats()` is Admins.Metrics `webhook`. */

@@ -5,6 +5,7 @@
 // network errors recoverable; every other status, a refused dial and an unsendable request terminal.
 import net from 'node:net';
 import { Agent, buildConnector, request } from 'undici';
+import type { NotifierContext, PluginFactory } from '../contracts';
 import { DialDenied, type DialGuard, type Notification, type Notifier, type NotifyResult } from './types';
 
 export interface HttpNotifierOptions {
@@ -112,3 +113,11 @@ export function parseRetryAfter(v: string | string[] | undefined): number | unde
   const t = Date.parse(s);
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
+
+/** The registry entry: webhooks obtain their transport as notifier `http`. */
+export const httpNotifierPlugin: PluginFactory<'notifier'> = {
+  kind: 'notifier',
+  name: 'http',
+  summary: 'POSTs the prepared body over HTTP(S); every dial vetted by the egress guard, redirects never followed',
+  create: (ctx: NotifierContext) => new HttpNotifier({ guard: ctx.guard, userAgent: ctx.userAgent }),
+};
