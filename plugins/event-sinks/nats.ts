@@ -90,7 +90,7 @@ export class NatsJetStreamSink implements EventSink {
     if (!events.length) return { accepted: 0, duplicates: 0, error: null };
     let js: JetStreamClient;
     try {
-      js = await this.client();
+      js = await untilAborted(this.client(), signal);
     } catch (err) {
       return { accepted: 0, duplicates: 0, error: describe(err) };
     }
@@ -104,7 +104,8 @@ export class NatsJetStreamSink implements EventSink {
         msgID: e.id, headers: h, timeout: this.o.ackTimeoutMs ?? 5000, expect: { streamName: this.o.stream },
       });
     });
-    const settled = await Promise.allSettled(acks);
+    // On abort (shutdown) the acks still outstanding are not waited for: they count as not accepted.
+    const settled = await Promise.allSettled(acks.map((p) => untilAborted(p, signal)));
     let accepted = 0;
     let duplicates = 0;
     let error: string | null = null;
@@ -115,7 +116,6 @@ export class NatsJetStreamSink implements EventSink {
     }
     // No responders / wrong stream: the stream may have been deleted or changed; check it again.
     if (error) this.streamChecked = false;
-    if (signal?.aborted && !error && accepted < events.length) error = 'aborted';
     return { accepted, duplicates, error };
   }
 
@@ -175,10 +175,20 @@ export class NatsJetStreamSink implements EventSink {
     const nc = this.nc;
     this.nc = undefined;
     this.js = undefined;
-    await this.connecting?.catch(() => undefined);
-    // Unacknowledged publishes are not waited for: the relay sends them again next start.
+    // A connection still being made is closed by connect() itself when it lands. Unacknowledged publishes are not waited for: the relay sends them again next start.
     await nc?.close().catch(() => undefined);
   }
+}
+
+/** `p`, or a rejection as soon as `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) { p.catch(() => undefined); return Promise.reject(new Error('aborted')); }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
 }
 
 function describe(err: unknown): string {
