@@ -2,7 +2,9 @@
 // cluster exists, serves the control-plane API on its own uWS app (admin.bind ?? bind :
 // admin.port) with the Edge Admin envelope, and sweeps node statuses every heartbeat interval.
 // Webhooks: routes on the same app, the dispatcher started once the store is open and woken
-// (ctx.wake()) after every commit that wrote events; it also polls every second.
+// (ctx.wake()) after every commit that wrote events; it also polls every second. The event sinks
+// (admin.event_sinks, plugins from the registry: NATS JetStream) relay the same outbox on their
+// own loops, woken by the same ctx.wake(), closed before the store.
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
