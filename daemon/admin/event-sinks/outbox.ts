@@ -58,6 +58,11 @@ export class SinkOutbox {
     return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
   }
 
+  /** Marks the sink alive (updated_at) without moving it: retention keeps what a live sink has not published. */
+  async touch(sink: string): Promise<void> {
+    await this.db.updateTable('event_sink_cursors').set({ updated_at: iso() }).where('sink', '=', sink).execute();
+  }
+
   /** Moves the cursor to `to` unless it is already there or beyond. */
   async advance(sink: string, to: number): Promise<void> {
     await this.db.updateTable('event_sink_cursors').set({ position: to, updated_at: iso() }).where('sink', '=', sink).where('position', '<', to).execute();

@@ -13,6 +13,8 @@ import type { Logger } from '../../log';
 import { encodeCloudEvent, toCloudEvent } from '../webhooks/cloudevent';
 import type { SequencedEvent, SinkOutbox } from './outbox';
 
+const TOUCH_EVERY_MS = 3_600_000;
+
 export interface RelayOptions {
   /** The sink's name: its cursor row and its metrics label. */
   name: string;
@@ -62,6 +64,7 @@ export class SinkRelay {
   private woken = false;
   private wakeUp?: () => void;
   private loop?: Promise<void>;
+  private touchedAt = Date.now();
 
   constructor(private readonly o: RelayOptions) {
     this.batch = o.batch ?? 100;
@@ -119,6 +122,8 @@ export class SinkRelay {
         }
         if (numbered === 500) wait = 0;
         this.lag = await this.o.outbox.lag(this.position);
+        // An idle sink says it is alive once an hour (the retention guard ignores cursors older than the retention period).
+        if (Date.now() - this.touchedAt > TOUCH_EVERY_MS) { await this.o.outbox.touch(this.o.name); this.touchedAt = Date.now(); }
         if (this.failures > 0) this.o.log?.info({ sink: this.o.name, failures: this.failures, position: this.position }, 'event sink recovered');
         this.failures = 0;
         this.lastError = null;
