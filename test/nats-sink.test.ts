@@ -212,7 +212,8 @@ bothDialects(t, 'NATS down at start: events wait in the outbox and arrive once i
   checkExactlyOnce(t, await readStream(nc), events);
   t.same(new Set(events.map((e) => e.type)), new Set(['edge.enrollment_key.verified', 'edge.node.registered', 'edge.command_execution.created']));
   const m = (await a.call('GET', '/api/v1/admins/me/metrics')).json.data.event_broker;
-  t.match(m, { enabled: true, lag: 0, publishes_ok_total: events.length });
+  t.match(m, { enabled: true, lag: 0 });
+  t.ok(m.publishes_ok_total >= events.length, 'every event accepted (a re-publish after an ack timeout counts again)');
   t.ok(m.publishes_error_total >= 2);
 });
 
