@@ -95,15 +95,13 @@ export class SinkRelay {
   }
 
   private async run(): Promise<void> {
-    try {
-      this.position = await this.o.outbox.open(this.o.name);
-    } catch (err) {
-      this.o.log?.error({ err, sink: this.o.name }, 'event sink: cannot read its cursor (retrying)');
-    }
+    let opened = false;
     while (!this.stopping) {
       this.woken = false;
       let wait = this.pollMs;
       try {
+        // The cursor row first (created for a new sink): without it nothing could be advanced.
+        if (!opened) { this.position = await this.o.outbox.open(this.o.name); opened = true; }
         const numbered = await this.o.outbox.sequence();
         const pos = await this.o.outbox.position(this.o.name);
         this.position = pos;
