@@ -105,7 +105,9 @@ export class NatsJetStreamSink implements EventSink {
       });
     });
     // On abort (shutdown) the acks still outstanding are not waited for: they count as not accepted.
-    const settled = await Promise.allSettled(acks.map((p) => untilAborted(p, signal)));
+    const stop = abortion(signal);
+    const settled = await Promise.allSettled(acks.map((p) => Promise.race([p, stop.promise])));
+    stop.dispose();
     let accepted = 0;
     let duplicates = 0;
     let error: string | null = null;
@@ -178,6 +180,18 @@ export class NatsJetStreamSink implements EventSink {
     // A connection still being made is closed by connect() itself when it lands. Unacknowledged publishes are not waited for: the relay sends them again next start.
     await nc?.close().catch(() => undefined);
   }
+}
+
+/** One listener on `signal` for a whole batch: `promise` rejects when it aborts (never otherwise). */
+function abortion(signal?: AbortSignal): { promise: Promise<never>; dispose(): void } {
+  let onAbort = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('aborted'));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  promise.catch(() => undefined);
+  return { promise, dispose: () => signal?.removeEventListener('abort', onAbort) };
 }
 
 /** `p`, or a rejection as soon as `signal` aborts. */

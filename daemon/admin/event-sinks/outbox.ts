@@ -29,13 +29,17 @@ export class SinkOutbox {
       let counter = trx.selectFrom('event_sequence').select('last_seq').where('name', '=', 'events');
       if (this.dialect === 'postgres') counter = counter.forUpdate();
       const row = await counter.executeTakeFirstOrThrow();
-      // Read after the lock: what another sequencer numbered meanwhile is no longer null.
-      const ids = await trx.selectFrom('events').select('id').where('seq', 'is', null).orderBy('time').orderBy('id').limit(limit).execute();
-      if (!ids.length) return 0;
-      let n = Number(row.last_seq);
-      for (const { id } of ids) await trx.updateTable('events').set({ seq: ++n }).where('id', '=', id).execute();
-      await trx.updateTable('event_sequence').set({ last_seq: n }).where('name', '=', 'events').execute();
-      return ids.length;
+      // One statement numbers the batch (UPDATE … FROM and row_number(): SQLite ≥ 3.33 and
+      // PostgreSQL). Run after the lock: what another sequencer numbered meanwhile is no longer null.
+      const base = Number(row.last_seq);
+      const res = await sql`
+        update events set seq = numbered.n
+        from (select id, ${base} + row_number() over (order by time, id) as n
+              from events where seq is null order by time, id limit ${limit}) as numbered
+        where events.id = numbered.id`.execute(trx);
+      const count = Number(res.numAffectedRows ?? 0);
+      if (count) await trx.updateTable('event_sequence').set({ last_seq: base + count }).where('name', '=', 'events').execute();
+      return count;
     });
   }
 

@@ -107,6 +107,8 @@ export class SinkRelay {
         this.position = pos;
         const events = await this.o.outbox.after(pos, this.batch);
         if (events.length) {
+          // Before the hand-over too, so a publish that hangs (NATS frozen) shows as lag, not as the last pass's 0.
+          this.lag = await this.o.outbox.lag(pos);
           const res = await this.o.sink.publish(events.map((e) => this.toSinkEvent(e)), this.abort.signal);
           if (res.accepted > 0) {
             const to = events[res.accepted - 1].seq;
