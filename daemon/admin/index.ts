@@ -2,10 +2,13 @@
 // cluster exists, serves the control-plane API on its own uWS app (admin.bind ?? bind :
 // admin.port) with the Edge Admin envelope, and sweeps node statuses every heartbeat interval.
 // Webhooks: routes on the same app, the dispatcher started once the store is open and woken
-// (ctx.wake()) after every commit that wrote events; it also polls every second.
+// (ctx.wake()) after every commit that wrote events; it also polls every second. The event sinks
+// (admin.event_sinks, plugins from the registry: NATS JetStream) relay the same outbox on their
+// own loops, woken by the same ctx.wake(), closed before the store.
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { builtinPlugins } from '../../plugins';
 import { isLoopback, type Config } from '../config/config';
 import { HttpServer, prepareKeys, type CallRecord } from '../http';
 import type { Logger } from '../base/log';
@@ -21,6 +24,8 @@ import { eventTypeRoutes } from './fleet/events';
 import { nodeMetricsRoutes } from './metrics/node-metrics';
 import { nodeRoutes } from './fleet/nodes';
 import { docRoutes } from './api/openapi';
+import { asyncApiRoutes } from './api/asyncapi';
+import { createEventSinks, type EventSinks } from './event-sinks';
 import { CommandDispatch } from './commands/dispatch';
 import { commandRoutes } from './commands/routes';
 import { sshRoutes } from './fleet/ssh';
@@ -47,6 +52,8 @@ export interface AdminService {
   commands: CommandDispatch;
   /** Webhook API and dispatcher; `webhooks.stats()` is Admins.Metrics `webhook`. */
   webhooks: Webhooks;
+  /** The event sinks (admin.event_sinks: NATS JetStream), each relaying the outbox past its own cursor. */
+  eventSinks: EventSinks;
   /** The SSH jump endpoint and its port, when admin.ssh_authorized_keys is set. */
   jump?: JumpServer;
   jumpPort?: number;
@@ -144,6 +151,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
   let hub: TunnelHub | undefined;
   let commands: CommandDispatch | undefined;
   let webhooks: Webhooks | undefined;
+  let sinks: EventSinks | undefined;
   let jump: JumpServer | undefined;
   let jumpPort: number | undefined;
   let fleet: FleetMetrics | undefined;
@@ -161,13 +169,17 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
       return [`http://${urlHost(host)}:${port}`];
     };
     const repo = new SqlWebhookStore(store.db, store.dialect);
+    // The plugins the configuration picks: the webhook transport (notifier http) and the event sinks.
+    const plugins = builtinPlugins();
     const wh = createWebhooks(
       { allowPrivateIps: cfg.admin.webhook_allow_private_ips, maxAttempts: cfg.admin.webhook_max_attempts, masterKey: cfg.master_key, dataDir: cfg.data_dir, adminId: identity.id },
-      { webhooks: repo, deliveries: repo, outbox: repo, log, catalogRoute: false },
+      { webhooks: repo, deliveries: repo, outbox: repo, log, catalogRoute: false, plugins },
     );
     webhooks = wh;
-    const wake = () => wh.dispatcher.wake();
-    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt, wake, box: wh.box, webhookStats: () => wh.stats() };
+    const es = createEventSinks(cfg, { store, plugins, adminId: identity.id, log });
+    sinks = es;
+    const wake = () => { wh.dispatcher.wake(); es.wake(); };
+    const ctx: AdminCtx = { db: store.db, store, cfg, log, identity, adminUrls: urls, startedAt, wake, box: wh.box, webhookStats: () => wh.stats(), eventSinkStats: () => es.stats() };
     adminRoutes(http, ctx);
     clusterRoutes(http, ctx);
     enrollmentKeyRoutes(http, ctx);
@@ -184,11 +196,13 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     ctx.hub = hub;
     commands = new CommandDispatch(store.db, hub, log);
     commandRoutes(http, ctx, commands);
+    asyncApiRoutes(http, cfg);
     docRoutes(http, () => urls()[0]);
     http.finish();
     port = await http.listen(bind, cfg.admin.port, 'admin.port');
     http.state = 'ready';
     wh.dispatcher.start();
+    es.start();
     fleet.start();
     // The SSH jump (ssh -J), when operators' keys are configured: direct-tcpip to a node's SSH
     // server through its tunnel, the node named by id, alias or name.
@@ -237,7 +251,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     log.info({ bind, port, dialect: store.dialect, admin: identity.name, url: urls()[0] }, 'admin listening');
     let closing: Promise<void> | undefined;
     return {
-      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls, webhooks: wh, jump, jumpPort,
+      http: server, store, ctx, hub: tunnels, commands: dispatch, port, urls, webhooks: wh, eventSinks: es, jump, jumpPort,
       close() {
         closing ??= (async () => {
           clearInterval(sweeper);
@@ -250,6 +264,8 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
           if (!drained) log.warn({ inflight: server.inflight }, 'admin drain timeout: in-flight requests abandoned');
           // Attempts in flight get a moment to finish; the rest stay leased and are re-sent later.
           await wh.dispatcher.close();
+          // A publish in flight is abandoned, not waited for: the cursor re-sends it next start.
+          await es.close();
           await store.close();
         })();
         return closing;
@@ -263,6 +279,7 @@ export async function startAdmin(cfg: Config, log: Logger): Promise<AdminService
     await hub?.close().catch(() => undefined);
     await http?.close(0).catch(() => undefined);
     await webhooks?.dispatcher.close(0).catch(() => undefined);
+    await sinks?.close().catch(() => undefined);
     await store.close();
     throw err;
   }

@@ -5,7 +5,8 @@
 // network errors recoverable; every other status, a refused dial and an unsendable request terminal.
 import net from 'node:net';
 import { Agent, buildConnector, request } from 'undici';
-import { DialDenied, type DialGuard, type Notification, type Notifier, type NotifyResult } from './types';
+import type { NotifierContext, PluginFactory } from '../contracts/contracts';
+import { DialDenied, type DialGuard, type Notification, type Notifier, type NotifyResult } from '../contracts/notifier';
 
 export interface HttpNotifierOptions {
   guard: DialGuard;
@@ -112,3 +113,11 @@ export function parseRetryAfter(v: string | string[] | undefined): number | unde
   const t = Date.parse(s);
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
+
+/** The registry entry: webhooks obtain their transport as notifier `http`. */
+export const httpNotifierPlugin: PluginFactory<'notifier'> = {
+  kind: 'notifier',
+  name: 'http',
+  summary: 'POSTs the prepared body over HTTP(S); every dial vetted by the egress guard, redirects never followed',
+  create: (ctx: NotifierContext) => new HttpNotifier({ guard: ctx.guard, userAgent: ctx.userAgent }),
+};

@@ -29,9 +29,11 @@ export interface AdminCtx {
   hub?: AdminHub;
   /** Webhook delivery counters for Admins.Metrics, once the webhooks are mounted. */
   webhookStats?: () => WebhookCounters;
+  /** Counters of the event sinks (admin.event_sinks), once they are built. */
+  eventSinkStats?: () => SinkStats[];
   /**
    * Call after committing a transaction that emitted events (emitEvent writes them in the
-   * caller's transaction): the webhook dispatcher runs now instead of at its next 1 s poll.
+   * caller's transaction): the webhook dispatcher and the event sinks run now instead of at their next 1 s poll.
    */
   wake(): void;
   /** Seals and opens secrets kept in the store (webhook secrets, proxy passwords): AES-256-GCM. */
@@ -74,3 +76,21 @@ export interface LiveOutputReader {
 
 /** The reference's AdminMetricsResponse `webhook` section. */
 export interface WebhookCounters { fan_outs_total: number; deliveries_total: number; deliveries_ok_total: number; deliveries_recoverable_total: number; deliveries_terminal_total: number }
+
+export interface SinkStats {
+  sink: string;
+  kind: string;
+  /** Events the destination accepted (PubAcks), re-publishes included. */
+  published_total: number;
+  /** Of those, acknowledged as duplicates (already in the stream). */
+  duplicates_total: number;
+  /** Publish attempts that failed (the batch is retried). */
+  failures_total: number;
+  /** Events in the outbox not yet published by this sink (as of the last pass; null before the first). */
+  lag: number | null;
+  /** The cursor: every event with seq at or below it is published. */
+  position: number;
+  /** Whether the last attempt failed, and why. */
+  failing: boolean;
+  last_error: string | null;
+}

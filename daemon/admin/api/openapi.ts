@@ -34,7 +34,7 @@ export const ADMIN_TAGS: Record<string, string> = {
   'Events.Type': 'The catalog of event types (CloudEvents) webhooks can subscribe to',
   'Events.Webhook': 'Webhooks: signed CloudEvents deliveries with retries and a delivery log',
   'Agent.Tunnel': 'Agent enrollment (an enrollment key traded for a node id, its api_token and the tunnel URL) and the agent tunnel WebSocket',
-  system: 'Liveness, this OpenAPI document and Swagger UI',
+  system: 'Liveness, this OpenAPI document, the AsyncAPI document of the published events, and Swagger UI',
 };
 
 export function buildAdminOpenApi(routes: RouteSpec[], serverUrl: string, wsRoutes: Array<WsRouteSpec<unknown, unknown>> = []): Record<string, unknown> {

@@ -60,6 +60,8 @@ export async function adminMetrics(ctx: AdminCtx, nodeMetrics?: NodeMetricsCount
   const mem = process.memoryUsage();
   const uptime = Math.floor((Date.now() - ctx.startedAt) / 1000);
   const webhook = ctx.webhookStats?.() ?? ZERO_WEBHOOKS;
+  const sinks = ctx.eventSinkStats?.() ?? [];
+  const sum = (k: 'published_total' | 'failures_total' | 'lag') => sinks.reduce((a, s) => a + (s[k] ?? 0), 0);
   return {
     timestamp: new Date().toISOString(),
     application: {
@@ -106,7 +108,11 @@ export async function adminMetrics(ctx: AdminCtx, nodeMetrics?: NodeMetricsCount
       rejected_total: tunnel?.rejected_total ?? 0,
       replaced_total: tunnel?.replaced_total ?? 0,
     },
-    event_broker: { enabled: false, enqueues_total: Number(outbox.pending ?? 0) + Number(outbox.done ?? 0), publishes_total: 0, publishes_ok_total: 0, publishes_error_total: 0 },
+    event_broker: {
+      enabled: sinks.length > 0, enqueues_total: Number(outbox.pending ?? 0) + Number(outbox.done ?? 0),
+      publishes_total: sum('published_total') + sum('failures_total'), publishes_ok_total: sum('published_total'), publishes_error_total: sum('failures_total'), lag: sum('lag'),
+      sinks: sinks.map((s) => ({ sink: s.sink, published_total: s.published_total, duplicates_total: s.duplicates_total, failures_total: s.failures_total, lag: s.lag, position: s.position, failing: s.failing, last_error: s.last_error })),
+    },
     oban_queues: [
       { queue: 'command_executions', available: ex('pending'), scheduled: 0, executing: ex('sent'), retryable: 0, completed: ex('completed') + ex('failed'), cancelled: ex('cancelled'), discarded: ex('expired') },
       { queue: 'event_outbox', available: Number(outbox.pending ?? 0), scheduled: 0, executing: 0, retryable: 0, completed: Number(outbox.done ?? 0), cancelled: 0, discarded: 0 },
@@ -133,7 +139,7 @@ export const adminMetricsSchema = {
     commands: section(['delivery_total', 'delivery_delivered_count', 'execution_delivered_total', 'execution_completed_total', 'expiration_total', 'commands_total', 'executions_by_status'], 'Deliveries over the tunnel and executions by status'),
     ssh: section(['verifications_total', 'verifications_failed', 'usernames_total', 'public_keys_total', 'nodes_with_credentials', 'nodes_in_sync'], 'SSH credentials and how many nodes acknowledged their current set'),
     gateways: section(['active_count', 'connections_total', 'scrapes_total'], 'Agent tunnels: connected now, opened in total, live metric requests'),
-    event_broker: section(['enabled', 'enqueues_total', 'publishes_total', 'publishes_ok_total', 'publishes_error_total'], 'Event outbox (no external broker yet)'),
+    event_broker: section(['enabled', 'enqueues_total', 'publishes_total', 'publishes_ok_total', 'publishes_error_total', 'lag', 'sinks'], 'Event outbox and the event sinks (NATS JetStream): events accepted by the broker (ok), failed publish attempts (error, retried), events not yet published (lag), per sink'),
     oban_queues: { type: 'array', items: { type: 'object' }, description: 'command_executions and event_outbox as queues' },
     webhook: section(['fan_outs_total', 'deliveries_total', 'deliveries_ok_total', 'deliveries_recoverable_total', 'deliveries_terminal_total'], 'Webhook deliveries'),
     membership: { type: 'object' }, discovery: { type: 'object' }, reconciliation: { type: 'object' }, self_updates: { type: 'object' }, quantum: { type: 'object' }, proxy: { type: 'object' }, vpn: { type: 'object' },

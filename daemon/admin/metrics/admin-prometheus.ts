@@ -152,6 +152,13 @@ export class FleetMetrics {
         [{ outcome: 'ok' }, w.deliveries_ok_total], [{ outcome: 'recoverable' }, w.deliveries_recoverable_total], [{ outcome: 'terminal' }, w.deliveries_terminal_total],
       ]);
     }
+    const sinks = this.ctx.eventSinkStats?.() ?? [];
+    if (sinks.length) {
+      p.counter('outpost_admin_event_sink_published_total', 'events an event sink\'s broker accepted (JetStream PubAcks, re-publishes included)', sinks.map((s): Sample => [{ sink: s.sink }, s.published_total]));
+      p.counter('outpost_admin_event_sink_duplicates_total', 'accepted events the broker reported as duplicates (re-publishes inside its duplicate window)', sinks.map((s): Sample => [{ sink: s.sink }, s.duplicates_total]));
+      p.counter('outpost_admin_event_sink_failures_total', 'failed publish attempts of an event sink (the batch is retried with backoff)', sinks.map((s): Sample => [{ sink: s.sink }, s.failures_total]));
+      p.gauge('outpost_admin_event_sink_lag', 'events in the outbox an event sink has not published yet', sinks.map((s): Sample => [{ sink: s.sink }, s.lag ?? undefined]));
+    }
     if (this.nodeMetrics) {
       p.counter('outpost_admin_node_metrics_requests_total', 'live node metric requests relayed through tunnels', [[undefined, this.nodeMetrics.requests_total]]);
       p.counter('outpost_admin_node_metrics_failures_total', 'live node metric requests that failed', [[undefined, this.nodeMetrics.failures_total]]);
@@ -164,7 +171,7 @@ export class FleetMetrics {
 export function adminPrometheusRoutes(http: HttpServer, fleet: FleetMetrics): void {
   http.add({
     method: 'get', path: '/metrics', auth: 'metrics', tags: ['Admins.Metrics'],
-    summary: 'Prometheus metrics of this admin (text format 0.0.4): nodes by status, tunnels, command executions by state, webhook and outbox queues, background jobs, HTTP request durations, process; METRICS_KEY, API_KEY or MASTER_KEY',
+    summary: 'Prometheus metrics of this admin (text format 0.0.4): nodes by status, tunnels, command executions by state, webhook and outbox queues, event sinks, background jobs, HTTP request durations, process; METRICS_KEY, API_KEY or MASTER_KEY',
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' }, 403: { description: 'a token that does not open this route' } },
     async handler(_req: Req, res: Res) { res.send(200, await fleet.prometheus(), PROM_CONTENT_TYPE); },
   });

@@ -269,6 +269,29 @@ export const MIGRATIONS: readonly Migration[] = [
       await trx.updateTable('nodes').set({ status: 'unreachable' }).where('status', '=', 'offline' as never).execute();
     },
   },
+  {
+    // Event sinks (NATS JetStream) read the outbox in a publish order of their own: events.seq,
+    // handed out after commit by one sequencer at a time (event_sequence's row lock), so an event
+    // that commits late (a long transaction, an agent event with an old time) still gets a seq
+    // above every cursor. Each sink keeps its cursor in event_sink_cursors.
+    version: 8,
+    name: '0008_event_sinks: events.seq publish order, event_sequence, event_sink_cursors',
+    async up(trx, d) {
+      const s = trx.schema;
+      await s.alterTable('events').addColumn('seq', 'bigint').execute();
+      await s.createIndex('events_seq').on('events').column('seq').execute();
+      await s.createTable('event_sequence')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await trx.insertInto('event_sequence').values({ name: 'events', last_seq: 0 }).execute();
+      await s.createTable('event_sink_cursors')
+        .addColumn('sink', 'text', (c) => c.primaryKey())
+        .addColumn('position', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', ts(d), (c) => c.notNull())
+        .execute();
+    },
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions it applied. */

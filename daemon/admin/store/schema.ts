@@ -80,7 +80,14 @@ export interface WebhookDeliveryAttemptRow {
 }
 
 /** The durable event outbox: written in the same transaction as the change it describes. */
-export interface EventRow { id: string; type: string; source: string; subject: string | null; data: string; time: Ts; dispatched_at: Ts | null }
+/** seq: the outbox's publish order for event sinks, assigned after commit (0008_event_sinks); null until then. */
+export interface EventRow { id: string; type: string; source: string; subject: string | null; data: string; time: Ts; dispatched_at: Ts | null; seq: number | null }
+
+/** The last seq handed out (one row, name 'events'); its row lock serializes the sequencers of several admins. */
+export interface EventSequenceRow { name: string; last_seq: number }
+
+/** Each event sink's durable cursor: every event with seq <= position is published. */
+export interface EventSinkCursorRow { sink: string; position: number; updated_at: Ts }
 
 /** An event an agent reported over the tunnel (0003_commands). */
 export interface AgentEventRow { id: string; node_id: string; type: string; data: string | null; time: Ts; inserted_at: Ts }
@@ -103,6 +110,8 @@ export interface Schema {
   webhook_deliveries: WebhookDeliveryRow;
   webhook_delivery_attempts: WebhookDeliveryAttemptRow;
   events: EventRow;
+  event_sequence: EventSequenceRow;
+  event_sink_cursors: EventSinkCursorRow;
   agent_events: AgentEventRow;
   admin_metadata: AdminMetadataRow;
   schema_migrations: SchemaMigrationRow;

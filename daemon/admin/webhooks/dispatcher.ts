@@ -8,7 +8,7 @@
 // Delivery is at-least-once: a crash between sending and recording an attempt re-sends it when
 // its lease expires; nothing queued is lost because every step is a committed row.
 import { randomUUID } from 'node:crypto';
-import type { Notifier, NotifyResult } from '../../../plugins/notifiers/types';
+import type { Notifier, NotifyResult } from '../../../plugins/contracts/notifier';
 import type { Logger } from '../../base/log';
 import { CLOUDEVENTS_CONTENT_TYPE, encodeCloudEvent, sign, SIGNATURE_HEADER, toCloudEvent } from './cloudevent';
 import type { ClaimedDelivery, DeliveryRepo, DeliveryUpdate, OutboxRepo, WebhookRepo } from './ports';

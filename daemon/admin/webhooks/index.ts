@@ -1,10 +1,11 @@
 // Wiring for the webhook feature: one call builds the secret box, the egress policy, the HTTP
-// notifier, the API service, its route specs and the dispatcher from the admin settings and
-// the store's repos. The admin app mounts `routes`, starts `dispatcher` after the store is
-// open, calls `dispatcher.wake()` after committing a transaction that emitted events, reports
-// `dispatcher.stats()` as Admins.Metrics `webhook`, and closes the dispatcher on shutdown.
-import { HttpNotifier } from '../../../plugins/notifiers/http';
-import { DialDenied, type DialGuard } from '../../../plugins/notifiers/types';
+// notifier (plugin `http` of the plugin registry), the API service, its route specs and the
+// dispatcher from the admin settings and the store's repos. The admin app mounts `routes`, starts
+// `dispatcher` after the store is open, calls `dispatcher.wake()` after committing a transaction
+// that emitted events, reports `dispatcher.stats()` as Admins.Metrics `webhook`, and closes the
+// dispatcher on shutdown.
+import { builtinPlugins, type PluginRegistry } from '../../../plugins';
+import { DialDenied, type DialGuard } from '../../../plugins/contracts/notifier';
 import type { RouteSpec } from '../../http';
 import type { Logger } from '../../base/log';
 import { EgressPolicy } from '../../net';
@@ -36,6 +37,8 @@ export interface WebhooksDeps {
   resolve?: Resolver;
   /** Include GET /api/v1/event_types in `routes` (default true; false where the app already serves the catalog). */
   catalogRoute?: boolean;
+  /** Where the transport comes from (notifier `http`); the built-in plugins by default. */
+  plugins?: PluginRegistry;
   /** Dispatcher tuning (timeouts, backoff, polling) — tests shorten these. */
   tuning?: Partial<Pick<DispatcherOptions, 'attemptTimeoutMs' | 'leaseMarginMs' | 'retryBaseMs' | 'retryMaxMs' | 'pollMs' | 'concurrency' | 'now' | 'random'>>;
 }
@@ -60,7 +63,8 @@ export function createWebhooks(cfg: WebhooksConfig, deps: WebhooksDeps): Webhook
   const userAgent = `outpost-webhooks/${VERSION}`;
   const service = new WebhookService({ webhooks: deps.webhooks, deliveries: deps.deliveries, box, policy });
   const guard: DialGuard = { checkIp: (ip) => policy.check(ip)?.message ?? null, lookup: policy.lookup((message) => new DialDenied(message)) };
-  const notifier = new HttpNotifier({ guard, userAgent });
+  // Webhooks are HTTP: their transport is the registry's notifier `http`.
+  const notifier = (deps.plugins ?? builtinPlugins()).create('notifier', 'http', 'webhook notifier', { guard, userAgent, setting: () => undefined, log: deps.log });
   const dispatcher = new WebhookDispatcher({
     outbox: deps.outbox, deliveries: deps.deliveries, webhooks: deps.webhooks, box, notifier,
     source: `/outpost/admin/${cfg.adminId}`, userAgent, maxAttempts: cfg.maxAttempts, log: deps.log, ...deps.tuning,

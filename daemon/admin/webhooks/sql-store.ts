@@ -33,6 +33,9 @@ function urlMatch(dialect: Dialect, pattern: string) {
   return sql<SqlBool>`url like ${like} escape '\\'`;
 }
 
+/** The outbox columns of an event (not events.seq, the event sinks' publish order). */
+const OUTBOX_COLUMNS = ['id', 'type', 'source', 'subject', 'data', 'time', 'dispatched_at'] as const;
+
 export class SqlWebhookStore implements WebhookRepo, OutboxRepo, DeliveryRepo {
   constructor(private readonly db: Db, private readonly dialect: Dialect) {}
 
@@ -77,7 +80,7 @@ export class SqlWebhookStore implements WebhookRepo, OutboxRepo, DeliveryRepo {
   // ---- OutboxRepo ----
 
   async undispatched(limit: number): Promise<OutboxEvent[]> {
-    return this.db.selectFrom('events').selectAll().where('dispatched_at', 'is', null).orderBy('time').orderBy('id').limit(limit).execute();
+    return this.db.selectFrom('events').select(OUTBOX_COLUMNS).where('dispatched_at', 'is', null).orderBy('time').orderBy('id').limit(limit).execute();
   }
 
   async fanOut(event: OutboxEvent, webhookIds: string[], at: string, newId: () => string): Promise<boolean> {
@@ -122,7 +125,7 @@ export class SqlWebhookStore implements WebhookRepo, OutboxRepo, DeliveryRepo {
       const leased = (await claim(trx)).map(toDelivery);
       if (!leased.length) return [];
       const hooks = new Map((await trx.selectFrom('webhooks').selectAll().where('id', 'in', [...new Set(leased.map((d) => d.webhook_id))]).execute()).map((r) => [r.id, toWebhook(r)]));
-      const events = new Map((await trx.selectFrom('events').selectAll().where('id', 'in', [...new Set(leased.map((d) => d.event_id))]).execute()).map((r) => [r.id, r]));
+      const events = new Map((await trx.selectFrom('events').select(OUTBOX_COLUMNS).where('id', 'in', [...new Set(leased.map((d) => d.event_id))]).execute()).map((r) => [r.id, r]));
       const out: ClaimedDelivery[] = [];
       for (const d of leased) {
         const webhook = hooks.get(d.webhook_id);
