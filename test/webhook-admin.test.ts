@@ -120,8 +120,12 @@ bothDialects(t, 'agent lifecycle events reach a webhook as signed CloudEvents, a
   const offline = await until('status_changed → unreachable', () => statusTo(rx.hits, nodeId, 'unreachable')[0]);
   t.ok(verify(offline.raw, offline.headers['x-edge-signature']));
   t.equal(offline.ce.data.previous_status, 'healthy');
-  const log1 = await call('GET', `/api/v1/webhooks/${hookId}/deliveries`);
-  t.ok(log1.json.data.length >= 3 && log1.json.data.every((a: { outcome: string }) => a.outcome === 'ok'), 'the delivery log, every attempt ok');
+  // The receiver answers before the dispatcher records the attempt: wait for the third row.
+  const log1 = await until('three attempts in the delivery log', async () => {
+    const r = await call('GET', `/api/v1/webhooks/${hookId}/deliveries`);
+    return r.json.data.length >= 3 ? r : undefined;
+  });
+  t.ok(log1.json.data.every((a: { outcome: string }) => a.outcome === 'ok'), 'the delivery log, every attempt ok');
   t.ok(admin.admin!.webhooks.stats().deliveries_ok_total >= 3, 'stats() for Admins.Metrics');
 
   // The receiver goes down; the agent comes back (status_changed → healthy, not deliverable now).
