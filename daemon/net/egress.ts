@@ -16,6 +16,7 @@
 import dns from 'node:dns';
 import net, { BlockList } from 'node:net';
 import os from 'node:os';
+import type { LookupFn } from '../../plugins/contracts/notifier';
 import { ConfigError } from '../config/config';
 import { bare, embeddedIPv4, normalizeHostname, parseHostLiteral, parseIp, type Address, type Family } from './address';
 
@@ -103,7 +104,6 @@ export type TargetCheck =
   | { ok: false; reason: 'invalid_target' | 'resolve_failed'; blocked: false; message: string; /** the resolver's error code */ code?: string };
 
 /** A net.connect / undici `lookup`. */
-export type LookupFn = (hostname: string, options: { all?: boolean; family?: number } | number, callback: (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void) => void;
 
 /** A dial refused by the policy (the default error of `lookup()`). */
 export class EgressDenied extends Error {

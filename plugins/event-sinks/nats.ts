@@ -30,7 +30,6 @@ export interface NatsSinkOptions {
   log?: PluginLog;
 }
 
-const TOKEN = /^[A-Za-z0-9_-]+$/;
 const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const STREAM = /^[A-Za-z0-9_-]{1,255}$/;
 
