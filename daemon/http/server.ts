@@ -160,7 +160,7 @@ export class HttpServer implements ResponseHost {
     const route = this.compile(spec);
     this.routes.push(spec);
     const register = (this.app as unknown as Record<string, Function>)[spec.method === 'delete' ? 'del' : spec.method].bind(this.app) as (p: string, h: (res: HttpResponse, req: HttpRequest) => void) => TemplatedApp;
-    register(spec.path, (res, req) => this.dispatch(route, res, req));
+    register(spec.path, (res, req) => { this.dispatch(route, res, req); });
   }
 
   private compile(spec: RouteSpec): CompiledRoute {
@@ -218,16 +218,7 @@ export class HttpServer implements ResponseHost {
   }
 
   private upgradeWs(route: CompiledRoute, refused: ((status: number) => void) | undefined, ures: HttpResponse, ureq: HttpRequest, ctx: us_socket_context_t): void {
-    this.inflight++;
-    this.requestsTotal++;
-    let res: Res | undefined;
-    try {
-      res = this.newRes(ures, ureq, route.slot);
-      res.upgradeContext = ctx;
-      this.serve(route, res, ures, ureq);
-    } catch (err) {
-      this.crashed(ures, res, err);
-    }
+    const res = this.dispatch(route, ures, ureq, ctx);
     if (!refused) return;
     const note = (status: number) => {
       if (status < 400) return;
@@ -303,16 +294,19 @@ export class HttpServer implements ResponseHost {
     return res;
   }
 
-  private dispatch(route: CompiledRoute, ures: HttpResponse, ureq: HttpRequest): void {
+  /** Serves one request (a WebSocket upgrade when `ctx` is given); the Res, unless creating it threw. */
+  private dispatch(route: CompiledRoute, ures: HttpResponse, ureq: HttpRequest, ctx?: us_socket_context_t): Res | undefined {
     this.inflight++;
     this.requestsTotal++;
     let res: Res | undefined;
     try {
       res = this.newRes(ures, ureq, route.slot);
+      if (ctx) res.upgradeContext = ctx;
       this.serve(route, res, ures, ureq);
     } catch (err) {
       this.crashed(ures, res, err);
     }
+    return res;
   }
 
   private serve(route: CompiledRoute, res: Res, ures: HttpResponse, ureq: HttpRequest): void {
